@@ -1,0 +1,67 @@
+"""Every CUDA source compiles, standalone and with the options its launcher uses (issue 6)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from sckit.backends.cuda_compile import CompileError, compile_kernel
+from sckit.kernels_cu import list_sources, source
+from tests.gpu.conftest import KERNELS, needs_nvcc
+
+# The -D sets each launcher passes (kept next to the launchers' own constants).
+LAUNCH_DEFINES = {
+    "wm_decode": [{"OUT_T": 0, "BLOCK": 256}, {"OUT_T": 1, "BLOCK": 256}, {"OUT_T": 2, "BLOCK": 256}],
+    "wm_query": [{"BLOCK": 256}],
+}
+
+
+def test_every_source_has_a_launcher_and_a_header():
+    import importlib
+
+    assert list_sources(), "no .cu files shipped"
+    for stem in list_sources():
+        text = source(stem)
+        assert text.lstrip().startswith(f"// {stem}.cu"), f"{stem}.cu must open with its header"
+        assert "launcher:" in text.split("#")[0], f"{stem}.cu header must name its launcher"
+        importlib.import_module(f"sckit.backends.{stem}")  # pairs with a launcher of the same stem
+        assert stem in LAUNCH_DEFINES, f"add {stem}'s launch options to LAUNCH_DEFINES"
+
+
+@needs_nvcc
+@pytest.mark.parametrize("stem", list_sources())
+def test_compiles_standalone(stem, tmp_path):
+    # every -D constant has an #ifndef default, so the file compiles on its own
+    proc = subprocess.run(["nvcc", "-cubin", "-arch=sm_90", "-o", str(tmp_path / "k.cubin"),
+                           str(KERNELS / f"{stem}.cu")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+@needs_nvcc
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+@pytest.mark.parametrize("stem", list_sources())
+def test_compiles_with_launcher_options(stem, arch, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCKIT_CACHE_DIR", str(tmp_path))
+    for defines in LAUNCH_DEFINES[stem]:
+        k = compile_kernel(stem, arch=arch, defines=defines)
+        assert k.image[:4] == b"\x7fELF" and not k.cached
+        again = compile_kernel(stem, arch=arch, defines=defines)
+        assert again.cached and again.image == k.image and again.key == k.key
+
+
+@needs_nvcc
+def test_compile_error_carries_the_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCKIT_CACHE_DIR", str(tmp_path))
+    with pytest.raises(CompileError) as err:
+        compile_kernel("wm_decode", arch="sm_90", defines={"BLOCK": -1})
+    assert err.value.log
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="arch"):
+        compile_kernel("wm_decode", arch="90")
+    with pytest.raises(ValueError, match="no CUDA source"):
+        compile_kernel("nope")
+    with pytest.raises(ValueError, match="fmt"):
+        compile_kernel("wm_decode", fmt="fatbin")
