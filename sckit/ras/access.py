@@ -1,0 +1,183 @@
+"""Select-based slicing and single-weight access (paper appendix B.1, Algorithm 1).
+
+``T[i0, ..., i_{d-1}]`` in an element-wise RAS: ``p = select_{d1}(i0)``, then for each deeper
+level ``p = select_{d(l+1)}(rank_{d(l+1)}(p) + i_l)`` (one select per level, the rank turns the
+global occurrence count into one relative to the enclosing slice); the row starts at ``p + 1``.
+In a block-wise RAS one ``select`` on the block delimiter finds the block. The stream position
+``q`` of the weight is then ``row start + column`` (dense) or found from the row's relative
+distances (sparse), the symbol is ``access(q)`` on the wavelet matrix, and the raw (mantissa)
+field is entry ``q - (delimiters before q)``, the delimiter count being a ``rank`` per level.
+
+:class:`Accessor` is the cached-rank access of Algorithm 1 for runs of nearby accesses. It
+reuses previous results at two levels: (1) per row, the select/rank results of the slicing
+(and, for sparse rows, the decoded column positions), so a run inside one row (one conv filter,
+one output row) slices once; (2) inside the wavelet matrix, a *window* of ``window`` symbols
+starting at the accessed position is range-decoded, which computes each level's rank once at
+the window start and then advances bit by bit -- the "start from the nearest recording"
+of Algorithm 1 -- so the following accesses in the window cost no rank at all.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sckit.ras.core import RAS
+
+__all__ = ["Accessor", "access"]
+
+
+@dataclass
+class _Row:
+    start: int  # stream position of the row's first entry
+    entry: int  # entries (value symbols) before ``start``
+    cols: np.ndarray | None  # sparse: column of each entry of the row (ascending)
+
+
+def _normalize(r: RAS, index: Any) -> tuple[int, ...]:
+    if isinstance(index, (int, np.integer)):
+        index = (index,)
+    if not isinstance(index, tuple):
+        raise TypeError(f"index must be an int or a tuple of ints, got {type(index).__name__}")
+    if len(index) != len(r.shape):
+        raise IndexError(f"index {index} has {len(index)} entries, tensor has {len(r.shape)} dims")
+    out = []
+    for d, (i, n) in enumerate(zip(index, r.shape, strict=True)):
+        if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+            raise TypeError(f"index entry {d} must be an int, got {type(i).__name__}")
+        i = int(i) + (n if i < 0 else 0)
+        if not 0 <= i < n:
+            raise IndexError(f"index {index[d]} out of range for dim {d} of size {n}")
+        out.append(i)
+    return tuple(out)
+
+
+def _split(r: RAS, idx: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+    """(row key, column in the row) of a normalized index."""
+    if len(idx) <= 1:
+        return (), idx[0] if idx else 0
+    if r.kind == "block":
+        return idx[:1], int(np.ravel_multi_index(idx[1:], r.shape[1:]))
+    return idx[:-1], idx[-1]
+
+
+def _row_start(r: RAS, key: tuple[int, ...]) -> int:
+    """Stream position of the row's first entry, by select on the delimiters (B.1)."""
+    lay, wm = r.layout, r.wm
+    if lay.n_levels == 0:
+        return 0
+    p = wm.select(lay.delimiter(0), key[0] if key else 0)
+    for lev in range(1, lay.n_levels):
+        d = lay.delimiter(lev)
+        p = wm.select(d, wm.rank(d, p) + key[lev])
+    return p + 1
+
+
+def _load_row(r: RAS, key: tuple[int, ...]) -> _Row:
+    start = _row_start(r, key)
+    entry = r._entries_before(start)
+    if not r.sparse:
+        return _Row(start, entry, None)
+    lay, wm = r.layout, r.wm
+    end = r.n_stream
+    for lev, total in enumerate(lay.n_delimiters()):  # the row ends at the next delimiter
+        d = lay.delimiter(lev)
+        k = wm.rank(d, start)
+        if k < total:
+            end = min(end, wm.select(d, k))
+    m = end - start
+    if m == 0:
+        return _Row(start, entry, np.zeros(0, np.int64))
+    dist = np.asarray(r.dist_wm.decode(entry, entry + m), dtype=np.int64)
+    return _Row(start, entry, np.cumsum(dist + 1) - 1)
+
+
+def _value(r: RAS, q: int, e: int, s: int | None = None) -> int:
+    """Bit pattern of the entry at stream position ``q`` (entry index ``e``); ``s``: its symbol
+    when the caller already has it."""
+    if s is None:
+        s = int(r.wm.access(q))
+    if r.codebook is not None:
+        return int(r.codebook[s])
+    rb = r.raw_bits
+    if rb == 0:
+        return s
+    bit = e * rb
+    w, o = bit >> 6, bit & 63
+    v = ((int(r.raw[w]) >> o) | (int(r.raw[w + 1]) << (64 - o))) & ((1 << rb) - 1)
+    shift, sign_pos = r._shift_sign  # raw = [sign] mantissa (see fields.py)
+    out = (s << shift) | (v & ((1 << shift) - 1))
+    return out | ((v >> shift) << sign_pos) if sign_pos >= 0 else out
+
+
+def _in_row(r: RAS, row: _Row, j: int) -> int:
+    if row.cols is None:
+        return _value(r, row.start + j, row.entry + j)
+    k = int(np.searchsorted(row.cols, j))
+    if k < row.cols.size and row.cols[k] == j:
+        return _value(r, row.start + k, row.entry + k)
+    return 0
+
+
+def access(r: RAS, index: Any) -> int:
+    """Bit pattern of ``T[index]`` (see module docstring). O(levels * log sigma) for dense rows;
+    sparse rows also decode the row's distances."""
+    key, j = _split(r, _normalize(r, index))
+    return _in_row(r, _load_row(r, key), j)
+
+
+class Accessor:
+    """Single-weight access with reuse of previous select/rank results (Algorithm 1).
+
+    Keeps the last ``cache_rows`` rows' slicing results; ``hits``/``misses`` count row lookups.
+    """
+
+    def __init__(self, r: RAS, *, cache_rows: int = 16, window: int = 512) -> None:
+        self.ras = r
+        self.cache_rows = int(cache_rows)
+        self.window = max(1, int(window))
+        self._rows: OrderedDict[tuple[int, ...], _Row] = OrderedDict()
+        self._wstart = 0
+        self._wsym = np.zeros(0, np.uint32)
+        self.hits = 0
+        self.misses = 0
+
+    def _symbol(self, q: int) -> int:
+        off = q - self._wstart
+        if not 0 <= off < self._wsym.size:
+            r = self.ras
+            stop = min(q + self.window, r.n_stream)
+            if self._wsym.size < self.window:
+                self._wsym = np.empty(self.window, np.uint32)
+            self._wstart = q
+            r.wm.decode_into(q, stop, self._wsym)
+            self._wsym = self._wsym[: stop - q] if stop - q < self.window else self._wsym
+            off = 0
+        return int(self._wsym[off])
+
+    def access(self, index: Any) -> int:
+        """Same result as :meth:`RAS.access`; cheaper for runs inside one row."""
+        r = self.ras
+        key, j = _split(r, _normalize(r, index))
+        row = self._rows.get(key)
+        if row is None:
+            self.misses += 1
+            row = _load_row(r, key)
+            self._rows[key] = row
+            if len(self._rows) > self.cache_rows:
+                self._rows.popitem(last=False)
+        else:
+            self.hits += 1
+            self._rows.move_to_end(key)
+        if row.cols is None:
+            q, e = row.start + j, row.entry + j
+        else:
+            k = int(np.searchsorted(row.cols, j))
+            if k >= row.cols.size or row.cols[k] != j:
+                return 0
+            q, e = row.start + k, row.entry + k
+        return _value(r, q, e, self._symbol(q))

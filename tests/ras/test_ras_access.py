@@ -1,0 +1,102 @@
+"""Select-based slicing and single-weight access equal tensor indexing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from sckit import ras
+
+
+def _weights(shape, seed, zero_frac):
+    rng = np.random.default_rng(seed)
+    x = np.asarray(rng.standard_normal(shape) * 0.02, dtype=np.float32)
+    x[rng.random(shape) < zero_frac] = 0
+    x[rng.random(shape) < 0.05] = -0.0  # -0.0 is not "zero" for the sparse form
+    return x.view(np.uint32)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=4),
+    kind=st.sampled_from(["block", "element"]),
+    sparse=st.booleans(),
+    zero_frac=st.sampled_from([0.0, 0.7]),
+    seed=st.integers(0, 1000),
+)
+def test_access_and_rows_equal_indexing(shape, kind, sparse, zero_frac, seed):
+    bits = _weights(shape, seed, zero_frac)
+    r = ras.encode(bits, dtype="float32", kind=kind, sparse=sparse, max_distance=2)
+    acc = r.accessor()
+    for idx in np.ndindex(*shape):
+        assert r.access(idx) == bits[idx]
+        assert acc.access(idx) == bits[idx]
+    assert acc.hits + acc.misses == bits.size
+    if bits.ndim:
+        n0 = shape[0]
+        for a in range(n0 + 1):
+            for b in range(a, n0 + 1):
+                assert np.array_equal(r.decode_rows(a, b), bits[a:b])
+
+
+def test_select_positions_match_grammar():
+    """select on the delimiters finds exactly the positions the grammar documents."""
+    x = _weights((3, 2, 4, 5), 0, 0.0)
+    r = ras.encode(x, dtype="float32", kind="element")
+    lay = r.layout
+    stream = r.wm.decode(0, r.n_stream)
+    A = lay.alphabet
+    # d1 d2 d3 v*5 d3 v*5 ... : level l delimiter count = prod(shape[:l+1])
+    assert [int((stream == A + lev).sum()) for lev in range(3)] == [3, 6, 24]
+    for r_ in range(lay.n_rows):
+        p = lay.row_position(r_)
+        assert stream[p - 1] == A + 2 and (stream[p:p + 5] < A).all()
+    # appendix B.1: T[2][1][3] by one select per level
+    from sckit.ras.access import _row_start
+
+    start = _row_start(r, (2, 1, 3))
+    assert start == lay.row_position((2 * 2 + 1) * 4 + 3)
+    assert r.access((2, 1, 3, 4)) == x[2, 1, 3, 4]
+    rb = ras.encode(x, dtype="float32", kind="block")
+    sb = rb.wm.decode(0, rb.n_stream)
+    assert list(np.flatnonzero(sb == rb.layout.alphabet)) == [k * 41 for k in range(3)]
+
+
+def test_negative_indices_and_errors():
+    x = _weights((4, 6), 1, 0.5)
+    r = ras.encode(x, dtype="float32", sparse=True)
+    assert r.access((-1, -2)) == x[-1, -2]
+    assert ras.encode(x[0], dtype="float32").access(3) == x[0, 3]
+    with pytest.raises(IndexError, match="out of range"):
+        r.access((4, 0))
+    with pytest.raises(IndexError, match="2 dims"):
+        r.access((1,))
+    with pytest.raises(TypeError, match="int"):
+        r.access((1, 2.0))
+    with pytest.raises(TypeError, match="tuple"):
+        r.access([1, 2])
+
+
+def test_accessor_reuses_rows():
+    x = _weights((8, 64), 2, 0.8)
+    r = ras.encode(x, dtype="float32", sparse=True)
+    acc = r.accessor()
+    for j in range(64):
+        assert acc.access((5, j)) == x[5, j]
+    assert acc.misses == 1 and acc.hits == 63
+
+
+@pytest.mark.parametrize("kind", ["block", "element"])
+def test_dense_row_positions_equal_select(kind):
+    """decode_rows on dense streams uses positions from the shape; they equal select's."""
+    x = _weights((5, 3, 4), 3, 0.0)
+    r = ras.encode(x, dtype="float32", kind=kind, sparse=False)
+    lay, rpd = r.layout, r.layout.rows_per_dim0()
+    for i in range(5):
+        assert r.wm.select(lay.delimiter(0), i) < lay.row_position(i * rpd)
+        start = r.wm.select(lay.delimiter(0), i)
+        # only delimiters between the level-0 delimiter and the slice's first weight
+        assert (r.wm.decode(start, lay.row_position(i * rpd)) >= lay.alphabet).all()
