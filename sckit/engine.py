@@ -1,0 +1,407 @@
+"""Compressed models that run: ``sckit.compress`` and ``SuccinctModel`` (issue 4; seed 000 sec. 5).
+
+``compress`` copies a model, encodes every parameter it can as a RAS (element- or block-wise, chosen
+per layer from the FPr test of ``sckit.inspect`` unless overridden) and returns a
+``SuccinctModel``. Its forward decodes each layer's weights just before that layer runs and frees
+them right after (``engine_schedule``), so resident weight memory is the compressed size plus one
+layer's scratch (two with decode-ahead). Decoding is bit-exact, so outputs are bit-identical to
+the source model's. Buffers and parameters it does not encode are kept exactly, and every such
+parameter is listed with its reason in ``report()``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from sckit.engine_schedule import Runtime, decode_ras
+from sckit.engine_trace import call_model, trace_parameter_use
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["SuccinctModel", "compress", "bit_equal"]
+
+_KINDS = ("element", "block")
+
+
+def bit_equal(a: Any, b: Any) -> bool:
+    """True when two outputs (tensors, or tuples/lists/dicts of them) are bit-for-bit identical.
+
+    Floats are compared through integer views, so NaN payloads and -0.0 count; ``allclose`` never.
+    """
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        if a.dtype != b.dtype or a.shape != b.shape:
+            return False
+        if a.dtype.is_floating_point or a.dtype.is_complex:
+            bits = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+            width = a.element_size()
+            if a.dtype.is_complex:
+                a, b, width = torch.view_as_real(a), torch.view_as_real(b), width // 2
+            a = a.contiguous().view(bits[width])
+            b = b.contiguous().view(bits[width])
+        return bool(torch.equal(a, b))
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(bit_equal(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(bit_equal(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def _param_owners(model: nn.Module) -> dict[int, list[tuple[str, str]]]:
+    """id(param) -> every (module name, attribute) that holds it (tied weights have several)."""
+    owners: dict[int, list[tuple[str, str]]] = {}
+    for mname, mod in model.named_modules(remove_duplicate=False):
+        for attr, p in mod._parameters.items():
+            if p is not None and (mname, attr) not in owners.get(id(p), []):
+                owners.setdefault(id(p), []).append((mname, attr))
+    return owners
+
+
+def _layer_choice(model: nn.Module, example_input: Any, ras: Any, fpr_threshold: float | None) -> dict[str, str]:
+    """Per-module RAS kind: the FPr choice of ``sckit.inspect`` for "auto", then dict overrides."""
+    overrides: dict[str, str] = {}
+    if isinstance(ras, dict):
+        overrides = dict(ras)
+        for key, val in overrides.items():
+            if val not in (*_KINDS, "dense"):
+                raise ValueError(f"ras[{key!r}] = {val!r}; expected 'element', 'block' or 'dense'")
+        # "*" sets the kind of everything not named (default: the "auto" FPr choice)
+        mode = overrides.pop("*", "auto")
+        if mode == "dense":
+            raise ValueError("ras['*'] = 'dense' would encode nothing; use the model itself")
+    elif ras in _KINDS or ras == "auto":
+        mode = ras
+    else:
+        raise ValueError(f"ras={ras!r}; expected 'auto', 'element', 'block' or a dict of overrides")
+    choice: dict[str, str] = {}
+    if mode == "auto":
+        from sckit.inspection import inspect
+
+        if fpr_threshold is None:
+            table = inspect(model, example_input, encode=False)
+        else:
+            table = inspect(model, example_input, fpr_threshold=fpr_threshold, encode=False)
+        for layer, kind in zip(table["layer"], table["ras"], strict=True):
+            if kind in _KINDS:
+                choice[str(layer)] = str(kind)
+    else:
+        choice = {name: mode for name, _ in model.named_modules()}
+        choice["*"] = mode
+    choice.update(overrides)
+    return choice
+
+
+def _kind_for(param_name: str, owner: str, ndim: int, choice: dict[str, str]) -> str:
+    if param_name in choice:
+        return choice[param_name]
+    if owner in choice:
+        kind = choice[owner]
+        # a block is a dim-0 slice; 1-D tensors (biases, norm scales) have scalar blocks, whose
+        # delimiters cost more than they save, so they go element-wise unless named explicitly
+        return "element" if ndim < 2 and kind == "block" else kind
+    return choice.get("*", "block" if ndim >= 2 else "element")
+
+
+def compress(
+    model: nn.Module,
+    example_input: Any,
+    *,
+    ras: str | dict[str, str] = "auto",
+    fpr_threshold: float | None = None,
+    backend: str = "auto",
+    decode_ahead: bool = True,
+    verify: bool = True,
+) -> SuccinctModel:
+    """Compress ``model`` into a ``SuccinctModel`` that keeps its weights as RAS and runs.
+
+    ``example_input`` is a tensor (one positional argument), a tuple (positional arguments) or a
+    dict (keyword arguments); one forward on it shows which module uses which parameter.
+    ``ras``: "auto" (per-layer FPr test of ``sckit.inspect``, ``fpr_threshold`` as there),
+    "element", "block", or a dict ``{module_or_param_name: "element"|"block"|"dense"}`` of
+    overrides on top of "auto" (key ``"*"``: the kind for everything not named instead).
+    ``backend``: "auto"/"cpu" decode on the CPU (the model and inputs are CPU ones); "cuda" needs
+    a CUDA device (the model is moved there, weights are decoded on the CPU and copied per layer
+    until ``sckit.gpu`` kernels land). ``decode_ahead`` decodes layer k+1 in a background thread
+    while layer k computes. ``verify`` (eval-mode models, CPU backend) checks that the compressed
+    output on ``example_input`` is bit-identical to the source's, raising ``RuntimeError``
+    otherwise. Parameters whose RAS would not be smaller than the dense tensor, that RAS cannot
+    encode, or that the traced forward never used stay dense; ``report()`` lists each with its
+    reason. The input model is never modified.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(model, SuccinctModel):
+        raise TypeError("model is already a SuccinctModel")
+    device = _backend_device(backend)
+    work = copy.deepcopy(model)
+    check = verify and device is None and not any(m.training for m in work.modules())
+    try:
+        choice = _layer_choice(work, example_input, ras, fpr_threshold)
+        trace = trace_parameter_use(work, example_input)
+        if check:
+            # a plain forward, not the traced one: under a TorchFunctionMode some modules take
+            # another code path (nn.MultiheadAttention skips its fused fast path), which can
+            # differ in the last bit
+            with torch.no_grad():
+                reference = call_model(work, example_input)
+    finally:
+        # forwards in training mode update BatchNorm statistics: put the source's back exactly
+        with torch.no_grad():
+            for b_work, b_src in zip(work.buffers(), model.buffers(), strict=True):
+                b_work.copy_(b_src)
+    from sckit.tensor_io import encode_tensor
+
+    params = dict(work.named_parameters())
+    owners = _param_owners(work)
+    used = {p for ps in trace.units.values() for p in ps}
+    encoded: dict[str, Any] = {}
+    reasons: dict[str, str] = {}
+    for name, p in params.items():
+        owner = owners[id(p)][0][0]
+        kind = _kind_for(name, owner, p.ndim, choice)
+        if kind == "dense":
+            reasons[name] = "kept dense by ras override"
+            continue
+        if name not in used:
+            reasons[name] = "not used in the traced forward"
+            continue
+        if p.numel() == 0:
+            reasons[name] = "empty tensor"
+            continue
+        try:
+            r = encode_tensor(p.detach().cpu(), kind=kind)
+        except (ValueError, TypeError, NotImplementedError) as exc:
+            reasons[name] = f"cannot encode: {exc}"
+            continue
+        dense_bytes = p.numel() * p.element_size()
+        if r.nbytes >= dense_bytes:
+            reasons[name] = f"RAS not smaller ({r.nbytes} >= {dense_bytes} bytes)"
+            continue
+        encoded[name] = r
+    zoo = getattr(model, "_sckit_zoo", None)
+    sm = SuccinctModel(
+        work,
+        encoded,
+        reasons,
+        trace.units,
+        trace.schedule,
+        decode_ahead=decode_ahead,
+        device=device,
+        zoo=zoo,
+    )
+    if check:
+        out = call_model(sm, example_input)
+        if not bit_equal(out, reference):
+            raise RuntimeError(
+                "compressed model output differs from the source model on example_input; a module "
+                "reads its weights in a way the engine did not see - pass ras={name: 'dense'} for it"
+            )
+    return sm
+
+
+def _backend_device(backend: str) -> torch.device | None:
+    if backend in ("auto", "cpu"):
+        return None
+    if backend == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError("backend='cuda' needs a CUDA device, and torch sees none here")
+        return torch.device("cuda")
+    raise ValueError(f"backend={backend!r}; expected 'auto', 'cpu' or 'cuda'")
+
+
+class SuccinctModel(nn.Module):
+    """A model whose weights live as RAS and are decoded layer by layer during forward.
+
+    Build it with ``sckit.compress`` or ``sckit.load``. Inference only: forward runs under
+    ``torch.no_grad()`` and encoded parameters have ``requires_grad=False``. Between forwards an
+    encoded parameter is an empty placeholder (its ``Parameter`` object stays, so weight tying and
+    modules that read another module's weights keep working); use ``to_dense()`` for a plain model.
+    One forward at a time: the decode state is per model, so do not call it from several threads
+    at once.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        encoded: dict[str, Any],
+        reasons: dict[str, str],
+        units: dict[str, list[str]],
+        schedule: list[str],
+        *,
+        decode_ahead: bool = True,
+        device: torch.device | None = None,
+        zoo: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.module = module
+        params = dict(module.named_parameters())
+        self._info: dict[str, dict[str, Any]] = {
+            n: {"dtype": p.dtype, "shape": tuple(p.shape), "requires_grad": p.requires_grad}
+            for n, p in params.items()
+            if n in encoded
+        }
+        for name in encoded:
+            params[name].requires_grad_(False)
+        self._reasons = dict(reasons)
+        self._units = {u: list(ps) for u, ps in units.items()}
+        self._schedule = list(schedule)
+        self._zoo = zoo
+        self._runtime = Runtime(
+            encoded, params, units, schedule, decode_ahead=decode_ahead, device=device
+        )
+        self._runtime.install(module)
+        if device is not None:
+            # after install, so encoded weights are already empty placeholders when moved
+            module.to(device)
+
+    # -- running -----------------------------------------------------------------------------
+    @property
+    def decode_ahead(self) -> bool:
+        """Whether layer k+1 is decoded in the background while layer k computes (settable)."""
+        return self._runtime.decode_ahead
+
+    @decode_ahead.setter
+    def decode_ahead(self, value: bool) -> None:
+        self._runtime.decode_ahead = bool(value)
+
+    @property
+    def ras(self) -> dict[str, Any]:
+        """Canonical parameter name -> its RAS (read-only view; do not mutate)."""
+        return dict(self._runtime.ras)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the wrapped model, decoding each layer's weights just in time."""
+        rt = self._runtime
+        rt.begin()
+        try:
+            with torch.no_grad():
+                return self.module(*args, **kwargs)
+        finally:
+            rt.end()
+
+    # -- accounting --------------------------------------------------------------------------
+    @property
+    def nbytes(self) -> int:
+        """Resident bytes of the model's state: RAS sizes + dense parameters + buffers.
+
+        Tied parameters count once; decoded scratch (one or two layers, only during forward) is not
+        included.
+        """
+        total = sum(r.nbytes for r in self._runtime.ras.values())
+        for name, p in self.module.named_parameters():
+            if name not in self._runtime.ras:
+                total += p.numel() * p.element_size()
+        total += sum(b.numel() * b.element_size() for b in self.module.buffers())
+        return total
+
+    def report(self) -> pd.DataFrame:
+        """One row per module that owns parameters: how each is stored and what the last forward cost.
+
+        Columns: layer, type, ras (kind of the largest encoded parameter, "-sparse" when the
+        sparse form was chosen; "dense" if none), dense_bytes, bytes, ratio (dense/bytes),
+        decode_ms (decoding this layer's weights, in whichever thread did it), wait_ms (time the
+        forward thread spent waiting for this layer's weights), compute_ms (the layer's forward,
+        children included), status ("encoded", "partial", "dense", "tied"), reason (why parameters
+        stayed dense).
+        """
+        import pandas as pd
+
+        rt = self._runtime
+        canon = {id(p): n for n, p in self.module.named_parameters()}
+        rows = []
+        for mname, mod in self.module.named_modules():
+            own = [(a, p) for a, p in mod._parameters.items() if p is not None]
+            if not own:
+                continue
+            dense_b = enc_b = 0
+            kinds: list[tuple[int, str]] = []
+            why: list[str] = []
+            n_enc = n_dense = n_tied = 0
+            decode = 0.0
+            for attr, p in own:
+                cname = canon[id(p)]
+                full = f"{mname}.{attr}" if mname else attr
+                if cname != full:
+                    n_tied += 1
+                    why.append(f"{attr}: tied to {cname}")
+                    continue
+                if cname in rt.ras:
+                    info = self._info[cname]
+                    nbytes = int(torch.Size(info["shape"]).numel()) * _itemsize(info["dtype"])
+                    r = rt.ras[cname]
+                    dense_b += nbytes
+                    enc_b += r.nbytes
+                    kinds.append((nbytes, f"{r.kind}-sparse" if getattr(r, "sparse", False) else r.kind))
+                    decode += rt.decode_ms.get(cname, 0.0)
+                    n_enc += 1
+                else:
+                    nbytes = p.numel() * p.element_size()
+                    dense_b += nbytes
+                    enc_b += nbytes
+                    why.append(f"{attr}: {self._reasons.get(cname, 'not encoded')}")
+                    n_dense += 1
+            if n_enc and not n_dense:
+                status = "encoded"
+            elif n_enc:
+                status = "partial"
+            elif n_dense:
+                status = "dense"
+            else:
+                status = "tied"
+            rows.append(
+                {
+                    "layer": mname,
+                    "type": type(mod).__name__,
+                    "ras": max(kinds)[1] if kinds else "dense",
+                    "dense_bytes": dense_b,
+                    "bytes": enc_b,
+                    "ratio": dense_b / enc_b if enc_b else float("nan"),
+                    "decode_ms": decode if n_enc else float("nan"),
+                    "wait_ms": rt.wait_ms.get(mname, float("nan")),
+                    "compute_ms": rt.compute_ms.get(mname, float("nan")),
+                    "status": status,
+                    "reason": "; ".join(why),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    # -- back to dense -----------------------------------------------------------------------
+    def to_dense(self) -> nn.Module:
+        """A plain copy of the wrapped model with every weight decoded (state_dict bit-identical)."""
+        hook_ids = {h.id for h in self._runtime.handles}
+        dense = copy.deepcopy(self.module)
+        for mod in dense.modules():
+            for hooks in (mod._forward_pre_hooks, mod._forward_hooks):
+                for hid in [k for k in hooks if k in hook_ids]:
+                    del hooks[hid]
+            mod._forward_hooks_always_called = {
+                k: v for k, v in mod._forward_hooks_always_called.items() if k not in hook_ids
+            }
+        params = dict(dense.named_parameters())
+        for name, r in self._runtime.ras.items():
+            p = params[name]
+            p.data = decode_ras(r, p.device)
+            p.requires_grad_(self._info[name]["requires_grad"])
+        return dense
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        """The decoded state dict of the wrapped model (keys as in the source model).
+
+        Decodes every weight; use ``sckit.save`` to store the compressed form.
+        """
+        return self.to_dense().state_dict(*args, **kwargs)
+
+    def load_state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        """Not supported: compress a model with the new weights instead."""
+        raise NotImplementedError("SuccinctModel is read-only; compress a model with the new weights")
+
+    def extra_repr(self) -> str:
+        return f"encoded={len(self._runtime.ras)}, nbytes={self.nbytes}, decode_ahead={self.decode_ahead}"
+
+
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty(0, dtype=dtype).element_size()

@@ -1,0 +1,262 @@
+"""sckit.save / sckit.load: round trips, atomic writes, and a fuzz test where every defect must be
+a FormatError (never another exception, never a hang)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import sckit
+from sckit import container, zoo
+from sckit.engine import SuccinctModel, bit_equal
+from sckit.errors import FormatError
+
+
+class Mlp(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(12, 128)
+        self.bn = nn.BatchNorm1d(128)
+        self.fc2 = nn.Linear(128, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.relu(self.bn(self.fc1(x))))
+
+
+def _mlp() -> Mlp:
+    torch.manual_seed(0)
+    m = Mlp().eval()
+    with torch.no_grad():
+        m.bn.running_mean.normal_()
+        m.bn.running_var.uniform_(0.5, 2.0)
+    return m
+
+
+X = torch.randn(5, 12, generator=torch.Generator().manual_seed(1))
+
+
+def _state_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(bit_equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes, torch.Tensor]:
+    model = _mlp()
+    sm = sckit.compress(model, X, ras="block")
+    assert "fc1.weight" in sm.ras and "fc2.weight" not in sm.ras  # both storage forms in the file
+    path = tmp_path_factory.mktemp("c") / "mlp.sck"
+    sckit.save(sm, path)
+    with torch.no_grad():
+        ref = model(X)
+    return path, path.read_bytes(), ref
+
+
+def test_succinct_round_trip(saved: tuple[Path, bytes, torch.Tensor], tmp_path: Path) -> None:
+    path, _, ref = saved
+    for mmap in (False, True):
+        sm = sckit.load(path, model=Mlp(), mmap=mmap)
+        assert isinstance(sm, SuccinctModel)
+        assert bit_equal(sm(X), ref)
+        assert _state_equal(sm.to_dense().state_dict(), _mlp().state_dict())
+    # save again from the loaded model: same bytes (deterministic writer)
+    again = tmp_path / "again.sck"
+    sckit.save(sckit.load(path, model=Mlp()), again)
+    assert again.read_bytes() == path.read_bytes()
+
+
+def test_dense_round_trip_and_layout(tmp_path: Path) -> None:
+    model = _mlp()
+    path = tmp_path / "dense.sck"
+    sckit.save(model, path)
+    loaded = sckit.load(path, model=Mlp())
+    assert type(loaded) is Mlp
+    assert _state_equal(loaded.state_dict(), model.state_dict())
+    raw = path.read_bytes()
+    magic, version, hcrc, hoff, hlen, _ = struct.unpack("<8sIIQQ32s", raw[:64])
+    assert magic == container.MAGIC and version == container.FORMAT_VERSION
+    header = json.loads(raw[hoff : hoff + hlen])
+    assert header["kind"] == "dense" and zlib.crc32(raw[hoff:]) == hcrc
+    assert all(s["offset"] % 64 == 0 for s in header["sections"])
+
+
+def test_zoo_model_rebuilt_from_registry(tmp_path: Path) -> None:
+    model = zoo.create_model("lenet5")
+    if not hasattr(model, "_sckit_zoo"):  # the zoo records this at create_model time when it can
+        model._sckit_zoo = {"name": "lenet5", "kwargs": {}}
+    x = zoo.default_input("lenet5")
+    sm = sckit.compress(model, x, ras="element")
+    path = tmp_path / "lenet5.sck"
+    sckit.save(sm, path)
+    loaded = sckit.load(path)  # no model=: architecture comes from the registry
+    with torch.no_grad():
+        assert bit_equal(loaded(x), model(x))
+
+
+def test_non_zoo_without_model_and_wrong_model(saved: tuple[Path, bytes, torch.Tensor]) -> None:
+    path, _, _ = saved
+    with pytest.raises(FormatError, match="model="):
+        sckit.load(path)
+    with pytest.raises(FormatError, match="header describes"):
+        sckit.load(path, model=nn.Linear(12, 3))
+
+    class Mlp2(Mlp):
+        pass
+
+    Mlp2.__qualname__ = Mlp.__qualname__  # same class name, different shapes
+    wrong = Mlp2()
+    wrong.fc1 = nn.Linear(12, 127)
+    wrong.bn = nn.BatchNorm1d(127)
+    wrong.fc2 = nn.Linear(127, 3)
+    with pytest.raises(FormatError, match="does not match the module"):
+        sckit.load(path, model=wrong)
+
+
+def test_atomic_save_leaves_nothing_on_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "m.sck"
+    sckit.save(_mlp(), path)
+    good = path.read_bytes()
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(container.os, "fsync", boom)
+    with pytest.raises(OSError, match="disk full"):
+        sckit.save(_mlp(), path)
+    assert path.read_bytes() == good  # the old file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.sck"]  # no temporary left
+
+
+def _expect_format_error(path: Path, data: bytes, what: str) -> None:
+    path.write_bytes(data)
+    try:
+        sckit.load(path, model=Mlp())
+    except FormatError:
+        return
+    except Exception as exc:  # noqa: BLE001 - the point: anything else is a bug
+        pytest.fail(f"{what}: {type(exc).__name__} instead of FormatError: {exc}")
+    pytest.fail(f"{what}: loaded without error")
+
+
+def _header(raw: bytes) -> tuple[dict, int]:
+    _, _, _, hoff, hlen, _ = struct.unpack("<8sIIQQ32s", raw[:64])
+    return json.loads(raw[hoff : hoff + hlen]), hoff
+
+
+def _with_header(raw: bytes, header: dict) -> bytes:
+    """Rewrite the header and fix its checksum, so only the semantic checks can object."""
+    _, hoff = _header(raw)
+    hb = json.dumps(header).encode()
+    prefix = struct.pack("<8sIIQQ32s", container.MAGIC, 1, zlib.crc32(hb), hoff, len(hb), b"")
+    return prefix + raw[64:hoff] + hb
+
+
+def test_fuzz_truncation(saved: tuple[Path, bytes, torch.Tensor], tmp_path: Path) -> None:
+    _, raw, _ = saved
+    header, hoff = _header(raw)
+    cuts = {0, 1, 8, 12, 63, 64, hoff, hoff + 1, len(raw) - 1}
+    for s in header["sections"]:
+        cuts |= {s["offset"], s["offset"] + s["bytes"], s["offset"] + s["bytes"] // 2}
+    rng = random.Random(0)
+    cuts |= {rng.randrange(len(raw)) for _ in range(20)}
+    target = tmp_path / "t.sck"
+    for cut in sorted(c for c in cuts if c < len(raw)):
+        _expect_format_error(target, raw[:cut], f"truncated at {cut}")
+    _expect_format_error(target, raw + b"\0", "one trailing byte")
+
+
+def test_fuzz_byte_flips(saved: tuple[Path, bytes, torch.Tensor], tmp_path: Path) -> None:
+    _, raw, _ = saved
+    rng = random.Random(1)
+    target = tmp_path / "f.sck"
+    positions = list(range(64)) + [rng.randrange(len(raw)) for _ in range(150)]
+    for pos in positions:
+        data = bytearray(raw)
+        data[pos] ^= 1 << rng.randrange(8)
+        _expect_format_error(target, bytes(data), f"bit flip at byte {pos}")
+
+
+def test_fuzz_header_rewrites(saved: tuple[Path, bytes, torch.Tensor], tmp_path: Path) -> None:
+    _, raw, _ = saved
+    header, hoff = _header(raw)
+    target = tmp_path / "h.sck"
+    first_ras = next(t for t in header["tensors"] if t["storage"] == "ras")
+    first_raw = next(t for t in header["tensors"] if t["storage"] == "raw")
+    edits = {
+        "version": lambda h: h.update(version=2),
+        "format": lambda h: h.update(format="zip"),
+        "kind": lambda h: h.update(kind="weird"),
+        "sections not a list": lambda h: h.update(sections={}),
+        "section offset misaligned": lambda h: h["sections"][0].update(offset=h["sections"][0]["offset"] + 8),
+        "section out of bounds": lambda h: h["sections"][-1].update(offset=hoff + 64),
+        "section overlap": lambda h: h["sections"][1].update(offset=h["sections"][0]["offset"]),
+        "section crc": lambda h: h["sections"][0].update(crc32=h["sections"][0]["crc32"] ^ 1),
+        "section dtype object": lambda h: h["sections"][0].update(dtype="object"),
+        "section shape": lambda h: h["sections"][0].update(shape=[10**12]),
+        "section negative bytes": lambda h: h["sections"][0].update(bytes=-1),
+        "tensor shape": lambda h: first_raw_entry(h).update(shape=[1, 2, 3]),
+        "tensor dtype": lambda h: first_raw_entry(h).update(dtype="float16"),
+        "tensor dtype unknown": lambda h: first_raw_entry(h).update(dtype="nn"),
+        "tensor renamed": lambda h: first_raw_entry(h).update(name="nope.weight"),
+        "tensor dropped": lambda h: h["tensors"].pop(),
+        "tensor duplicated": lambda h: h["tensors"].append(dict(h["tensors"][0])),
+        "tensor section index": lambda h: first_raw_entry(h).update(section=10**6),
+        "tensor storage": lambda h: first_raw_entry(h).update(storage="pickle"),
+        "ras array section": lambda h: first_ras_entry(h)["ras"]["arrays"].update(
+            {k: 10**6 for k in first_ras_entry(h)["ras"]["arrays"]}
+        ),
+        "ras meta": lambda h: first_ras_entry(h)["ras"].update(meta={}),
+        "ras shape": lambda h: first_ras_entry(h).update(shape=first_ras_entry(h)["shape"][::-1] + [1]),
+        "engine unit": lambda h: h["engine"]["units"].update({"nope": ["fc1.weight"]}),
+        "engine schedule": lambda h: h["engine"].update(schedule=["nope"]),
+        "engine missing": lambda h: h.pop("engine"),
+        "model class": lambda h: h["model"].update({"class": "os.system"}),
+        "header not object": lambda h: h.clear(),
+    }
+
+    def first_raw_entry(h: dict) -> dict:
+        return next(t for t in h["tensors"] if t["name"] == first_raw["name"])
+
+    def first_ras_entry(h: dict) -> dict:
+        return next(t for t in h["tensors"] if t["name"] == first_ras["name"])
+
+    for what, edit in edits.items():
+        h = json.loads(json.dumps(header))
+        edit(h)
+        _expect_format_error(target, _with_header(raw, h), what)
+    # without model= the zoo entry is what rebuilds the architecture
+    h = json.loads(json.dumps(header))
+    h["model"]["zoo"] = {"name": "nope", "kwargs": {}}
+    target.write_bytes(_with_header(raw, h))
+    with pytest.raises(FormatError, match="unknown zoo model"):
+        sckit.load(target)
+    h["model"]["zoo"] = {"name": "lenet5", "kwargs": {"bogus": 1}}
+    target.write_bytes(_with_header(raw, h))
+    with pytest.raises(FormatError):
+        sckit.load(target)
+    # prefix-level rewrites
+    _expect_format_error(target, b"NOTSCKIT" + raw[8:], "bad magic")
+    _expect_format_error(target, raw[:8] + struct.pack("<I", 99) + raw[12:], "unknown version")
+    hb = b"\xff\xfe not json"
+    bad = struct.pack("<8sIIQQ32s", container.MAGIC, 1, zlib.crc32(hb), hoff, len(hb), b"")
+    _expect_format_error(target, bad + raw[64:hoff] + hb, "header not JSON")
+    _expect_format_error(target, b"", "empty file")
+
+
+def test_missing_file_is_format_error(tmp_path: Path) -> None:
+    with pytest.raises(FormatError, match="cannot read"):
+        sckit.load(tmp_path / "nope.sck")
+
+
+def test_save_rejects_non_module(tmp_path: Path) -> None:
+    with pytest.raises(TypeError):
+        sckit.save({"a": np.zeros(3)}, tmp_path / "x.sck")  # type: ignore[arg-type]
+    assert not os.listdir(tmp_path)
