@@ -87,7 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "n", 1) <= 0:
         parser.error("--n must be positive")
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except (ValueError, FileNotFoundError) as exc:  # bad user input: a message, not a traceback
+        parser.exit(2, f"sckit: error: {exc}\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

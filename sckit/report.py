@@ -1,0 +1,80 @@
+"""``sckit report``: execute the quickstart notebook headlessly and write a self-contained HTML.
+
+The notebook is the report's single source: what a user sees in JupyterLab is what the HTML
+shows (layer table, lossless ledger, Pareto plot), with the code cells hidden.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = ["QUICKSTART", "build_report", "notebook_path"]
+
+QUICKSTART = "00_quickstart.ipynb"
+
+
+def notebook_path(name: str) -> Path:
+    """Path of a notebook shipped in ``sckit.notebooks`` (works for wheel and editable installs)."""
+    p = resources.files("sckit.notebooks") / name
+    if not p.is_file():
+        raise ValueError(f"no notebook {name!r} in sckit.notebooks")
+    return Path(str(p))
+
+
+def _coerce(value: Any) -> Any:
+    """CLI parameters arrive as strings: read JSON literals (numbers, true/false, lists)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def _check_model(model: str) -> str:
+    if model.endswith(".sck"):
+        if not Path(model).is_file():
+            raise ValueError(f"no such file: {model}")
+        return str(Path(model).resolve())
+    from sckit.zoo import list_models
+
+    names = list_models()
+    if model not in names:
+        raise ValueError(f"unknown model {model!r}: give a .sck file or one of {', '.join(names)}")
+    return model
+
+
+def build_report(model: str, *, out: str | os.PathLike[str] = "report.html",
+                 parameters: dict[str, Any] | None = None, timeout_s: int = 1200) -> Path:
+    """Run the quickstart notebook for ``model`` (zoo name or ``.sck`` file) and write HTML.
+
+    ``parameters`` override the notebook's ``parameters`` cell. The executed notebook is kept
+    next to the HTML (``<out>.ipynb``) so its recorded results can be read back with
+    :func:`sckit.nb.records`. The HTML is written atomically.
+    """
+    import nbformat
+    import papermill
+    from nbconvert import HTMLExporter
+
+    params = {"model_name": _check_model(model)}
+    params.update({k: _coerce(v) for k, v in (parameters or {}).items()})
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    executed = out.with_suffix(".ipynb")
+    with tempfile.TemporaryDirectory(prefix="sckit-report-") as tmp:
+        papermill.execute_notebook(str(notebook_path(QUICKSTART)), str(executed),
+                                   parameters=params, progress_bar=False, cwd=tmp,
+                                   execution_timeout=timeout_s)
+    nb = nbformat.read(executed, as_version=4)
+    body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
+                           exclude_output_prompt=True).from_notebook_node(nb)
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, suffix=".html.part")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(body)
+    os.replace(tmp_name, out)
+    return out
