@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "load": "sckit.container:load",
     "prune": "sckit.transforms:prune",
     "quantize": "sckit.transforms:quantize",
+    "distill": "sckit.transforms:distill",
     "compare": "sckit.baselines:compare",
     "sweep": "sckit.sweeps:sweep",
     "pareto_front": "sckit.pareto:pareto_front",
