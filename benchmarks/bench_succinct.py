@@ -71,6 +71,12 @@ def datasets(n: int, seed: int = 0) -> dict[str, tuple[np.ndarray, int]]:
 def bench_structure(cls: Any, x: np.ndarray, sigma: int, q: dict[str, np.ndarray], reps: int) -> dict[str, float]:
     n = x.shape[0]
     kw = {"sigma": sigma} if cls is WaveletMatrix else {}
+    # warm-up on a small prefix: numba compiles (or loads from its cache) on first use
+    w = cls(x[:5000], **kw)
+    w.decode_into(0, 4096, np.empty(4096, np.uint8))
+    w.access_many(q["idx"][:10] % 5000)
+    w.rank_many(int(x[0]), q["idx"][:10] % 5000)
+    w.select_many(int(x[0]), [0])
     t_build = best(lambda: cls(x, **kw), max(1, reps - 1))
     s = cls(x, **kw)
     out = np.empty(n, dtype=np.uint8)

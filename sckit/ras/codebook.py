@@ -18,7 +18,7 @@ __all__ = ["MAX_CODEBOOK", "distinct_codes"]
 MAX_CODEBOOK = 1 << 16
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _distinct(x, limit, codes):
     """Open-addressing hash of the values; codes in first-seen order. Returns the number of
     distinct values, or -1 as soon as there are more than ``limit`` (early exit keeps the check

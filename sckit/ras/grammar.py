@@ -105,7 +105,7 @@ def make_layout(kind: str, shape: tuple[int, ...], alphabet: int) -> Layout:
 # ---------------------------------------------------------------------------- numba kernels
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def encode_dense(x, shift, sign_pos, row_len, n_rows, rps, alphabet, stream, words):
     """Write the dense stream (symbols + delimiters) and pack the raw fields. Returns length.
 
@@ -149,7 +149,7 @@ def encode_dense(x, shift, sign_pos, row_len, n_rows, rps, alphabet, stream, wor
     return np.int64(p)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def merge_dense(sym, base, r0, r1, row_len, rps, words, shift, sign_pos, codebook, use_codebook,
                 out):
     """Rows ``[r0, r1)`` of a dense stream -> bit patterns in ``out`` (flat, rows' weights only).

@@ -81,7 +81,7 @@ def choose_max_distance(gaps: np.ndarray, value_bits: float) -> tuple[int, float
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def encode_sparse(x, shift, sign_pos, row_len, n_rows, rps, alphabet, max_distance, stream, dist,
                   words):
     """Write the sparse symbol stream, distance stream and packed raw fields.
@@ -142,7 +142,7 @@ def encode_sparse(x, shift, sign_pos, row_len, n_rows, rps, alphabet, max_distan
     return np.int64(p), np.int64(e)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def scatter_sparse(sym, dist, e0, alphabet, deepest, has_levels, row_len, words, shift,
                    sign_pos, codebook, use_codebook, out):
     """Decode a sparse stream span into ``out`` (flat, zero-filled by the caller).

@@ -86,19 +86,19 @@ def _pdep_intr(typingctx, x, mask):
     return sig, codegen
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def popcount(x):
     """Number of set bits of a uint64 (one ``popcnt``)."""
     return _popcount_intr(np.uint64(x))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def tzcnt(x):
     """Trailing zeros of a uint64 (64 for zero)."""
     return _tzcnt_intr(np.uint64(x))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _pdep_soft(x, mask):
     # Portable fallback for CPUs without BMI2: deposit the low bits of x at the set bits of mask.
     res = np.uint64(0)
@@ -114,7 +114,7 @@ def _pdep_soft(x, mask):
     return res
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _pdep_hw(x, mask):
     return _pdep_intr(np.uint64(x), np.uint64(mask))
 
@@ -158,7 +158,7 @@ def _make_masked_store(bits):
 _mstore8, _mstore16, _mstore32, _mstore64 = (_make_masked_store(b) for b in (8, 16, 32, 64))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _masked_store_hw(out, o, mask, val, width):
     if width == 1:
         _mstore8(out, o, mask, val)
@@ -170,7 +170,7 @@ def _masked_store_hw(out, o, mask, val, width):
         _mstore64(out, o, mask, val)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def _masked_store_soft(out, o, mask, val, width):
     m = np.uint64(mask)
     while m:
@@ -185,13 +185,13 @@ def _masked_store_soft(out, o, mask, val, width):
 masked_store = _masked_store_hw if HAS_AVX512BW else _masked_store_soft
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def select_in_word(w, k):
     """Position of the ``k``-th (0-based) set bit of ``w``; ``k < popcount(w)`` (pdep + tzcnt)."""
     return np.int64(tzcnt(pdep(np.uint64(1) << np.uint64(k), w)))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def get_bits(words, pos, cnt):
     """``cnt`` bits (0 <= cnt <= 64) starting at bit ``pos``, LSB-first; reads past the last
     word only when those bits are requested."""
@@ -207,13 +207,13 @@ def get_bits(words, pos, cnt):
     return w
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def access(words, i):
     """Bit ``i``. O(1)."""
     return np.int64((words[i >> 6] >> np.uint64(i & 63)) & np.uint64(1))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, nogil=True, inline="always")
 def rank1(words, rdir, i):
     """Ones in ``[0, i)``, ``0 <= i <= n``. O(1): one directory entry + 8 popcounts.
 
@@ -222,31 +222,33 @@ def rank1(words, rdir, i):
     """
     if i == 0:
         return np.int64(0)
-    e = rdir[i >> BLOCK_SHIFT]
+    # unsigned indices: spares numba's negative-index wraparound code on each of the 9 loads
+    iu = np.uint64(i)
+    e = rdir[iu >> np.uint64(BLOCK_SHIFT)]
     sb = (i >> SUB_SHIFT) & 3
     r = np.int64(e & np.uint64(ABS_MASK))
     r += np.int64((e >> np.uint64(34)) & np.uint64(1023)) * (sb > 0)
     r += np.int64((e >> np.uint64(44)) & np.uint64(1023)) * (sb > 1)
     r += np.int64((e >> np.uint64(54)) & np.uint64(1023)) * (sb > 2)
-    first = (i >> SUB_SHIFT) << 3
-    wi = i >> 6
-    nw1 = words.shape[0] - 1
+    first = (iu >> np.uint64(SUB_SHIFT)) << np.uint64(3)
+    wi = iu >> np.uint64(6)
+    nw1 = np.uint64(words.shape[0] - 1)
     for t in range(7):
-        k = first + t
+        k = first + np.uint64(t)
         mk = np.uint64(0) - np.uint64(k < wi)
         r += np.int64(popcount(words[min(k, nw1)] & mk))
-    mk = (np.uint64(1) << np.uint64(i & 63)) - np.uint64(1)
+    mk = (np.uint64(1) << (iu & np.uint64(63))) - np.uint64(1)
     r += np.int64(popcount(words[min(wi, nw1)] & mk))
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rank0(words, rdir, i):
     """Zeros in ``[0, i)``. O(1)."""
     return i - rank1(words, rdir, i)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def build_rank_dir(words, n_bits):
     """The poppy-style rank directory of ``words`` (see module docstring). O(n / 64)."""
     nw = words.shape[0]
@@ -268,7 +270,7 @@ def build_rank_dir(words, n_bits):
     return rdir
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def build_select_samples(words, rdir, n_bits, ones):
     """Sampled select: the block holding every 4096-th one (``ones``) or zero, plus the last
     block as a sentinel. O(n / 2048)."""
@@ -289,14 +291,14 @@ def build_select_samples(words, rdir, n_bits, ones):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _before(rdir, b, ones):
     # ones (or zeros) before block b
     a = np.int64(rdir[b] & np.uint64(ABS_MASK))
     return a if ones else (b << BLOCK_SHIFT) - a
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _select(words, rdir, samples, n_bits, k, ones):
     # 1) sampled block range, 2) binary search on the directory, 3) sub-blocks, 4) words, 5) bits
     t = k >> SAMPLE_SHIFT
@@ -329,20 +331,20 @@ def _select(words, rdir, samples, n_bits, k, ones):
         w += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def select1(words, rdir, s1, n_bits, k):
     """Position of the ``k``-th one (``0 <= k < n_ones``). O(1) expected for non-adversarial
     inputs (sampled select), O(log n) worst case."""
     return _select(words, rdir, s1, n_bits, k, True)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def select0(words, rdir, s0, n_bits, k):
     """Position of the ``k``-th zero (``0 <= k < n_zeros``)."""
     return _select(words, rdir, s0, n_bits, k, False)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def pack_bits(bits):
     """Pack a uint8 0/1 array LSB-first into uint64 words."""
     n = bits.shape[0]
@@ -357,19 +359,19 @@ def pack_bits(bits):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def access_many(words, idx, out):
     for j in range(idx.shape[0]):
         out[j] = access(words, idx[j])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def rank1_many(words, rdir, idx, out):
     for j in range(idx.shape[0]):
         out[j] = rank1(words, rdir, idx[j])
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def select_many(words, rdir, samples, n_bits, ks, ones, out):
     for j in range(ks.shape[0]):
         out[j] = _select(words, rdir, samples, n_bits, ks[j], ones)

@@ -17,6 +17,7 @@ import numpy as np
 
 from sckit.errors import FormatError
 from sckit.succinct import _serial
+from sckit.succinct import _wm_decode as D
 from sckit.succinct import _wm_kernels as W
 from sckit.succinct._bitops import MAX_BITS
 from sckit.succinct.bitvector import _as_index_array, _check_int
@@ -70,9 +71,9 @@ class WaveletMatrix:
     ==========================  ===================================  ===========================
     query                       complexity                           source
     ==========================  ===================================  ===========================
-    ``access(i)``               O(L) ranks                           Claude et al. 2015, Alg. 1
-    ``rank(c, i)``              O(L) ranks (``[0, i)``)              Claude et al. 2015, Alg. 2
-    ``select(c, k)``            O(L) selects (0-based ``k``)         Claude et al. 2015, Alg. 3
+    ``access(i)``               O(L) ranks                           Claude et al. 2015, sec. 3
+    ``rank(c, i)``              O(L) ranks (``[0, i)``)              Claude et al. 2015, sec. 3
+    ``select(c, k)``            O(L) selects (0-based ``k``)         Claude et al. 2015, sec. 3
     ``decode(a, b)``            O((b - a) L / 64 * nodes) word ops   per-node cursors, 64 symbols
                                 + one rank per visited node          per step (see ``_wm_kernels``)
     ==========================  ===================================  ===========================
@@ -170,16 +171,13 @@ class WaveletMatrix:
     def access_many(self, idx: Any) -> np.ndarray:
         """Symbols at ``idx`` (any shape). O(L) per index."""
         i = self._idx(idx, self._n, "idx")
-        out = np.empty(i.shape, dtype=self._dtype)
-        flat = out.reshape(-1)
-        if sys.byteorder != "little":  # the kernel writes little-endian bytes
-            flat = np.empty(out.size, dtype=self._dtype.newbyteorder("<"))
+        # the kernel writes little-endian bytes (one compiled kernel for every output dtype)
+        out = np.empty(i.shape, dtype=self._dtype.newbyteorder("<"))
         W.wm_access_many(
-            self._bits, self._rdir, self._zeros, self._L, i.reshape(-1), flat.view(np.uint8), self._dtype.itemsize
+            self._bits, self._rdir, self._zeros, self._L, i.reshape(-1), out.reshape(-1).view(np.uint8),
+            self._dtype.itemsize,
         )
-        if flat.base is not out and sys.byteorder != "little":
-            out[...] = flat.reshape(out.shape)
-        return out
+        return out.astype(self._dtype, copy=False)
 
     def rank_many(self, c: int, idx: Any) -> np.ndarray:
         """``rank(c, i)`` for each ``i`` in ``idx`` (int64). O(L) per index."""
@@ -235,7 +233,7 @@ class WaveletMatrix:
                 return out
             # a byte view: one compiled kernel serves every output dtype
             view = out[:m].view(np.uint8)
-            W.wm_decode(self._bits, self._rdir, self._zeros, self._L, start, stop, view, out.dtype.itemsize)
+            D.wm_decode(self._bits, self._rdir, self._zeros, self._L, start, stop, view, out.dtype.itemsize)
         return out
 
     def decode(self, start: int = 0, stop: int | None = None) -> np.ndarray:

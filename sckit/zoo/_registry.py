@@ -116,6 +116,8 @@ def create_model(
         model = pretrained_digits(name, model) or model
     if state_dict is not None:
         model.load_state_dict(state_dict, strict=True)
+    # lets sckit.save record the architecture, so sckit.load rebuilds it without model=
+    model._sckit_zoo = {"name": name, "kwargs": dict(kwargs)}
     return model.eval()
 
 
