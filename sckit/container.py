@@ -315,12 +315,12 @@ def _build_module(header: dict[str, Any], model: nn.Module | None, path: Path) -
         module = zoo_mod.create_model(zoo["name"], **kwargs)
     else:
         module = module.to_empty(device="cpu")
-    module._sckit_zoo = {"name": zoo["name"], "kwargs": kwargs}  # so a re-save records it again
+    module._sckit_zoo = {"name": zoo["name"], "kwargs": kwargs}  # type: ignore[assignment]  # re-save records it
     return module
 
 
 def _tensor_from(entry: dict[str, Any], arrays: list[np.ndarray], path: Path) -> torch.Tensor:
-    sec = entry.get("section")
+    sec: Any = entry.get("section")
     _need(_is_int(sec) and 0 <= sec < len(arrays), f"{path}: tensor {entry['name']!r} names missing section {sec!r}")
     a = arrays[sec]
     dtype = _TORCH_DTYPES[entry["dtype"]]
@@ -418,7 +418,7 @@ def _assemble_succinct(header: dict[str, Any], module: nn.Module, entries: dict[
     from sckit.engine import SuccinctModel
     from sckit.ras import RAS
 
-    eng = header.get("engine")
+    eng: Any = header.get("engine")
     _need(isinstance(eng, dict), f"{path}: succinct container without an engine section")
     units, schedule, reasons = eng.get("units"), eng.get("schedule"), eng.get("reasons", {})
     modules = dict(module.named_modules(remove_duplicate=False))
@@ -436,7 +436,7 @@ def _assemble_succinct(header: dict[str, Any], module: nn.Module, entries: dict[
             rest[name] = e
             continue
         _need(name in params, f"{path}: tensor {name!r} is RAS-encoded but is not a parameter")
-        spec = e.get("ras")
+        spec: Any = e.get("ras")
         _need(isinstance(spec, dict) and isinstance(spec.get("meta"), dict) and isinstance(spec.get("arrays"), dict), f"{path}: tensor {name!r}: malformed ras descriptor")
         named = {}
         for key, sec in spec["arrays"].items():

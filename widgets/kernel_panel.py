@@ -5,9 +5,9 @@ from __future__ import annotations
 import html
 
 import ipywidgets as W
+from sckit.kernels_cu import list_sources, source
 
 from sckit.gpu import compile_kernel, status
-from sckit.kernels_cu import list_sources, source
 
 from ._base import Panel, safe
 

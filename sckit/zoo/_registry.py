@@ -117,7 +117,7 @@ def create_model(
     if state_dict is not None:
         model.load_state_dict(state_dict, strict=True)
     # lets sckit.save record the architecture, so sckit.load rebuilds it without model=
-    model._sckit_zoo = {"name": name, "kwargs": dict(kwargs)}
+    model._sckit_zoo = {"name": name, "kwargs": dict(kwargs)}  # type: ignore[assignment]
     return model.eval()
 
 

@@ -6,9 +6,8 @@ import math
 
 import pytest
 import torch
-from torch import nn
-
 from sckit.widgets import LayerInspector
+from torch import nn
 
 
 class Tiny(nn.Module):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from sckit.widgets import ParetoExplorer
 from torch import nn
 
 import sckit
-from sckit.widgets import ParetoExplorer
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from sckit.widgets import WhatIfPanel
+from torch import nn
 
 
 def _model():
