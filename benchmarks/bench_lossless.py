@@ -7,7 +7,7 @@ Run: ``.venv/bin/python benchmarks/bench_lossless.py [--quick] [--write-docs]``.
    symbols + raw mantissa bits), zstd level 19 on the same bytes, encode / decode MB/s.
 2. zoo models (random initialisation -- less realistic than trained weights: trained exponents
    spread differently and BN/bias tensors are not constant): whole-model bits/weight vs bound
-   (every tensor's standalone ``to_bytes`` size, so ~600 header bytes per tensor count),
+   (every tensor's standalone ``to_bytes`` size, so its ~80-110 header bytes per tensor count),
    zstd-19 on a 4 MB sample of the same bytes and zstd-3 on all of them, encode s, decode MB/s.
 3. delimiter overhead of element- vs block-wise RAS per layer of one model.
 4. single-weight access: plain ``access`` vs the cached-rank ``accessor()`` over runs of

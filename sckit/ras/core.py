@@ -121,7 +121,7 @@ class RAS:
 
     # ------------------------------------------------------------------ decoding
     def _check_out(self, out: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-        dt = np.dtype(self.split.uint)
+        dt = self._dense_args()[0]
         if out is None:
             return np.empty(shape, dtype=dt)
         if not isinstance(out, np.ndarray):
@@ -171,12 +171,53 @@ class RAS:
         if k != n_vals:
             raise FormatError(f"sparse RAS stream is inconsistent ({k} != {n_vals} entries)")
 
+    def _dense_args(self) -> tuple:
+        """``(out dtype, fused-decoder arguments or None)``, built once per RAS: decode_rows is
+        called per chunk of rows by the engine, so per-call Python work is kept minimal."""
+        args = self.__dict__.get("_dense_args_cache")
+        if args is None:
+            dt = np.dtype(self.split.uint)
+            # the fused decoder's scratch is uint16: wider alphabets (int32 halves) go two-pass
+            fused_ok = not self.sparse and self.n_stream and self.wm.sigma <= 1 << 16
+            kargs = self.wm.decode_kernel_args(0) if fused_ok else None
+            fused = None
+            if kargs is not None:
+                cb = self.codebook if self.codebook is not None else np.zeros(1, dt)
+                raw = self.raw if self.raw.size else np.zeros(2, np.uint64)
+                from sckit.succinct.huffman_wm import _EAGER_SYMBOLS_PER_NODE
+
+                fused = (kargs[:-1], self.layout.row_len, self.layout.rps_array(), raw,
+                         *self._shift_sign, cb, self.codebook is not None,
+                         kargs[4].shape[0] * _EAGER_SYMBOLS_PER_NODE)  # fmt: skip
+            args = (dt, fused)
+            self.__dict__["_dense_args_cache"] = args
+        return args
+
+    def _fill_rows(self, p0: int, p1: int, r0: int, r1: int, out_flat: np.ndarray) -> None:
+        """Rows ``[r0, r1)`` into ``out_flat``; ``[p0, p1)`` is their stream range (-1: compute
+        it from the shape). Dense streams go through the fused decoder: the symbols never leave
+        an L1-sized scratch buffer (measured whole-model 2x faster than symbols-then-merge)."""
+        fused = self._dense_args()[1]
+        if fused is None:
+            lay = self.layout
+            if p0 < 0:
+                p0, p1 = lay.row_position(r0), lay.row_position(r1 - 1) + lay.row_len
+            self._fill(self._symbols(p0, p1), p0, r0, r1, out_flat)
+            return
+        kargs, row_len, rps, raw, shift, sign, cb, use_cb, eager_min = fused
+        # lazy cursors for short ranges over big trees (see huffman_wm._EAGER_SYMBOLS_PER_NODE)
+        lazy = eager_min > (r1 - r0) * row_len
+        done = grammar.decode_dense(*kargs, lazy, r0, r1, row_len, rps, raw, shift, sign, cb,  # type: ignore[call-arg]
+                                    use_cb, np.empty(grammar.SCRATCH, np.uint16), out_flat)
+        if done < 0:
+            raise FormatError("RAS: a codebook symbol is out of range (corrupt stream)")
+
     def decode(self, out: np.ndarray | None = None) -> np.ndarray:
         """The whole tensor as its integer bit-pattern view (uint32 for float32, ...), shape
         :attr:`shape`. ``out``: a C-contiguous array of that dtype and shape to fill."""
         out = self._check_out(out, self.shape)
         if self.n_weights:
-            self._fill(self._symbols(0, self.n_stream), 0, 0, self.layout.n_rows, out.reshape(-1))
+            self._fill_rows(0, self.n_stream, 0, self.layout.n_rows, out.reshape(-1))
         return out
 
     def decode_rows(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
@@ -202,10 +243,9 @@ class RAS:
             d0 = lay.delimiter(0)
             p0 = self.wm.select(d0, start)
             p1 = self.wm.select(d0, stop) if stop < n0 else self.n_stream
-        else:  # same positions as select would give (tested), without its query overhead
-            p0 = lay.row_position(r0)
-            p1 = lay.row_position(r1 - 1) + lay.row_len
-        self._fill(self._symbols(p0, p1), p0, r0, r1, out.reshape(-1))
+        else:  # computed from the shape (same positions as select gives, tested) when needed
+            p0 = p1 = -1
+        self._fill_rows(p0, p1, r0, r1, out.reshape(-1))
         return out
 
     def access(self, index: tuple[int, ...] | int) -> int:

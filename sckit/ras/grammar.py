@@ -17,6 +17,11 @@ a new slice every ``rows_per_slice[l]`` rows.
 Dense stream position of row ``r``'s first weight: ``r * row_len + sum_l (r // rps[l] + 1)``, so
 the decoder strips delimiters by arithmetic instead of scanning for them; ``access`` finds the
 same positions with ``select`` as the paper does.
+
+Decoding a dense stream (:func:`decode_dense`) fuses the wavelet-matrix range decode with the
+field merge: symbols are decoded a few thousand at a time into an L1-resident scratch buffer and
+merged with the raw fields straight into the output, so no full-length symbol array is ever
+written or read back (ResNet-50, one core: 1.2-1.5 -> 3.0 GB/s of float32 output).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import numpy as np
 from numba import njit
 
 from sckit.ras.fields import read_next, reader_at, split_params
+from sckit.succinct._hwm_kernels import decode_steps, decoder_state
 
 __all__ = ["Layout", "make_layout"]
 
@@ -191,4 +197,108 @@ def merge_dense(sym, base, r0, r1, row_len, rps, words, shift, sign_pos, codeboo
                 out[o] = sym[q]
                 o += one
                 q += one
+    return np.int64(o)
+
+
+# Symbols decoded per scratch fill by decode_dense: a multiple of the HWM decoder's 256-symbol
+# step; 16 KB of uint16 stays in L1, so the symbol stream never makes a round trip to memory
+# (2048..16384 measured within noise of each other on ResNet-50). uint16, not uint32: the
+# leaves' masked stores (64 lanes each) are half as many.
+SCRATCH = 8192
+
+
+@njit(cache=True, nogil=True)
+def decode_dense(hw, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_base, lazy,
+                 r0, r1, row_len, rps, words, shift, sign_pos, codebook, use_codebook, scratch,
+                 out):
+    """Rows ``[r0, r1)`` of a dense RAS straight from its Huffman wavelet matrix into ``out``.
+
+    Fuses :func:`~sckit.succinct._hwm_kernels.decode_range` and :func:`merge_dense`: the stream
+    is decoded ``SCRATCH`` symbols at a time into ``scratch`` (uint16, ``SCRATCH`` long, cursors
+    kept between fills; so the stream's alphabet must fit in 16 bits) and each fill is merged with the raw fields at once, skipping
+    delimiters by position arithmetic. Same return value as :func:`merge_dense`.
+    """
+    width, mmask, smask, spos, sflag = split_params(shift, sign_pos)
+    sh = np.uint64(shift)
+    wmask = (np.uint64(1) << np.uint64(width)) - np.uint64(1)
+    one = np.uint64(1)
+    n_cb = codebook.size
+    q = r0 * row_len  # stream position of row r0's first weight
+    for lev in range(rps.size):
+        q += r0 // rps[lev] + 1
+    stop = (r1 - 1) * row_len + row_len
+    for lev in range(rps.size):
+        stop += (r1 - 1) // rps[lev] + 1
+    cur, sv, sm = decoder_state(hw, rdir, child, node_level, lvl_off, lvl_zeros, lvl_base, q,
+                                lazy)
+    scr8 = scratch.view(np.uint8)
+    w, acc, avail = 0, np.uint64(0), 0
+    if width > 0 and not use_codebook:
+        w, acc, avail = reader_at(words, r0 * row_len, width)
+    # byte-aligned raw fields (float32 / bfloat16 with the sign stored raw: entry e = bytes
+    # [e * width / 8, ...) of the little-endian words) are read bytewise: no accumulator branch,
+    # and LLVM vectorizes the loop (measured 1.6 vs 4.9-7 ms per 4M float32 weights, CPU time)
+    # (constant shifts matter: with the shifts as variables the loop ran 2x slower)
+    b8 = words.view(np.uint8)
+    e = np.uint64(r0 * row_len * (width >> 3))
+    f32s = not use_codebook and shift == 23 and sign_pos == 31
+    bf16s = not use_codebook and shift == 7 and sign_pos == 15
+    o = np.uint64(0)
+    r = r0
+    k = 0  # weights of row r already written
+    cs = q
+    while cs < stop:
+        ce = min(cs + SCRATCH, stop)
+        decode_steps(hw, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_base, cur,
+                     sv, sm, lazy, cs, ce, scr8, 0, 2)
+        while q < ce:
+            n = min(row_len - k, ce - q)
+            s = np.uint64(q - cs)
+            if use_codebook:
+                for _ in range(n):
+                    c = scratch[s]
+                    if c >= n_cb:  # corrupt stream: never read outside the codebook
+                        return -1
+                    out[o] = codebook[c]
+                    o += one
+                    s += one
+            elif f32s:  # float32 + raw sign: 3 whole bytes per entry, constant shifts
+                for _ in range(n):
+                    v = (np.uint32(b8[e]) | (np.uint32(b8[e + one]) << np.uint32(8))
+                         | (np.uint32(b8[e + np.uint64(2)]) << np.uint32(16)))
+                    out[o] = ((np.uint32(scratch[s]) << np.uint32(23)) | (v & np.uint32(0x7FFFFF))
+                              | ((v >> np.uint32(23)) << np.uint32(31)))
+                    o += one
+                    s += one
+                    e += np.uint64(3)
+            elif bf16s:  # bfloat16 + raw sign: 1 byte per entry, constant shifts
+                for _ in range(n):
+                    v = np.uint32(b8[e])
+                    out[o] = ((np.uint32(scratch[s]) << np.uint32(7)) | (v & np.uint32(0x7F))
+                              | ((v >> np.uint32(7)) << np.uint32(15)))
+                    o += one
+                    s += one
+                    e += one
+            elif width > 0:
+                for _ in range(n):
+                    v, w, acc, avail = read_next(words, w, acc, avail, width, wmask)
+                    out[o] = (np.uint64(scratch[s]) << sh) | (v & mmask) | ((v >> sh) << spos)
+                    o += one
+                    s += one
+            else:
+                for _ in range(n):
+                    out[o] = scratch[s]
+                    o += one
+                    s += one
+            q += n
+            k += n
+            if k == row_len:  # next row: skip the delimiters before it
+                r += 1
+                k = 0
+                if r == r1:
+                    break
+                q = r * row_len
+                for lev in range(rps.size):
+                    q += r // rps[lev] + 1
+        cs = ce
     return np.int64(o)

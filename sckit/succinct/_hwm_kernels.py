@@ -307,8 +307,18 @@ def decode_range(
     four masks. Measured on float32 sign+exponent streams (CPU time, Zen 4): 64 symbols per step
     ~600 M sym/s, 128: ~830, 256: ~930, 512: ~810; on uniform 256 symbols 38 -> 73.
     """
-    one = np.uint64(1)
-    zero = np.uint64(0)
+    cur, sv, sm = decoder_state(
+        words, rdir, child, node_level, lvl_off, lvl_zeros, lvl_base, start, lazy
+    )
+    decode_steps(
+        words, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_base,
+        cur, sv, sm, lazy, start, stop, out, 0, width,
+    )  # fmt: skip
+
+
+@njit(cache=True, inline="always")
+def decoder_state(words, rdir, child, node_level, lvl_off, lvl_zeros, lvl_base, start, lazy):
+    """Cursors at ``start`` (eager: :func:`init_cursors`; lazy: root only) + the DFS stacks."""
     n_int = node_level.shape[0]
     cur = np.empty(n_int, np.int64)
     if lazy:
@@ -318,17 +328,32 @@ def decode_range(
         init_cursors(words, rdir, child, node_level, lvl_off, lvl_zeros, lvl_base, start, cur)
     sv = np.empty(_STACK, np.int64)
     sm = np.empty((_STACK, 4), np.uint64)
+    return cur, sv, sm
+
+
+@njit(cache=True, inline="always")
+def decode_steps(
+    words, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_base,
+    cur, sv, sm, lazy, start, stop, out, o, width,
+):  # fmt: skip
+    """Symbols ``[start, stop)`` into elements ``o, o + 1, ...`` of the byte view ``out``, with
+    every node's cursor (``cur``) at ``start``; leaves the cursors at ``stop``, so consecutive
+    calls decode one stream in pieces (the fused RAS decoder does, through an L1-sized scratch
+    buffer) without re-initialising them. See :func:`decode_range`."""
+    one = np.uint64(1)
+    zero = np.uint64(0)
+    uz = np.uint64(0)
     j = start
-    o = 0
     while j < stop:
         for w in range(4):
             r = stop - j - 64 * w
             sm[0, w] = ~zero if r >= 64 else ((one << np.uint64(r)) - one if r > 0 else zero)
         sv[0] = 0
-        sp = 1
-        while sp > 0:
-            sp -= 1
-            v = sv[sp]
+        # unsigned stack pointer / node ids: numba drops its negative-index wraparound code
+        sp = one
+        while sp > uz:
+            sp -= one
+            v = np.uint64(sv[sp])
             p0 = cur[v]
             a, b, c, d = sm[sp, 0], sm[sp, 1], sm[sp, 2], sm[sp, 3]
             a1, p = _split(words, p0, a)
@@ -338,7 +363,7 @@ def decode_range(
             cur[v] = p
             a0, b0, c0, d0 = a ^ a1, b ^ b1, c ^ c1, d ^ d1
             if a0 | b0 | c0 | d0:
-                ch = child[2 * v]
+                ch = child[v + v]
                 if ch >= 0:
                     if lazy and cur[ch] < 0:
                         cur[ch] = _child_cursor(
@@ -346,11 +371,11 @@ def decode_range(
                         )
                     sv[sp] = ch
                     sm[sp, 0], sm[sp, 1], sm[sp, 2], sm[sp, 3] = a0, b0, c0, d0
-                    sp += 1
+                    sp += one
                 else:
-                    _fill4(out, o, a0, b0, c0, d0, leaf_sym[-ch - 1], width)
+                    _fill4(out, o, a0, b0, c0, d0, leaf_sym[np.uint64(-ch - 1)], width)
             if a1 | b1 | c1 | d1:
-                ch = child[2 * v + 1]
+                ch = child[v + v + one]
                 if ch >= 0:
                     if lazy and cur[ch] < 0:
                         cur[ch] = _child_cursor(
@@ -358,9 +383,9 @@ def decode_range(
                         )
                     sv[sp] = ch
                     sm[sp, 0], sm[sp, 1], sm[sp, 2], sm[sp, 3] = a1, b1, c1, d1
-                    sp += 1
+                    sp += one
                 else:
-                    _fill4(out, o, a1, b1, c1, d1, leaf_sym[-ch - 1], width)
+                    _fill4(out, o, a1, b1, c1, d1, leaf_sym[np.uint64(-ch - 1)], width)
         j += 256
         o += 256
 
