@@ -13,7 +13,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sckit.succinct._bitops import _select, build_rank_dir, build_select_samples, popcount, rank1
+from sckit.succinct._bitops import (
+    _before,
+    _select,
+    build_rank_dir,
+    build_select_samples,
+    popcount,
+    rank1,
+    select_in_word,
+)
 
 
 @njit(cache=True, nogil=True)
@@ -190,3 +198,158 @@ def wm_select_many(bits, rdir, zeros, sel, sel_off, L, n, c, bottom, ks, out):
                     pos[t] = _select(w, rd, s, n, pos[t], False)
         for t in range(k):
             out[q0 + t] = pos[t]
+
+
+# -- batch-level paths: sorted sweeps instead of independent queries ------------------------------
+#
+# ``select_many(c, ks)`` walks every query up the same path of levels (c's). When the ranks to
+# select are non-decreasing, so are the answers (select is monotone), so each level's selects for
+# the whole batch are one forward sweep over the rank directory and the words: O(n_level / 64 + m)
+# per level, sequential memory access, no binary searches. Two ways to get sorted ranks:
+#
+# - the ``ks`` are already sorted (checked in O(m)): sweep them directly;
+# - the batch is dense (``count(c) <= SELECT_DENSE_FACTOR * m``): enumerate the positions of *all*
+#   occurrences of c (ranks 0 .. count-1 are sorted by construction) and gather ``ks`` from them;
+# - otherwise, if ``SELECT_SORT_FACTOR * m >= blocks per level``: LSD radix sort, sweeps, scatter.
+#
+# ``access_many`` on a dense batch (``n <= ACCESS_DECODE_FACTOR * m``) decodes the whole sequence
+# (one sequential pass, :mod:`._wm_decode`) and gathers; ``rank_many`` (``n <= RANK_DENSE_FACTOR
+# * m``) decodes and ranks on the bitmap of c (both in ``WaveletMatrix``). Otherwise the per-query
+# kernels above run. The factors are module attributes so tests can force either path (0
+# disables, huge forces).
+
+SELECT_DENSE_FACTOR = 1
+ACCESS_DECODE_FACTOR = 16
+
+
+@njit(cache=True, nogil=True)
+def is_sorted(a):
+    """True iff ``a`` (1-d) is non-decreasing."""
+    for j in range(1, a.shape[0]):
+        if a[j] < a[j - 1]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _select_sweep(words, rdir, pos, z, ones, out):
+    """``out[j] = select(pos[j] - z)`` (select1 if ``ones`` else select0) for non-decreasing
+    ``pos``: one cursor (block ``b``, word ``w``, count ``acc`` before ``w``) moves forward only."""
+    nb = rdir.shape[0] - 1
+    b = 0
+    w = 0
+    acc = np.int64(0)
+    for j in range(pos.shape[0]):
+        k = pos[j] - z
+        while b + 1 < nb and _before(rdir, b + 1, ones) <= k:
+            b += 1
+        if (w >> 5) < b:  # the answer lies in a later block: jump there, skip its sub-blocks
+            w = b << 5
+            acc = _before(rdir, b, ones)
+            e = rdir[b]
+            for s in range(3):
+                c = np.int64((e >> np.uint64(34 + 10 * s)) & np.uint64(1023))
+                if not ones:
+                    c = 512 - c
+                if k - acc < c:
+                    break
+                acc += c
+                w += 8
+        while True:
+            x = words[w] if ones else ~words[w]
+            c = np.int64(popcount(x))
+            if k - acc < c:
+                out[j] = (w << 6) + select_in_word(x, k - acc)
+                break
+            acc += c
+            w += 1
+
+
+@njit(cache=True, nogil=True)
+def _select_walk_sorted(bits, rdir, zeros, L, c, pos, tmp):
+    """Walk non-decreasing bottom positions ``pos`` up c's path, level by level (sweeps);
+    returns the array (``pos`` or ``tmp``) holding the level-0 positions."""
+    a = pos
+    o = tmp
+    for lv in range(L - 1, -1, -1):
+        if (c >> (L - 1 - lv)) & 1:
+            _select_sweep(bits[lv], rdir[lv], a, zeros[lv], True, o)
+        else:
+            _select_sweep(bits[lv], rdir[lv], a, 0, False, o)
+        a, o = o, a
+    return a
+
+
+@njit(cache=True, nogil=True)
+def wm_select_many_sorted(bits, rdir, zeros, L, c, bottom, ks, out):
+    """``select(c, k)`` for non-decreasing ``ks`` (level sweeps)."""
+    m = ks.shape[0]
+    pos = np.empty(m, dtype=np.int64)
+    for j in range(m):
+        pos[j] = bottom + ks[j]
+    res = _select_walk_sorted(bits, rdir, zeros, L, c, pos, np.empty(m, dtype=np.int64))
+    for j in range(m):
+        out[j] = res[j]
+
+
+@njit(cache=True, nogil=True)
+def wm_select_many_dense(bits, rdir, zeros, L, c, bottom, count, ks, out):
+    """``select(c, k)`` for any ``ks``: positions of all ``count`` occurrences of c (level sweeps
+    over ranks ``0 .. count-1``), then a gather."""
+    pos = np.empty(count, dtype=np.int64)
+    for j in range(count):
+        pos[j] = bottom + j
+    res = _select_walk_sorted(bits, rdir, zeros, L, c, pos, np.empty(count, dtype=np.int64))
+    for j in range(ks.shape[0]):
+        out[j] = res[ks[j]]
+
+
+SELECT_SORT_FACTOR = 4  # sort unsorted ks when SELECT_SORT_FACTOR * m >= blocks per level
+
+
+@njit(cache=True, nogil=True)
+def radix_argsort(keys):
+    """(sorted keys, permutation) of non-negative int64 ``keys``: LSD radix sort, 11 bits a pass
+    (stable; as many passes as the largest key needs)."""
+    m = keys.shape[0]
+    k0 = keys.copy()
+    p0 = np.arange(m)
+    if m < 2:
+        return k0, p0
+    mx = k0.max()
+    k1 = np.empty(m, dtype=np.int64)
+    p1 = np.empty(m, dtype=np.int64)
+    cnt = np.empty(2049, dtype=np.int64)
+    sh = 0
+    while (mx >> sh) > 0:
+        cnt[:] = 0
+        for j in range(m):
+            cnt[((k0[j] >> sh) & 2047) + 1] += 1
+        for d in range(2048):
+            cnt[d + 1] += cnt[d]
+        for j in range(m):
+            d = (k0[j] >> sh) & 2047
+            t = cnt[d]
+            cnt[d] = t + 1
+            k1[t] = k0[j]
+            p1[t] = p0[j]
+        k0, k1 = k1, k0
+        p0, p1 = p1, p0
+        sh += 11
+    return k0, p0
+
+
+@njit(cache=True, nogil=True)
+def wm_select_many_sort(bits, rdir, zeros, L, c, bottom, ks, out):
+    """``select(c, k)`` for any ``ks``: radix-sort them, level sweeps, scatter back."""
+    m = ks.shape[0]
+    sk, perm = radix_argsort(ks)
+    for j in range(m):
+        sk[j] += bottom
+    res = _select_walk_sorted(bits, rdir, zeros, L, c, sk, np.empty(m, dtype=np.int64))
+    for j in range(m):
+        out[perm[j]] = res[j]
+
+
+
+RANK_DENSE_FACTOR = 16  # rank_many decodes once and ranks on c's bitmap when n <= factor * m

@@ -19,7 +19,7 @@ from sckit.errors import FormatError
 from sckit.succinct import _serial
 from sckit.succinct import _wm_decode as D
 from sckit.succinct import _wm_kernels as W
-from sckit.succinct._bitops import MAX_BITS
+from sckit.succinct._bitops import MAX_BITS, build_rank_dir, rank1_many
 from sckit.succinct.bitvector import _as_index_array, _check_int
 
 __all__ = ["WaveletMatrix", "symbol_dtype"]
@@ -169,8 +169,13 @@ class WaveletMatrix:
         return int(self.select_many(c, np.array([self._pos(k, MAX_BITS, "k")]))[0])
 
     def access_many(self, idx: Any) -> np.ndarray:
-        """Symbols at ``idx`` (any shape). O(L) per index."""
+        """Symbols at ``idx`` (any shape). O(L) per index; a dense batch
+        (``n <= ACCESS_DECODE_FACTOR * len(idx)``, see ``_wm_kernels``) decodes the whole sequence
+        once and gathers (O(n L / 64 + len(idx)), n symbols of temporary memory)."""
         i = self._idx(idx, self._n, "idx")
+        if i.size and self._n <= W.ACCESS_DECODE_FACTOR * i.size and sys.byteorder == "little":
+            # one sequential decode beats i.size random walks (big-endian decode_into comes here)
+            return self.decode(0, self._n)[i]
         # the kernel writes little-endian bytes (one compiled kernel for every output dtype)
         out = np.empty(i.shape, dtype=self._dtype.newbyteorder("<"))
         W.wm_access_many(
@@ -180,23 +185,48 @@ class WaveletMatrix:
         return out.astype(self._dtype, copy=False)
 
     def rank_many(self, c: int, idx: Any) -> np.ndarray:
-        """``rank(c, i)`` for each ``i`` in ``idx`` (int64). O(L) per index."""
+        """``rank(c, i)`` for each ``i`` in ``idx`` (int64). O(L) per index; a dense batch
+        (``n <= RANK_DENSE_FACTOR * len(idx)``, see ``_wm_kernels``) decodes the sequence once and
+        answers with one rank each on the bitmap of ``c`` (n bytes of temporary memory)."""
         c = self._sym(c)
         i = self._idx(idx, self._n + 1, "idx")
         out = np.empty(i.shape, dtype=np.int64)
+        if i.size and 0 < self._n <= W.RANK_DENSE_FACTOR * i.size and sys.byteorder == "little":
+            # dense batch: decode once, rank on the bitmap of c (n / 8 bytes, cache-resident)
+            # instead of L cache-missing ranks per query
+            nw = (self._n + 63) >> 6
+            packed = np.zeros(nw * 8, dtype=np.uint8)
+            packed[: (self._n + 7) >> 3] = np.packbits(self.decode(0, self._n) == c, bitorder="little")
+            words = packed.view(np.uint64)
+            rank1_many(words, build_rank_dir(words, self._n), i.reshape(-1), out.reshape(-1))
+            return out
         W.wm_rank_many(self._bits, self._rdir, self._zeros, self._L, c, i.reshape(-1), out.reshape(-1))
         return out
 
     def select_many(self, c: int, ks: Any) -> np.ndarray:
-        """``select(c, k)`` for each ``k`` in ``ks`` (int64). O(L) selects per rank."""
+        """``select(c, k)`` for each ``k`` in ``ks`` (int64). O(L) selects per rank; large
+        batches are answered level by level with one forward sweep per level over sorted ranks
+        (sorted input as is, dense batches by enumerating all occurrences of ``c``, others by
+        radix sort; see ``_wm_kernels``)."""
         c = self._sym(c)
         count, bottom = W.wm_count_start(self._bits, self._rdir, self._zeros, self._L, c, self._n)
         k = self._idx(ks, int(count), "k")
         out = np.empty(k.shape, dtype=np.int64)
-        W.wm_select_many(
-            self._bits, self._rdir, self._zeros, self._sel, self._sel_off, self._L, self._n, c,
-            int(bottom), k.reshape(-1), out.reshape(-1),
-        )
+        kf, of = k.reshape(-1), out.reshape(-1)
+        count, bottom = int(count), int(bottom)
+        # batch-level paths (see _wm_kernels): one forward sweep per level when the ranks are
+        # sorted or the batch is dense; independent per-query selects otherwise
+        if kf.size > 1 and W.is_sorted(kf):
+            W.wm_select_many_sorted(self._bits, self._rdir, self._zeros, self._L, c, bottom, kf, of)
+        elif kf.size and count <= W.SELECT_DENSE_FACTOR * kf.size:
+            W.wm_select_many_dense(self._bits, self._rdir, self._zeros, self._L, c, bottom, count, kf, of)
+        elif kf.size > 1 and W.SELECT_SORT_FACTOR * kf.size >= self._rdir.shape[-1]:
+            W.wm_select_many_sort(self._bits, self._rdir, self._zeros, self._L, c, bottom, kf, of)
+        else:
+            W.wm_select_many(
+                self._bits, self._rdir, self._zeros, self._sel, self._sel_off, self._L, self._n, c,
+                bottom, kf, of,
+            )
         return out
 
     def count(self, c: int) -> int:
