@@ -5,15 +5,19 @@ from __future__ import annotations
 import subprocess
 
 import pytest
+from sckit.kernels_cu import list_sources, source
 
 from sckit.backends.cuda_compile import CompileError, compile_kernel
-from sckit.kernels_cu import list_sources, source
 from tests.gpu.conftest import KERNELS, needs_nvcc
 
 # The -D sets each launcher passes (kept next to the launchers' own constants).
 LAUNCH_DEFINES = {
     "wm_decode": [{"OUT_T": 0, "BLOCK": 256}, {"OUT_T": 1, "BLOCK": 256}, {"OUT_T": 2, "BLOCK": 256}],
     "wm_query": [{"BLOCK": 256}],
+    # hwm_decode.launch_defines(sigma) for sigma <= 2**8, <= 2**16, larger (and the RAS pipeline)
+    "hwm_decode": [{"OUT_T": t, "BLOCK": 256} for t in range(3)],
+    # float_fields.launch_defines(itemsize) for 1, 2, 4, 8-byte outputs
+    "float_fields": [{"OUT_T": t, "BLOCK": 256} for t in range(4)],
 }
 
 
