@@ -20,6 +20,7 @@ import numpy as np
 from sckit.errors import FormatError
 from sckit.succinct import _hwm_kernels as H
 from sckit.succinct import _serial
+from sckit.succinct._sequence import SymbolSequence
 from sckit.succinct.bitvector import BitVector, _as_index_array, _check_int
 from sckit.succinct.huffman import (
     DEFAULT_MAX_CODE_LENGTH,
@@ -83,7 +84,7 @@ def _histogram(sym: np.ndarray, sigma: int) -> tuple[np.ndarray, np.ndarray, np.
     return present, counts, inverse
 
 
-class HuffmanWaveletMatrix:
+class HuffmanWaveletMatrix(SymbolSequence):
     """A Huffman-shaped wavelet matrix over ``n`` non-negative integer symbols.
 
     ``h(c)`` below is the length of the code of symbol ``c`` (at most ``max_code_length``).
@@ -117,6 +118,7 @@ class HuffmanWaveletMatrix:
     (700, 5, 5, [5, 9, 9, 700])
     """
 
+    _KIND = _KIND  # serialized kind tag, read by SymbolSequence
     __slots__ = (
         "_n", "_sigma", "_limit", "_bv", "_words", "_rdir", "_s1", "_s0", "_n_bits", "_code",
         "_level_sizes", "_lvl_off", "_lvl_zeros", "_lvl_base", "_child", "_leaf_sym",
@@ -177,9 +179,6 @@ class HuffmanWaveletMatrix:
         self._syms = _symbol_table(code.symbols, self._sigma, self._dtype)  # as serialized
 
     # -- properties -----------------------------------------------------------------------
-    def __len__(self) -> int:
-        return self._n
-
     @property
     def sigma(self) -> int:
         """Alphabet bound: symbols are in ``[0, sigma)`` (``max symbol + 1``; 1 when empty)."""
@@ -215,24 +214,7 @@ class HuffmanWaveletMatrix:
         """Average code length in bits per symbol (``n_bits / n``)."""
         return self._n_bits / self._n if self._n else 0.0
 
-    @property
-    def bits_per_symbol(self) -> float:
-        """``8 * nbytes / n`` (everything included)."""
-        return 8 * self.nbytes / max(self._n, 1)
-
     # -- validation -----------------------------------------------------------------------
-    def _pos(self, i: Any, hi: int, name: str) -> int:
-        i = _check_int(i, name)
-        if not 0 <= i < hi:
-            raise IndexError(f"{name}={i} out of range [0, {hi})")
-        return i
-
-    def _idx(self, a: Any, hi: int, name: str) -> np.ndarray:
-        idx = _as_index_array(a, name)
-        if idx.size and (idx.min() < 0 or idx.max() >= hi):
-            raise IndexError(f"{name} out of range [0, {hi})")
-        return idx
-
     def _leaf(self, c: Any) -> int:
         """Index of ``c`` in the code table, or -1 when ``c`` does not occur."""
         c = _check_int(c, "symbol")
@@ -337,12 +319,6 @@ class HuffmanWaveletMatrix:
             raise IndexError(f"k out of range [0, {self.count(c)}) for symbol {c}")
         return out
 
-    def _range(self, start: Any, stop: Any) -> tuple[int, int]:
-        start, stop = _check_int(start, "start"), _check_int(stop, "stop")
-        if not 0 <= start <= stop <= self._n:
-            raise IndexError(f"range [{start}, {stop}) not within [0, {self._n}]")
-        return start, stop
-
     def decode_into(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
         """Write symbols ``[start, stop)`` into ``out[:stop-start]`` (no allocation); return it.
 
@@ -388,25 +364,6 @@ class HuffmanWaveletMatrix:
         return (self._words, self._rdir, self._child, self._leaf_sym, self._node_level,
                 self._lvl_off, self._lvl_zeros, self._lvl_base,
                 n_int * _EAGER_SYMBOLS_PER_NODE > n)  # fmt: skip
-
-    def decode(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Symbols ``[start, stop)`` as a new array (dtype :attr:`dtype`)."""
-        stop = self._n if stop is None else stop
-        start, stop = self._range(start, stop)
-        return self.decode_into(start, stop, np.empty(stop - start, dtype=self._dtype))
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, slice):
-            start, stop, step = key.indices(self._n)
-            if step == 1:
-                return self.decode(start, max(start, stop))
-            return self.access_many(np.arange(start, stop, step))
-        i = _check_int(key, "index")
-        return self.access(i + self._n if i < 0 else i)
-
-    def to_numpy(self) -> np.ndarray:
-        """The whole sequence."""
-        return self.decode(0, self._n)
 
     # -- space and serialization ----------------------------------------------------------
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -542,20 +499,6 @@ class HuffmanWaveletMatrix:
             + arrays["level_sizes"].nbytes,
             "header": _serial.header_size(_KIND, meta, arrays),
         }
-
-    @property
-    def nbytes(self) -> int:
-        """Exact serialized size: ``len(self.to_bytes())``."""
-        return _serial.packed_size(_KIND, *self.to_arrays())
-
-    def to_bytes(self) -> bytes:
-        """Serialize (format: :mod:`sckit.succinct._serial`)."""
-        return _serial.pack(_KIND, *self.to_arrays())
-
-    @classmethod
-    def from_bytes(cls, b: bytes | bytearray | memoryview) -> HuffmanWaveletMatrix:
-        """Inverse of :meth:`to_bytes` (zero-copy views into ``b``); FormatError if corrupt."""
-        return cls.from_arrays(*_serial.unpack(b, _KIND))
 
     def __repr__(self) -> str:
         return (

@@ -20,7 +20,8 @@ from sckit.succinct import _serial
 from sckit.succinct import _wm_decode as D
 from sckit.succinct import _wm_kernels as W
 from sckit.succinct._bitops import MAX_BITS, build_rank_dir, rank1_many
-from sckit.succinct.bitvector import _as_index_array, _check_int
+from sckit.succinct._sequence import SymbolSequence
+from sckit.succinct.bitvector import _check_int
 
 __all__ = ["WaveletMatrix", "symbol_dtype"]
 
@@ -65,7 +66,7 @@ def _out_dtype_ok(dtype: np.dtype, sigma: int) -> bool:
     return bool(np.issubdtype(dtype, np.integer) and np.iinfo(dtype).max >= sigma - 1)
 
 
-class WaveletMatrix:
+class WaveletMatrix(SymbolSequence):
     """A wavelet matrix over ``n`` symbols from ``[0, sigma)``, ``L = ceil(log2 sigma)`` levels.
 
     ==========================  ===================================  ===========================
@@ -87,6 +88,7 @@ class WaveletMatrix:
     (6, 2, 11, [5, 3, 2])
     """
 
+    _KIND = _KIND  # serialized kind tag, read by SymbolSequence
     __slots__ = ("_n", "_sigma", "_L", "_bits", "_zeros", "_rdir", "_sel", "_sel_off", "_dtype")
 
     def __init__(self, symbols: Any, sigma: int | None = None) -> None:
@@ -104,9 +106,6 @@ class WaveletMatrix:
         self._dtype = symbol_dtype(self._sigma)
 
     # -- properties -----------------------------------------------------------------------
-    def __len__(self) -> int:
-        return self._n
-
     @property
     def sigma(self) -> int:
         """Alphabet size: symbols are in ``[0, sigma)``."""
@@ -134,23 +133,11 @@ class WaveletMatrix:
         return self._zeros.copy()
 
     # -- validation -----------------------------------------------------------------------
-    def _pos(self, i: Any, hi: int, name: str) -> int:
-        i = _check_int(i, name)
-        if not 0 <= i < hi:
-            raise IndexError(f"{name}={i} out of range [0, {hi})")
-        return i
-
     def _sym(self, c: Any) -> int:
         c = _check_int(c, "symbol")
         if not 0 <= c < self._sigma:
             raise ValueError(f"symbol {c} outside the alphabet [0, {self._sigma})")
         return c
-
-    def _idx(self, a: Any, hi: int, name: str) -> np.ndarray:
-        idx = _as_index_array(a, name)
-        if idx.size and (idx.min() < 0 or idx.max() >= hi):
-            raise IndexError(f"{name} out of range [0, {hi})")
-        return idx
 
     # -- queries --------------------------------------------------------------------------
     def access(self, i: int) -> int:
@@ -233,13 +220,6 @@ class WaveletMatrix:
         """Occurrences of ``c`` in the whole sequence. O(L)."""
         return self.rank(c, self._n)
 
-    def _range(self, start: Any, stop: Any) -> tuple[int, int]:
-        start = _check_int(start, "start")
-        stop = _check_int(stop, "stop")
-        if not 0 <= start <= stop <= self._n:
-            raise IndexError(f"range [{start}, {stop}) not within [0, {self._n}]")
-        return start, stop
-
     def decode_into(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
         """Write symbols ``[start, stop)`` into ``out[:stop-start]`` (no allocation); return it.
 
@@ -265,25 +245,6 @@ class WaveletMatrix:
             view = out[:m].view(np.uint8)
             D.wm_decode(self._bits, self._rdir, self._zeros, self._L, start, stop, view, out.dtype.itemsize)
         return out
-
-    def decode(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Symbols ``[start, stop)`` as a new array (dtype :attr:`dtype`)."""
-        stop = self._n if stop is None else stop
-        start, stop = self._range(start, stop)
-        return self.decode_into(start, stop, np.empty(stop - start, dtype=self._dtype))
-
-    def __getitem__(self, key: Any) -> Any:
-        if isinstance(key, slice):
-            start, stop, step = key.indices(self._n)
-            if step == 1:
-                return self.decode(start, max(start, stop))
-            return self.access_many(np.arange(start, stop, step))
-        i = _check_int(key, "index")
-        return self.access(i + self._n if i < 0 else i)
-
-    def to_numpy(self) -> np.ndarray:
-        """The whole sequence."""
-        return self.decode(0, self._n)
 
     # -- space and serialization ----------------------------------------------------------
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -331,25 +292,6 @@ class WaveletMatrix:
             "tables": self._zeros.nbytes + self._sel_off.nbytes,
             "header": _serial.header_size(_KIND, meta, arrays),
         }
-
-    @property
-    def nbytes(self) -> int:
-        """Exact serialized size: ``len(self.to_bytes())``."""
-        return _serial.packed_size(_KIND, *self.to_arrays())
-
-    @property
-    def bits_per_symbol(self) -> float:
-        """``8 * nbytes / n`` (everything included)."""
-        return 8 * self.nbytes / max(self._n, 1)
-
-    def to_bytes(self) -> bytes:
-        """Serialize (format: :mod:`sckit.succinct._serial`)."""
-        return _serial.pack(_KIND, *self.to_arrays())
-
-    @classmethod
-    def from_bytes(cls, b: bytes | bytearray | memoryview) -> WaveletMatrix:
-        """Inverse of :meth:`to_bytes` (zero-copy views into ``b``); FormatError if corrupt."""
-        return cls.from_arrays(*_serial.unpack(b, _KIND))
 
     def __repr__(self) -> str:
         return f"WaveletMatrix(n={self._n}, sigma={self._sigma}, nbytes={self.nbytes})"
