@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sckit.errors import FormatError
-from sckit.succinct import huffman_wm
+from sckit.succinct import _hwm_reference, huffman_wm
 from sckit.succinct.huffman import huffman_code_lengths
 from sckit.succinct.huffman_wm import HuffmanWaveletMatrix
 
@@ -292,13 +292,13 @@ def test_masked_fill_fallback_matches() -> None:
 def test_kernels_match_numpy_reference(xs: list[int]) -> None:
     x = np.array(xs)
     hwm = HuffmanWaveletMatrix(x)
-    levels = huffman_wm._ref_level_bits(x, hwm._code)
+    levels = _hwm_reference.ref_level_bits(x, hwm._code)
     flat = np.concatenate(levels) if levels else np.zeros(0, np.uint8)
     got = np.unpackbits(hwm._words.view(np.uint8), bitorder="little")[: flat.size]
     assert np.array_equal(got, flat)
     assert [lv.size for lv in levels] == hwm.level_sizes.tolist()
     if levels:
-        assert [huffman_wm._ref_access(levels, hwm._code, i) for i in range(x.size)] == xs
+        assert [_hwm_reference.ref_access(levels, hwm._code, i) for i in range(x.size)] == xs
 
 
 def test_dense_large_alphabet_uses_bitmap_table() -> None:
