@@ -19,92 +19,22 @@ Moving from absolute position ``p`` of level ``l`` to the next level (Claude, Na
 and a 1 to ``lvl_off[l+1] + lvl_zeros[l] + r1``.
 
 Helpers used from :mod:`sckit.succinct._bitops` (owned by the plain wavelet matrix):
-``pdep``, ``popcount``, ``tzcnt``, ``rank1``, ``select0``, ``select1``. Added here: an
-AVX-512 masked-store intrinsic (:data:`masked_fill`) and the branch-free 64-bit read
+``pdep``, ``popcount``, ``tzcnt``, ``rank1``, ``select0``, ``select1`` and the AVX-512
+``masked_store`` (used here as :data:`masked_fill`). Added here: the branch-free 64-bit read
 :func:`_read64`.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import llvmlite.binding as _llvm
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit
 
-from sckit.succinct._bitops import pdep, popcount, rank1, select0, select1, tzcnt
+from sckit.succinct._bitops import masked_store, pdep, popcount, rank1, select0, select1
 
-# AVX-512BW turns "write symbol s at the set bits of a 64-bit mask" into one to eight masked
-# vector stores (vmovdqu8/16/32/64 {k}); without it LLVM would scalarize the masked store, so we
-# fall back to a tzcnt loop, whose data-dependent exit mispredicts once per leaf per step.
-# Measured (float32 sign+exponent, CPU time, Zen 4): 814 M sym/s masked stores, 215 tzcnt loop.
-HAS_AVX512BW = bool(_llvm.get_host_cpu_features().get("avx512bw", False))
-
-
-def _make_masked_fill(bits: int) -> Any:
-    """An intrinsic storing ``val`` (as a ``bits``-bit integer) into the ``uint8`` array ``arr``
-    at elements ``o + t`` (element = ``bits // 8`` bytes) for each set bit ``t`` of ``mask``:
-    ``llvm.masked.store`` of 64 lanes, i.e. 1-8 AVX-512 masked stores, no branches."""
-
-    @intrinsic
-    def fill(typingctx, arr, o, mask, val):
-        def codegen(context, builder, sig, args):
-            ary = context.make_array(sig.args[0])(context, builder, args[0])
-            elt = ir.IntType(bits)
-            vecty = ir.VectorType(elt, 64)
-            byte_off = builder.mul(args[1], ir.Constant(ir.IntType(64), bits // 8))
-            ptr = builder.bitcast(builder.gep(ary.data, [byte_off]), vecty.as_pointer())
-            m = builder.bitcast(args[2], ir.VectorType(ir.IntType(1), 64))
-            v = builder.trunc(args[3], elt) if bits < 64 else args[3]
-            vec = builder.insert_element(
-                ir.Constant(vecty, ir.Undefined), v, ir.Constant(ir.IntType(32), 0)
-            )
-            zeros = ir.Constant(ir.VectorType(ir.IntType(32), 64), [0] * 64)
-            vec = builder.shuffle_vector(vec, ir.Constant(vecty, ir.Undefined), zeros)
-            fnty = ir.FunctionType(ir.VoidType(), [vecty, ptr.type, ir.IntType(32), m.type])
-            fn = cgutils.get_or_insert_function(
-                builder.module, fnty, f"llvm.masked.store.v64i{bits}.p0"
-            )
-            builder.call(fn, [vec, ptr, ir.Constant(ir.IntType(32), 1), m])
-            return context.get_dummy_value()
-
-        return types.void(arr, types.int64, types.uint64, types.int64), codegen
-
-    return fill
-
-
-_fill8, _fill16, _fill32, _fill64 = (_make_masked_fill(b) for b in (8, 16, 32, 64))
-
-
-@njit(cache=True, inline="always")
-def _masked_fill_hw(out, o, m, s, width):
-    if width == 2:
-        _fill16(out, o, m, s)
-    elif width == 1:
-        _fill8(out, o, m, s)
-    elif width == 4:
-        _fill32(out, o, m, s)
-    else:
-        _fill64(out, o, m, s)
-
-
-@njit(cache=True, inline="always")
-def _masked_fill_soft(out, o, m, s, width):
-    while m:
-        q = (o + np.int64(tzcnt(m))) * width
-        for b in range(width):
-            out[q + b] = (s >> (8 * b)) & 0xFF
-        m &= m - np.uint64(1)
-
-
-# Element ``o + t`` of ``out`` (a little-endian byte view of an integer array with ``width``
-# bytes per element) = ``s`` for every set bit ``t`` of ``m``; other elements untouched. The
-# decoders take byte views so that one compiled kernel serves every output dtype (each numba
-# specialization of the decoder costs ~2.5 s to compile).
-masked_fill = _masked_fill_hw if HAS_AVX512BW else _masked_fill_soft
+# "write symbol s at the set bits of a 64-bit mask" is _bitops.masked_store: one to eight AVX-512BW
+# masked vector stores, or a tzcnt loop without AVX-512BW. Measured (float32 sign+exponent, CPU
+# time, Zen 4): 814 M sym/s with masked stores, 215 with the tzcnt loop.
+masked_fill = masked_store
 
 _STACK = 72  # > max code length + 1: the depth-first stack never holds more entries
 

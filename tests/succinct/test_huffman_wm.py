@@ -265,14 +265,14 @@ def test_build_carrying_codes(monkeypatch: pytest.MonkeyPatch, depth_limit: int)
     check_all(hwm, x, rng)
 
 
-def test_masked_fill_fallback_matches() -> None:
+def test_masked_store_fallback_matches() -> None:
     # the tzcnt fallback (CPUs without AVX-512BW) against the vector path, every width
     from numba import njit
 
-    from sckit.succinct import _hwm_kernels as K
+    from sckit.succinct import _bitops as K
 
-    soft = njit(K._masked_fill_soft.py_func)
-    fast = njit(K.masked_fill.py_func) if K.HAS_AVX512BW else soft
+    soft = njit(K._masked_store_soft.py_func)
+    fast = njit(K.masked_store.py_func) if K.HAS_AVX512BW else soft
     rng = np.random.default_rng(3)
     for dt in (np.uint8, np.uint16, np.uint32, np.int64):
         a, b, ref = np.zeros(70, dt), np.zeros(70, dt), np.zeros(70, dt)
