@@ -11,30 +11,10 @@
 //       writes 0. Consecutive threads read consecutive symbols and raw bits: coalesced.
 //       Must match sckit.ras.grammar.merge_dense (so RAS.decode / decode_rows for dense RAS)
 //       bit for bit.
-// Compile-time constants: OUT_T (output element: 0 = 8, 1 = 16, 2 = 32, 3 = 64 bits), BLOCK.
-#ifndef OUT_T
-#define OUT_T 2
-#endif
-#ifndef BLOCK
-#define BLOCK 256
-#endif
-#if BLOCK < 32 || BLOCK > 1024 || BLOCK % 32 != 0
-#error "BLOCK must be a multiple of 32 in [32, 1024]"
-#endif
-#if OUT_T < 0 || OUT_T > 3
-#error "OUT_T must be 0, 1, 2 or 3"
-#endif
+// Compile-time constants (defaults and checks in sck_launch.cuh): OUT_T (output element: 0 = 8,
+// 1 = 16, 2 = 32, 3 = 64 bits), BLOCK.
+#include "sck_launch.cuh"
 #include "float_fields.cuh"
-
-#if OUT_T == 0
-typedef uint8_t out_t;
-#elif OUT_T == 1
-typedef uint16_t out_t;
-#elif OUT_T == 2
-typedef uint32_t out_t;
-#else
-typedef unsigned long long out_t;
-#endif
 
 extern "C" __global__ void __launch_bounds__(BLOCK)
 ff_merge(const uint32_t* sym, uint64_t base, const uint64_t* raw, const uint64_t* rps,

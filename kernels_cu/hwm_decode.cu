@@ -12,25 +12,10 @@
 //   hwm_access_many(words, cum, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_base,
 //                   n_internal, n, positions, m, out)
 //       one thread per query, grid-stride; must match HuffmanWaveletMatrix.access_many(positions).
-// Compile-time constants: OUT_T (output element type: 0 = uint8, 1 = uint16, 2 = uint32), BLOCK.
-#ifndef OUT_T
-#define OUT_T 2
-#endif
-#ifndef BLOCK
-#define BLOCK 256
-#endif
-#if BLOCK < 32 || BLOCK > 1024 || BLOCK % 32 != 0
-#error "BLOCK must be a multiple of 32 in [32, 1024]"
-#endif
+// Compile-time constants (defaults and checks in sck_launch.cuh): OUT_T (0 = uint8, 1 = uint16,
+// 2 = uint32), BLOCK.
+#include "sck_launch.cuh"
 #include "hwm_core.cuh"
-
-#if OUT_T == 0
-typedef uint8_t out_t;
-#elif OUT_T == 1
-typedef uint16_t out_t;
-#else
-typedef uint32_t out_t;
-#endif
 
 extern "C" __global__ void __launch_bounds__(BLOCK)
 hwm_range_decode(const uint64_t* words, const uint32_t* cum, const int32_t* child,

@@ -7,12 +7,7 @@
 //   wm_select_many(words, cum, zeros, n_levels, n, n_words, c, ks, m, out)
 //       out[q] = select(c, ks[q]) or UINT64_MAX when c has <= ks[q] occurrences (the launcher
 //       turns that into the IndexError the CPU path raises); must match select_many.
-#ifndef BLOCK
-#define BLOCK 256
-#endif
-#if BLOCK < 32 || BLOCK > 1024 || BLOCK % 32 != 0
-#error "BLOCK must be a multiple of 32 in [32, 1024]"
-#endif
+#include "sck_launch.cuh"
 #include "wm_core.cuh"
 
 extern "C" __global__ void __launch_bounds__(BLOCK)

@@ -80,18 +80,22 @@ def compile_kernel(stem: str, *, arch: str = "sm_90", defines: dict[str, int] | 
 
     text = source(stem)
     options = nvcc_options(defines)
+    include = Path(str(source_path(stem))).parent
+    # the .cu files #include the shared .cuh headers: they are part of what gets compiled, so
+    # they are part of the cache key (editing a header must not serve a stale cubin)
+    headers = [p.read_text(encoding="utf-8") for p in sorted(include.glob("*.cuh"))]
     key = hashlib.blake2b(
-        "\0".join([text, nvcc_version() or "", arch, fmt, *options]).encode(), digest_size=16
+        "\0".join([text, *headers, nvcc_version() or "", arch, fmt, *options]).encode(),
+        digest_size=16,
     ).hexdigest()
     target = cache_dir() / f"{stem}-{arch}-{key}.{fmt}"
     if use_cache and target.is_file():
         return CompiledKernel(stem, arch, options, target.read_bytes(), "", 0.0, True, key)
-    include = str(Path(str(source_path(stem))).parent)
     with tempfile.TemporaryDirectory(prefix="sckit-nvcc-") as tmp:
         src = Path(tmp) / f"{stem}.cu"
         src.write_text(text, encoding="utf-8")
         out = Path(tmp) / f"{stem}.{fmt}"
-        cmd = [nvcc, f"-{fmt}", f"-arch={arch}", *options, "-I", include, "-o", str(out), str(src)]
+        cmd = [nvcc, f"-{fmt}", f"-arch={arch}", *options, "-I", str(include), "-o", str(out), str(src)]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         seconds = time.perf_counter() - t0

@@ -69,3 +69,22 @@ def test_bad_arguments():
         compile_kernel("nope")
     with pytest.raises(ValueError, match="fmt"):
         compile_kernel("wm_decode", fmt="fatbin")
+
+
+@needs_nvcc
+def test_cache_key_covers_included_headers(tmp_path, monkeypatch):
+    # a .cu #includes shared .cuh headers: editing one must recompile, not serve a stale cubin
+    import sckit.backends.cuda_compile as cc
+
+    src_dir = tmp_path / "k"
+    src_dir.mkdir()
+    (src_dir / "toy.cu").write_text('#include "toy.cuh"\nextern "C" __global__ void k(int* o) { *o = V; }\n')
+    (src_dir / "toy.cuh").write_text("#define V 1\n")
+    monkeypatch.setattr(cc, "source", lambda stem: (src_dir / f"{stem}.cu").read_text())
+    monkeypatch.setattr(cc, "source_path", lambda stem: src_dir / f"{stem}.cu")
+    monkeypatch.setenv("SCKIT_CACHE_DIR", str(tmp_path / "cache"))
+    first = compile_kernel("toy", arch="sm_90")
+    assert compile_kernel("toy", arch="sm_90").cached
+    (src_dir / "toy.cuh").write_text("#define V 2\n")
+    second = compile_kernel("toy", arch="sm_90")
+    assert not second.cached and second.key != first.key and second.image != first.image
