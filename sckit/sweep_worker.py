@@ -184,16 +184,19 @@ def _accuracy(evaluate: Callable[[Any], Any] | None, model: nn.Module) -> float 
         raise TypeError(f"evaluate(model) must return a number, got {type(value).__name__}") from None
 
 
-def _transform(model: nn.Module, cfg: Mapping[str, Any], example_input: Any) -> nn.Module:
-    """Apply the configuration's pruning then quantization (each returns a new model)."""
-    if cfg.get("prune_method"):
+def configured_model(model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
+    """The model a sweep configuration measures: ``model`` pruned then quantized as ``cfg`` (a
+    grid configuration or a row of the sweep's frame) says; each transform returns a new model.
+    A missing method (None, or NaN in a frame row) means that step is skipped."""
+    prune_method, quant_method = cfg.get("prune_method"), cfg.get("quantize_method")
+    if isinstance(prune_method, str) and prune_method:
         from sckit.transforms import prune
 
-        model = prune(model, cfg["prune_amount"], method=cfg["prune_method"])
-    if cfg.get("quantize_method"):
+        model = prune(model, float(cfg["prune_amount"]), method=prune_method)
+    if isinstance(quant_method, str) and quant_method:
         from sckit.transforms import quantize
 
-        model = quantize(model, cfg["quantize_bits"], method=cfg["quantize_method"])
+        model = quantize(model, int(cfg["quantize_bits"]), method=quant_method)
     return model
 
 
@@ -249,7 +252,7 @@ def run_config(
     elif kind == "succinct":
         from sckit.engine import compress
 
-        transformed = _transform(copy.deepcopy(model).eval(), cfg, example_input).eval()
+        transformed = configured_model(copy.deepcopy(model).eval(), cfg).eval()
         w_hash = weights_hash(transformed)
         kw = {} if cfg.get("fpr_threshold") is None else {"fpr_threshold": cfg["fpr_threshold"]}
         measured = compress(transformed, example_input, ras=cfg["ras"], **kw)

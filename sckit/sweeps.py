@@ -28,12 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sckit.sweep_grid import CONFIG_COLUMNS, config_key, expand_grid
+from sckit.sweep_worker import configured_model
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from torch import nn
 
-__all__ = ["sweep", "MEASURE_COLUMNS", "TIMING_COLUMNS"]
+__all__ = ["sweep", "configured_model", "MEASURE_COLUMNS", "TIMING_COLUMNS"]
 
 #: measurement columns of a sweep row, in order
 MEASURE_COLUMNS = (

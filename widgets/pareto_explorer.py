@@ -9,6 +9,7 @@ import ipywidgets as W
 
 import sckit
 from sckit.sweep_grid import CONFIG_COLUMNS
+from sckit.sweeps import configured_model
 
 from ._base import Panel, safe
 
@@ -67,11 +68,7 @@ class ParetoExplorer(Panel):
         self.info(f"configuration {index} selected")
 
     def _layers(self, row: Any):
-        m = self.model
-        if isinstance(row.get("prune_method"), str) and row.get("prune_method"):
-            m = sckit.prune(m, float(row["prune_amount"]), method=row["prune_method"])
-        if isinstance(row.get("quantize_method"), str) and row.get("quantize_method"):
-            m = sckit.quantize(m, int(row["quantize_bits"]), method=row["quantize_method"])
+        m = configured_model(self.model, row)
         kw: dict[str, Any] = {}
         thr = row.get("fpr_threshold")
         if thr is not None and not (isinstance(thr, float) and math.isnan(thr)):
