@@ -11,6 +11,7 @@ from typing import Any
 import ipywidgets as W
 
 import sckit
+from sckit.sweeps import configured_model
 
 from ._base import Panel, safe
 
@@ -97,12 +98,13 @@ class WhatIfPanel(Panel):
         self.info("settings updated; press Apply to measure")
 
     def _configured(self):
-        m = self.model
-        if self.prune_method.value != "none" and self.amount.value > 0:
-            m = sckit.prune(m, self.amount.value, method=self.prune_method.value)
-        if self.quant_method.value != "none":
-            m = sckit.quantize(m, self.bits.value, method=self.quant_method.value)
-        return m
+        prune = self.prune_method.value != "none" and self.amount.value > 0
+        return configured_model(self.model, {
+            "prune_method": self.prune_method.value if prune else None,
+            "prune_amount": self.amount.value,
+            "quantize_method": None if self.quant_method.value == "none" else self.quant_method.value,
+            "quantize_bits": self.bits.value,
+        })
 
     # -- the measurement ---------------------------------------------------------------------
     @safe
