@@ -8,8 +8,8 @@ the device name:
   of float32 N(0, 0.02) weights) and the whole RAS pipeline (float32 weights out);
 - batched access / rank / select throughput (million queries per second) of the launcher
   calls, argument checks included (their min/max bounds checks synchronize with the device);
-- ResNet-50 forward latency, compressed (``sckit.compress(..., backend="cuda")``) vs dense, at
-  batch 1 and 64, when compress works with that backend.
+- ResNet-50 forward latency, compressed vs dense at batch 1 and 64, for both decode routes:
+  ``backend="cuda"`` (sckit's kernels decode on the GPU) and ``backend="cpu"`` (CPU decode, copy).
 
 Every GPU result is first checked bit for bit against the CPU structure; a mismatch aborts.
 Times are CUDA-event times, the best of ``--reps`` runs after one warm-up.
@@ -137,32 +137,41 @@ def bench_resnet50(reps: int) -> None:
     import torch
 
     import sckit
+    from sckit.engine import bit_equal
     from sckit.zoo import create_model, default_input
 
-    print("ResNet-50 forward latency (ms), compressed vs dense")
-    try:
-        model = create_model("resnet50", seed=0).eval()
-        sm = sckit.compress(model, default_input("resnet50", batch_size=1), backend="cuda")
-    except Exception as exc:  # noqa: BLE001 - report why, never make a figure up
-        print("  not measured: sckit.compress(..., backend='cuda') failed: "
-              f"{type(exc).__name__}: {exc}")
-        return
-    dense = model.cuda()
-    sm = sm.eval()
+    print("ResNet-50 forward latency (ms), compressed vs dense, both decode routes")
+    dense = create_model("resnet50", seed=0).eval().cuda()
+    routes = {}
+    for backend in ("cuda", "cpu"):
+        try:
+            sm = sckit.compress(dense, default_input("resnet50", batch_size=1).cuda(),
+                                backend=backend)
+        except Exception as exc:  # noqa: BLE001 - report why, never make a figure up
+            print(f"  route {backend!r} not measured: compress failed: "
+                  f"{type(exc).__name__}: {exc}")
+            continue
+        on = sm.report()["decoded_on"].value_counts().to_dict()
+        dev_mb = sm._runtime.decoder.device_bytes / 1e6
+        print(f"  route {backend!r}: {sm.backend_note}; layers decoded on {on}; "
+              f"compressed form on the GPU {dev_mb:.1f} MB")
+        routes[backend] = sm
     for batch in (1, 64):
         x = default_input("resnet50", batch_size=batch).cuda()
-        with torch.no_grad():
-            if not torch.equal(sm(x), dense(x)):
-                print(f"  batch {batch}: compressed output differs from dense (timing anyway)")
 
-            def run(m, x=x):
-                with torch.no_grad():
-                    m(x)
+        def run(m, x=x):
+            with torch.no_grad():
+                return m(x)
 
-            t_d = _gpu_time(lambda: run(dense), reps)
-            t_c = _gpu_time(lambda: run(sm), reps)
-        _row(f"batch {batch}: dense / compressed", t_d * 1e3, "ms", f"compressed {t_c * 1e3:.2f} ms"
-             f" = {t_c / t_d:.3f}x dense")
+        ref = run(dense)
+        t_d = _gpu_time(lambda: run(dense), reps)
+        for backend, sm in routes.items():
+            if not bit_equal(run(sm), ref):
+                print(f"  batch {batch} route {backend}: output differs from dense - aborting")
+                raise SystemExit(1)
+            t_c = _gpu_time(lambda sm=sm: run(sm), reps)
+            _row(f"batch {batch} dense / route {backend}", t_d * 1e3, "ms",
+                 f"compressed {t_c * 1e3:.2f} ms = {t_c / t_d:.3f}x dense")
 
 
 def main(argv: list[str] | None = None) -> int:

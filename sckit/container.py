@@ -332,7 +332,7 @@ def _tensor_from(entry: dict[str, Any], arrays: list[np.ndarray], path: Path) ->
     return t.view(dtype).reshape(shape)
 
 
-def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: bool = False) -> nn.Module:
+def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: bool = False, backend: str = "auto") -> nn.Module:
     """Read a container written by ``save``: a ``SuccinctModel`` or a plain ``nn.Module``.
 
     The architecture is rebuilt from the zoo registry (name + kwargs recorded in the file) or is
@@ -340,7 +340,13 @@ def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: 
     defect (bad magic, unknown version, truncation, a section out of bounds, a checksum mismatch,
     a header that does not match the module) raises ``sckit.FormatError``. With ``mmap=True`` the
     RAS arrays stay views of a read-only memory map of the file instead of being copied to memory.
+    ``backend`` (a ``SuccinctModel`` only) is as for ``sckit.compress``: "cuda" runs it on the GPU
+    with sckit's decode kernels; "auto" keeps it on the CPU, where it is built.
     """
+    from sckit.engine_decode import BACKENDS
+
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r}; expected one of {', '.join(map(repr, BACKENDS))}")
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -359,7 +365,7 @@ def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: 
     if header["kind"] == "dense":
         _assign_dense(module, entries, arrays, path)
         return module
-    return _assemble_succinct(header, module, entries, arrays, path, copy_arrays=not mmap)
+    return _assemble_succinct(header, module, entries, arrays, path, copy_arrays=not mmap, backend=backend)
 
 
 def _set_modes(header: dict[str, Any], module: nn.Module, path: Path) -> None:
@@ -414,7 +420,7 @@ def _assign_dense(module: nn.Module, entries: dict[str, dict[str, Any]], arrays:
                 sd[name].requires_grad_(e.get("requires_grad", True))
 
 
-def _assemble_succinct(header: dict[str, Any], module: nn.Module, entries: dict[str, dict[str, Any]], arrays: list[np.ndarray], path: Path, *, copy_arrays: bool) -> nn.Module:
+def _assemble_succinct(header: dict[str, Any], module: nn.Module, entries: dict[str, dict[str, Any]], arrays: list[np.ndarray], path: Path, *, copy_arrays: bool, backend: str) -> nn.Module:
     from sckit.engine import SuccinctModel
     from sckit.ras import RAS
 
@@ -462,6 +468,7 @@ def _assemble_succinct(header: dict[str, Any], module: nn.Module, entries: dict[
         units,
         schedule,
         decode_ahead=bool(eng.get("decode_ahead", True)),
+        backend=backend,
         zoo=header["model"].get("zoo"),
     )
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from sckit.engine_decode import BackendChoice, choose_backend, make_decoder, model_device
 from sckit.engine_schedule import Runtime, decode_ras
 from sckit.engine_trace import call_model, trace_parameter_use
 
@@ -123,12 +124,14 @@ def compress(
     ``ras``: "auto" (per-layer FPr test of ``sckit.inspect``, ``fpr_threshold`` as there),
     "element", "block", or a dict ``{module_or_param_name: "element"|"block"|"dense"}`` of
     overrides on top of "auto" (key ``"*"``: the kind for everything not named instead).
-    ``backend``: "auto"/"cpu" decode on the CPU (the model and inputs are CPU ones); "cuda" needs
-    a CUDA device (the model is moved there, weights are decoded on the CPU and copied per layer
-    until ``sckit.gpu`` kernels land). ``decode_ahead`` decodes layer k+1 in a background thread
-    while layer k computes. ``verify`` (eval-mode models, CPU backend) checks that the compressed
-    output on ``example_input`` is bit-identical to the source's, raising ``RuntimeError``
-    otherwise. Parameters whose RAS would not be smaller than the dense tensor, that RAS cannot
+    ``backend`` says where weights are decoded (``sckit.engine_decode``): "cpu" (copied to the
+    model's device if that is a GPU), "cuda" (the model runs on the GPU, moved there if needed; the
+    compressed form lives on the GPU and sckit's CUDA kernels decode it), or "auto" ("cuda" for a
+    model already on a CUDA device when the kernels are usable, else "cpu"; never moves a model).
+    ``decode_ahead`` decodes layer k+1 in a background thread while layer k computes. ``verify``
+    checks the result, raising ``RuntimeError`` on a mismatch: for an eval-mode model on the CPU,
+    that the compressed output on ``example_input`` is bit-identical to the source's; on a GPU,
+    that every weight decoded by the chosen route is bit-identical to the source's. Parameters whose RAS would not be smaller than the dense tensor, that RAS cannot
     encode, or that the traced forward never used stay dense; ``report()`` lists each with its
     reason. The input model is never modified.
     """
@@ -136,9 +139,10 @@ def compress(
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(model, SuccinctModel):
         raise TypeError("model is already a SuccinctModel")
-    device = _backend_device(backend)
+    route = choose_backend(backend, model)
     work = copy.deepcopy(model)
-    check = verify and device is None and not any(m.training for m in work.modules())
+    check = (verify and route.device.type == "cpu"
+             and not any(m.training for m in work.modules()))
     try:
         choice = _layer_choice(work, example_input, ras, fpr_threshold)
         trace = trace_parameter_use(work, example_input)
@@ -190,9 +194,11 @@ def compress(
         trace.units,
         trace.schedule,
         decode_ahead=decode_ahead,
-        device=device,
+        backend=route,
         zoo=zoo,
     )
+    if verify and not check and route.device.type != "cpu":
+        sm.verify_weights(dict(model.named_parameters()))
     if check:
         out = call_model(sm, example_input)
         if not bit_equal(out, reference):
@@ -201,16 +207,6 @@ def compress(
                 "reads its weights in a way the engine did not see - pass ras={name: 'dense'} for it"
             )
     return sm
-
-
-def _backend_device(backend: str) -> torch.device | None:
-    if backend in ("auto", "cpu"):
-        return None
-    if backend == "cuda":
-        if not torch.cuda.is_available():
-            raise RuntimeError("backend='cuda' needs a CUDA device, and torch sees none here")
-        return torch.device("cuda")
-    raise ValueError(f"backend={backend!r}; expected 'auto', 'cpu' or 'cuda'")
 
 
 class SuccinctModel(nn.Module):
@@ -233,7 +229,7 @@ class SuccinctModel(nn.Module):
         schedule: list[str],
         *,
         decode_ahead: bool = True,
-        device: torch.device | None = None,
+        backend: str | BackendChoice = "auto",
         zoo: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -250,13 +246,77 @@ class SuccinctModel(nn.Module):
         self._units = {u: list(ps) for u, ps in units.items()}
         self._schedule = list(schedule)
         self._zoo = zoo
+        choice = backend if isinstance(backend, BackendChoice) else choose_backend(backend, module)
+        self._backend = choice
         self._runtime = Runtime(
-            encoded, params, units, schedule, decode_ahead=decode_ahead, device=device
+            encoded, params, units, schedule, decoder=make_decoder(choice, encoded),
+            decode_ahead=decode_ahead,
         )
         self._runtime.install(module)
-        if device is not None:
+        if choice.device != model_device(module):
             # after install, so encoded weights are already empty placeholders when moved
-            module.to(device)
+            module.to(choice.device)
+
+    @property
+    def backend(self) -> str:
+        """Who decodes the weights: "cuda" (sckit's kernels) or "cpu" (see ``backend_note``)."""
+        return self._runtime.decoder.kind
+
+    @property
+    def backend_note(self) -> str:
+        """One line: where the weights are decoded and, on a fallback, why."""
+        return self._backend.note
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model computes (inputs go here)."""
+        return self._backend.device
+
+    def verify_weights(self, source: dict[str, torch.Tensor] | None = None) -> None:
+        """Decode every encoded weight by this model's route and check it bit-for-bit against
+        ``source`` (name -> tensor; default: the CPU decode), raising ``RuntimeError`` naming the
+        first that differs."""
+        dec = self._runtime.decoder
+        for name, r in self._runtime.ras.items():
+            got = dec.decode(name, r)
+            want = source[name].detach() if source is not None else decode_ras(r)
+            if not bit_equal(got.cpu(), want.cpu()):
+                raise RuntimeError(f"weight {name!r} decoded by the {dec.kind} route differs from "
+                                   "the source; use backend='cpu' and report this")
+
+    # -- devices -----------------------------------------------------------------------------
+    def to(self, *args: Any, **kwargs: Any) -> SuccinctModel:
+        """Move to another device (``sm.to("cuda")``, ``sm.cpu()``); the decode route follows as
+        for ``backend="auto"``. Dtype conversions are refused: they would not be lossless."""
+        device, dtype, _, _ = torch._C._nn._parse_to(*args, **kwargs)
+        if dtype is not None:
+            raise TypeError("a SuccinctModel keeps its weights' dtypes exactly; convert a dense "
+                            "copy (sm.to_dense().to(dtype)) and compress that instead")
+        if device is None:
+            return self
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"cannot move to {device}: torch sees no CUDA device here")
+        self.module.to(device)  # encoded weights are empty placeholders at rest: cheap
+        choice = choose_backend("auto", self.module)
+        self._runtime.set_decoder(make_decoder(choice, self._runtime.ras))
+        self._backend = choice
+        return self
+
+    def cuda(self, device: int | torch.device | None = None) -> SuccinctModel:
+        """Move to a CUDA device (see :meth:`to`)."""
+        if isinstance(device, int):
+            device = torch.device("cuda", device)
+        return self.to(device if device is not None else torch.device("cuda"))
+
+    def cpu(self) -> SuccinctModel:
+        """Move to the CPU (see :meth:`to`)."""
+        return self.to(torch.device("cpu"))
+
+    def _refuse_dtype(self, *_: Any, **__: Any) -> SuccinctModel:
+        raise TypeError("a SuccinctModel keeps its weights' dtypes exactly; convert a dense copy "
+                        "(sm.to_dense()) and compress that instead")
+
+    half = float = double = bfloat16 = type = _refuse_dtype
 
     # -- running -----------------------------------------------------------------------------
     @property
@@ -303,7 +363,9 @@ class SuccinctModel(nn.Module):
 
         Columns: layer, type, ras (kind of the largest encoded parameter, "-sparse" when the
         sparse form was chosen; "dense" if none), dense_bytes, bytes, ratio (dense/bytes),
-        decode_ms (decoding this layer's weights, in whichever thread did it), wait_ms (time the
+        decoded_on ("cpu", "cuda" for sckit's kernels, "" when nothing is decoded), decode_ms
+        (decoding this layer's weights, in whichever thread did it; on the "cuda" route the host
+        time of the kernel launches, which run asynchronously), wait_ms (time the
         forward thread spent waiting for this layer's weights), compute_ms (the layer's forward,
         children included), status ("encoded", "partial", "dense", "tied"), reason (why parameters
         stayed dense).
@@ -322,6 +384,7 @@ class SuccinctModel(nn.Module):
             why: list[str] = []
             n_enc = n_dense = n_tied = 0
             decode = 0.0
+            routes: set[str] = set()
             for attr, p in own:
                 cname = canon[id(p)]
                 full = f"{mname}.{attr}" if mname else attr
@@ -337,6 +400,7 @@ class SuccinctModel(nn.Module):
                     enc_b += r.nbytes
                     kinds.append((nbytes, f"{r.kind}-sparse" if getattr(r, "sparse", False) else r.kind))
                     decode += rt.decode_ms.get(cname, 0.0)
+                    routes.add(rt.decoder.decoder_of(cname))
                     n_enc += 1
                 else:
                     nbytes = p.numel() * p.element_size()
@@ -360,6 +424,7 @@ class SuccinctModel(nn.Module):
                     "dense_bytes": dense_b,
                     "bytes": enc_b,
                     "ratio": dense_b / enc_b if enc_b else float("nan"),
+                    "decoded_on": "+".join(sorted(routes)),
                     "decode_ms": decode if n_enc else float("nan"),
                     "wait_ms": rt.wait_ms.get(mname, float("nan")),
                     "compute_ms": rt.compute_ms.get(mname, float("nan")),
@@ -400,7 +465,8 @@ class SuccinctModel(nn.Module):
         raise NotImplementedError("SuccinctModel is read-only; compress a model with the new weights")
 
     def extra_repr(self) -> str:
-        return f"encoded={len(self._runtime.ras)}, nbytes={self.nbytes}, decode_ahead={self.decode_ahead}"
+        return (f"encoded={len(self._runtime.ras)}, nbytes={self.nbytes}, "
+                f"decode_ahead={self.decode_ahead}, backend={self.backend!r}")
 
 
 def _itemsize(dtype: torch.dtype) -> int:

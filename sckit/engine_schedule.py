@@ -77,9 +77,10 @@ class Runtime:
         units: dict[str, list[str]],
         schedule: list[str],
         *,
+        decoder: Any,
         decode_ahead: bool = True,
-        device: torch.device | None = None,
     ) -> None:
+        # decoder: sckit.engine_decode.CpuDecoder or KernelDecoder (``.device``, ``.decode``)
         self.ras = ras
         self.params = params
         # only encoded parameters are materialised; dense ones need no hook
@@ -87,9 +88,10 @@ class Runtime:
         self.units = {u: ps for u, ps in self.units.items() if ps}
         self.schedule = [u for u in schedule if u in self.units]
         self.decode_ahead = decode_ahead
-        self.device = device
+        self.decoder = decoder
         self._placeholders = {
-            n: torch.empty(0, dtype=p.dtype, device=device or p.device) for n, p in params.items()
+            n: torch.empty(0, dtype=p.dtype, device=decoder.device or p.device)
+            for n, p in params.items()
         }
         self._refcount: dict[str, int] = {}
         self._pending: tuple[int, Future] | None = None
@@ -100,6 +102,18 @@ class Runtime:
         self.wait_ms: dict[str, float] = {}
         self.compute_ms: dict[str, float] = {}
         self.handles: list[Any] = []
+
+    def set_decoder(self, decoder: Any) -> None:
+        """Decode with ``decoder`` from now on; placeholders move to its device (between
+        forwards only: the model's parameters must all be at rest)."""
+        if self._refcount:
+            raise RuntimeError("cannot change the decoder during a forward")
+        self.decoder = decoder
+        for name in self.ras:
+            p = self.params[name]
+            ph = torch.empty(0, dtype=p.dtype, device=decoder.device or p.device)
+            self._placeholders[name] = ph
+            p.data = ph
 
     # -- hook installation -------------------------------------------------------------------
     def install(self, model: nn.Module) -> None:
@@ -171,7 +185,7 @@ class Runtime:
         out = {}
         for name in names:
             t0 = time.perf_counter()
-            t = decode_ras(self.ras[name], self.device)
+            t = self.decoder.decode(name, self.ras[name])
             out[name] = (t, (time.perf_counter() - t0) * 1e3)
         return out
 

@@ -85,6 +85,8 @@ def _(r):
     assert set(r["kernel_sources"]) >= {"wm_decode", "wm_query"}
     if shutil.which("nvcc"):
         assert r["kernels_compiled"] == 2 * len(r["kernel_sources"])
+    assert r["engine_bit_exact"] is True
+    assert r["engine_backend"] == ("cuda" if r["gpu_usable"] else "cpu")
     if r["gpu_usable"]:
         assert r["gpu_decode_bit_exact"] is True
 

@@ -128,6 +128,12 @@ class CudaRAS:
                                           for a in (plan.raw, plan.rps, plan.codebook))
         self._err = torch.zeros(1, dtype=torch.int32, device=self.device)
 
+    @property
+    def device_nbytes(self) -> int:
+        """Bytes this RAS occupies on the GPU (wavelet matrix layout, raw fields, codebook)."""
+        own = sum(t.numel() * t.element_size() for t in (self._raw, self._rps, self._cb))
+        return own + (self._hwm.device_nbytes if self._hwm is not None else 0)
+
     def _run(self, plan: MergePlan, out) -> None:
         import torch
 

@@ -68,6 +68,11 @@ class CudaHuffmanWaveletMatrix:
     def __len__(self) -> int:
         return self.layout.n
 
+    @property
+    def device_nbytes(self) -> int:
+        """Bytes of the GPU layout (bit planes, rank directories, level tables)."""
+        return sum(t.numel() * t.element_size() for t in self._arrays)
+
     def _common(self) -> tuple:
         return (*self._arrays, np.uint32(self.layout.n_internal), np.uint64(self.layout.n))
 

@@ -128,3 +128,32 @@ def test_ras_decode_codebook_and_zoo_weights():
         assert torch.equal(got.view(torch.int32), p.view(torch.int32)), name
         checked += 1
     assert checked > 20
+
+
+# --- the engine on the GPU: compress / SuccinctModel with backend "auto" and "cuda" -----------
+@pytest.mark.parametrize("name", ["lenet5", "resnet18"])
+def test_compressed_model_on_gpu_bit_identical(name):
+    import torch
+
+    import sckit
+    from sckit.engine import bit_equal
+    from sckit.zoo import create_model, default_input
+
+    model = create_model(name, seed=0).eval().cuda()
+    x = default_input(name)
+    if name == "resnet18":
+        x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    x = x.cuda()
+    with torch.no_grad():
+        ref = model(x)
+    sm = sckit.compress(model, x)  # auto: a CUDA model with usable kernels takes them
+    assert sm.backend == "cuda" and sm.device.type == "cuda"
+    assert bit_equal(sm(x), ref)
+    assert set(sm.report()["decoded_on"]) - {""} <= {"cuda", "cpu"}
+    cpu_route = sckit.compress(model, x, backend="cpu")
+    assert cpu_route.backend == "cpu" and bit_equal(cpu_route(x), ref)
+    # moving the compressed model keeps it exact on both devices
+    sm.cpu()
+    assert sm.backend == "cpu" and bit_equal(sm(x.cpu()), model.cpu()(x.cpu()))
+    sm.cuda()
+    assert sm.backend == "cuda" and bit_equal(sm(x), model.cuda()(x))
