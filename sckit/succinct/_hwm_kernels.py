@@ -321,47 +321,6 @@ def decode_steps(
 
 
 @njit(cache=True, nogil=True)
-def access_many(words, rdir, child, node_level, lvl_off, lvl_zeros, lvl_base, leaf_sym, idx, out):
-    """``out[q] = S[idx[q]]``: one rank per level of the symbol's code. O(code length) each."""
-    for q in range(idx.shape[0]):
-        p = idx[q]
-        v = np.int64(0)
-        while True:
-            b = np.int64((words[p >> 6] >> np.uint64(p & 63)) & np.uint64(1))
-            nxt = _child_cursor(words, rdir, node_level, lvl_off, lvl_zeros, lvl_base, v, p, b)
-            ch = child[2 * v + b]
-            if ch < 0:
-                out[q] = leaf_sym[-ch - 1]
-                break
-            v = ch
-            p = nxt
-
-
-@njit(cache=True, nogil=True)
-def rank_many(words, rdir, lvl_off, lvl_zeros, lvl_base, code, length, idx, out):
-    """``out[q]`` = occurrences of the symbol with ``code``/``length`` in ``[0, idx[q])``.
-
-    Tracks the start of the symbol's node and the query position down the code's levels:
-    two rank1 per level, O(code length) (Claude, Navarro, Ordonez 2015, section 4).
-    """
-    for q in range(idx.shape[0]):
-        s = np.int64(0)
-        p = idx[q]
-        for lev in range(length):
-            off = lvl_off[lev]
-            base = lvl_base[lev]
-            rs = rank1(words, rdir, off + s) - base
-            rp = rank1(words, rdir, off + p) - base
-            if (code >> np.uint64(lev)) & np.uint64(1):
-                s = lvl_zeros[lev] + rs
-                p = lvl_zeros[lev] + rp
-            else:
-                s = s - rs
-                p = p - rp
-        out[q] = p - s
-
-
-@njit(cache=True, nogil=True)
 def select_many(
     words, rdir, s1, s0, n_bits, lvl_off, lvl_zeros, lvl_base, code, length, n, ks, out
 ):

@@ -234,9 +234,21 @@ def is_sorted(a):
 @njit(cache=True, nogil=True)
 def _select_sweep(words, rdir, pos, z, ones, out):
     """``out[j] = select(pos[j] - z)`` (select1 if ``ones`` else select0) for non-decreasing
-    ``pos``: one cursor (block ``b``, word ``w``, count ``acc`` before ``w``) moves forward only."""
+    ``pos``: one cursor (block ``b``, word ``w``, count ``acc`` before ``w``) moves forward only.
+    The first block is found by binary search, so a sweep whose answers lie far into the vector
+    (a deep level of the Huffman-shaped matrix, which stores all levels in one vector) does not
+    walk the directory from block 0."""
     nb = rdir.shape[0] - 1
     b = 0
+    if pos.shape[0]:
+        k0 = pos[0] - z
+        hi = nb - 1
+        while b < hi:  # last block with before(b) <= k0
+            mid = (b + hi + 1) >> 1
+            if _before(rdir, mid, ones) <= k0:
+                b = mid
+            else:
+                hi = mid - 1
     w = 0
     acc = np.int64(0)
     for j in range(pos.shape[0]):

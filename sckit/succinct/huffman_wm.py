@@ -18,8 +18,11 @@ from typing import Any
 import numpy as np
 
 from sckit.errors import FormatError
+from sckit.succinct import _hwm_batch as B
 from sckit.succinct import _hwm_kernels as H
 from sckit.succinct import _serial
+from sckit.succinct import _wm_kernels as W
+from sckit.succinct._hwm_load import padded_words, rebuild
 from sckit.succinct._sequence import SymbolSequence
 from sckit.succinct.bitvector import BitVector, _as_index_array, _check_int
 from sckit.succinct.huffman import (
@@ -45,11 +48,6 @@ _DIRECT_CODES = 1 << 15
 # many symbols per internal node, else lazily when a node is first reached (big alphabets, short
 # ranges). Eager saves a check per visit: ~3% on float exponents.
 _EAGER_SYMBOLS_PER_NODE = 32
-
-
-def _padded_words(n_bits: int) -> int:
-    # Two words past the last full word: cursors may sit at n_bits and the decoder reads 2 words.
-    return (n_bits >> 6) + 2
 
 
 @functools.lru_cache(maxsize=256)
@@ -136,7 +134,7 @@ class HuffmanWaveletMatrix(SymbolSequence):
         per_len = np.bincount(code.lengths, weights=counts, minlength=depth + 1).astype(np.int64)
         level_sizes = np.cumsum(per_len[::-1])[::-1][1:].copy()
         n_bits = int(level_sizes.sum())
-        words = np.zeros(_padded_words(n_bits), dtype=np.uint64)
+        words = np.zeros(padded_words(n_bits), dtype=np.uint64)
         if depth:
             # code | sentinel bit at its length (see _hwm_kernels.build_levels)
             tab_codes = code.codes | (np.uint64(1) << code.lengths.astype(np.uint64))
@@ -242,42 +240,43 @@ class HuffmanWaveletMatrix(SymbolSequence):
         return int(self.access_many(np.array([i], dtype=np.int64))[0])
 
     def access_many(self, idx: Any) -> np.ndarray:
-        """Symbols at ``idx`` (any shape), dtype :attr:`dtype`. O(h) ranks per index."""
+        """Symbols at ``idx`` (any shape), dtype :attr:`dtype`. O(h) ranks per index; a dense batch (``n <= ACCESS_DECODE_FACTOR * len(idx)``, as in
+        ``WaveletMatrix``) decodes the whole sequence once and gathers."""
         i = self._idx(idx, self._n, "idx")
-        # int64 scratch then cast: one compiled kernel for every output dtype (access is not
-        # the hot path; decode is)
+        if i.size and self._n <= W.ACCESS_DECODE_FACTOR * i.size:
+            return self.decode(0, self._n)[i]
+        # int64 scratch then cast: one compiled kernel for every output dtype
         out = np.empty(i.shape, dtype=np.int64)
         if i.size and self.n_levels == 0:
             out[...] = self._code.symbols[0]
         elif i.size:
             w, r, c, nl, lo, z, b = self._kargs()
-            H.access_many(w, r, c, nl, lo, z, b, self._leaf_sym, i.reshape(-1), out.reshape(-1))
+            B.access_walk(w, r, c, nl, lo, z, b, self._leaf_sym, i.reshape(-1), out.reshape(-1))
         return out.astype(self._dtype)
 
     def rank(self, c: int, i: int) -> int:
         """Occurrences of ``c`` in ``[0, i)``, ``0 <= i <= n``. O(h(c)) ranks."""
         return int(self.rank_many(c, np.array([self._pos(i, self._n + 1, "i")]))[0])
 
+    def _code_args(self, leaf: int) -> Any:  # the 7 arguments of the per-symbol kernels
+        return (self._words, self._rdir, self._lvl_off, self._lvl_zeros, self._lvl_base,
+                self._code.codes[leaf], int(self._code.lengths[leaf]))
+
     def rank_many(self, c: int, idx: Any) -> np.ndarray:
-        """``rank(c, i)`` for each ``i`` in ``idx`` (int64). O(h(c)) ranks per index."""
+        """``rank(c, i)`` for each ``i`` in ``idx`` (int64). O(h(c)) ranks per index (16 in
+        lockstep); a dense batch (``n <= RANK_DENSE_FACTOR * len(idx)``) decodes once and ranks
+        on the bitmap of ``c``."""
         k = self._leaf(c)
         i = self._idx(idx, self._n + 1, "idx")
         if k < 0:
             return np.zeros(i.shape, dtype=np.int64)
         if self.n_levels == 0:
             return i.copy()
+        if i.size and self._n <= W.RANK_DENSE_FACTOR * i.size:
+            return self._rank_dense(c, i)
         out = np.empty(i.shape, dtype=np.int64)
-        H.rank_many(
-            self._words,
-            self._rdir,
-            self._lvl_off,
-            self._lvl_zeros,
-            self._lvl_base,
-            self._code.codes[k],
-            int(self._code.lengths[k]),
-            i.reshape(-1),
-            out.reshape(-1),
-        )
+        w, r, lo, z, b, code, length = self._code_args(k)
+        B.rank_lanes(w, r, lo, z, b, code, length, i.reshape(-1), out.reshape(-1))
         return out
 
     def count(self, c: int) -> int:
@@ -290,7 +289,9 @@ class HuffmanWaveletMatrix(SymbolSequence):
 
     def select_many(self, c: int, ks: Any) -> np.ndarray:
         """``select(c, k)`` for each ``k`` in ``ks`` (int64); IndexError if any ``k`` is not
-        below ``count(c)``. O(h(c)) per rank."""
+        below ``count(c)``. O(h(c)) selects per rank; large batches go level by level with one
+        forward sweep per level over sorted ranks (as given, all ranks of a dense batch, or
+        radix-sorted: the strategies and factors of ``WaveletMatrix.select_many``)."""
         leaf = self._leaf(c)
         k = _as_index_array(ks, "ks")
         out = np.empty(k.shape, dtype=np.int64)
@@ -300,23 +301,23 @@ class HuffmanWaveletMatrix(SymbolSequence):
                 raise IndexError(f"k out of range [0, {cnt}) for symbol {c}")
             out[...] = k
             return out
-        H.select_many(
-            self._words,
-            self._rdir,
-            self._s1,
-            self._s0,
-            self._n_bits,
-            self._lvl_off,
-            self._lvl_zeros,
-            self._lvl_base,
-            self._code.codes[leaf],
-            int(self._code.lengths[leaf]),
-            self._n,
-            k.reshape(-1),
-            out.reshape(-1),
-        )
-        if out.size and out.min() < 0:
-            raise IndexError(f"k out of range [0, {self.count(c)}) for symbol {c}")
+        w, r, lo, z, b, code, length = self._code_args(leaf)
+        s, e = B.leaf_range(w, r, lo, z, b, code, length, self._n)
+        count = int(e - s)
+        kf, of = k.reshape(-1), out.reshape(-1)
+        if kf.size and (kf.min() < 0 or kf.max() >= count):
+            raise IndexError(f"k out of range [0, {count}) for symbol {c}")
+        if kf.size > 1 and W.is_sorted(kf):
+            of[:] = B.select_walk_sorted(w, r, lo, z, b, code, length, kf + s, np.empty_like(kf))
+        elif kf.size and count <= W.SELECT_DENSE_FACTOR * kf.size:
+            every = np.arange(s, e, dtype=np.int64)
+            of[:] = B.select_walk_sorted(w, r, lo, z, b, code, length, every, np.empty_like(every))[kf]
+        elif kf.size > 1 and W.SELECT_SORT_FACTOR * kf.size >= (self._n >> 11) + 1:  # blocks of level 0
+            sk, perm = W.radix_argsort(kf)
+            of[perm] = B.select_walk_sorted(w, r, lo, z, b, code, length, sk + s, np.empty_like(sk))
+        elif kf.size:
+            H.select_many(w, r, self._s1, self._s0, self._n_bits, lo, z, b, code, length, self._n,
+                          kf, of)
         return out
 
     def decode_into(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
@@ -394,96 +395,9 @@ class HuffmanWaveletMatrix(SymbolSequence):
     def from_arrays(
         cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]
     ) -> HuffmanWaveletMatrix:
-        """Zero-copy reconstruction from :meth:`to_arrays` output; FormatError if inconsistent."""
-        try:
-            n, sigma = int(meta["n"]), int(meta["sigma"])
-            limit, n_bits = int(meta["max_code_length"]), int(meta["n_bits"])
-        except (KeyError, TypeError, ValueError):
-            raise FormatError(
-                f"{_KIND}: meta needs integer 'n', 'sigma', 'max_code_length', 'n_bits'"
-            ) from None
-        if not (0 <= n and 1 <= sigma <= 1 << 32 and 0 <= n_bits):
-            raise FormatError(f"{_KIND}: inconsistent meta n={n} sigma={sigma} n_bits={n_bits}")
-        dt = symbol_dtype(sigma)
-        as_bitmap = meta.get("symbols_as", "values") == "bitmap"
-        a = _serial.check_arrays(
-            _KIND,
-            arrays,
-            {
-                "words": (np.uint64, 1),
-                "rank_dir": (np.uint64, 1),
-                "symbols": (np.uint64 if as_bitmap else dt, 1),
-                "lengths": (np.uint8, 1),
-            },
-        )
-        if "level_sizes" not in arrays:
-            raise FormatError(f"{_KIND}: missing array 'level_sizes'")
-        sizes = np.asarray(arrays["level_sizes"])
-        # any integer dtype: narrow unsigned since format 2, int64 in older containers
-        if sizes.dtype.kind not in "iu" or sizes.ndim != 1:
-            raise FormatError(f"{_KIND}: level_sizes must be a 1-d integer array, got {sizes.dtype}")
-        if sizes.size and (int(sizes.min()) < 0 or int(sizes.max()) > n):
-            raise FormatError(f"{_KIND}: level sizes outside [0, n={n}]")
-        sizes = sizes.astype(np.int64)  # O(levels): a copy is fine
-        words, syms, lens = a["words"], a["symbols"], a["lengths"]
-        if as_bitmap:
-            if syms.shape[0] != (sigma + 63) // 64:
-                raise FormatError(
-                    f"{_KIND}: symbol bitmap of {syms.shape[0]} words for sigma={sigma}"
-                )
-            syms = np.flatnonzero(np.unpackbits(syms.view(np.uint8), bitorder="little")).astype(dt)
-        if words.shape[0] != _padded_words(n_bits) or np.any(words[(n_bits + 63) // 64 :]):
-            raise FormatError(
-                f"{_KIND}: {words.shape[0]} words do not hold n_bits={n_bits} plus padding"
-            )
-        try:
-            code = wm_canonical_code(syms, lens)
-        except ValueError as e:
-            raise FormatError(f"{_KIND}: bad code table ({e})") from None
-        depth = code.max_length if syms.size > 1 else 0
-        if (n == 0) != (syms.size == 0) or (syms.size and int(syms[-1]) >= sigma):
-            raise FormatError(f"{_KIND}: code table does not match n={n}, sigma={sigma}")
-        internal = code.internal_counts[:depth]
-        if (
-            sizes.shape != (depth,)
-            or int(sizes.sum()) != n_bits
-            or (depth and (sizes[0] != n or np.any(np.diff(sizes) > 0) or np.any(sizes < internal)))
-        ):
-            raise FormatError(f"{_KIND}: level sizes are inconsistent with n={n} and the code")
-        try:
-            bv = BitVector.from_arrays(
-                {"n_bits": n_bits},
-                {
-                    "words": words[: (n_bits + 63) // 64],
-                    "rank_dir": a["rank_dir"],
-                    # select samples if given (older containers), else BitVector rebuilds them
-                    **{k: arrays[k] for k in ("sel1", "sel0") if k in arrays},
-                },
-            )
-        except FormatError as e:
-            raise FormatError(f"{_KIND}: {e}") from None
-        self = cls.__new__(cls)
-        self._set(n, sigma, limit, code, sizes, words, bv)
-        self._check_tree()
-        return self
-
-    def _check_tree(self) -> None:
-        """FormatError unless the internal nodes' intervals tile every level exactly, as the
-        bits of a real build do. Guarantees the kernels (which do not bounds-check) stay inside
-        each node's interval on loaded data. O(sigma) vectorized ranks."""
-        internal = self._code.internal_counts
-        lo = np.zeros(1, np.int64)
-        hi = np.full(1, self._n, np.int64)
-        for lev in range(self.n_levels):
-            off, size = int(self._lvl_off[lev]), int(self._level_sizes[lev])
-            if (lo.size != internal[lev] or lo[0] != off or hi[-1] != off + size
-                    or np.any(hi < lo) or np.any(lo[1:] != hi[:-1])):  # fmt: skip
-                raise FormatError(f"{_KIND}: level {lev} does not match its code tree")
-            base, zeros, nxt = self._lvl_base[lev], self._lvl_zeros[lev], self._lvl_off[lev + 1]
-            r_lo, r_hi = self._bv.rank1_many(lo) - base, self._bv.rank1_many(hi) - base
-            slots_lo = np.concatenate([nxt + lo - off - r_lo, nxt + zeros + r_lo])
-            slots_hi = np.concatenate([nxt + hi - off - r_hi, nxt + zeros + r_hi])
-            lo, hi = slots_lo[: internal[lev + 1]], slots_hi[: internal[lev + 1]]
+        """Zero-copy reconstruction from :meth:`to_arrays` output; FormatError if inconsistent
+        (every check: :mod:`sckit.succinct._hwm_load`)."""
+        return rebuild(cls, meta, arrays)
 
     def space(self) -> dict[str, int]:
         """Bytes by component: ``levels`` (code bits), ``directories`` (rank directory; select

@@ -19,7 +19,7 @@ from sckit.errors import FormatError
 from sckit.succinct import _serial
 from sckit.succinct import _wm_decode as D
 from sckit.succinct import _wm_kernels as W
-from sckit.succinct._bitops import MAX_BITS, build_rank_dir, rank1_many
+from sckit.succinct._bitops import MAX_BITS
 from sckit.succinct._sequence import SymbolSequence
 from sckit.succinct.bitvector import _check_int
 
@@ -177,16 +177,9 @@ class WaveletMatrix(SymbolSequence):
         answers with one rank each on the bitmap of ``c`` (n bytes of temporary memory)."""
         c = self._sym(c)
         i = self._idx(idx, self._n + 1, "idx")
-        out = np.empty(i.shape, dtype=np.int64)
         if i.size and 0 < self._n <= W.RANK_DENSE_FACTOR * i.size and sys.byteorder == "little":
-            # dense batch: decode once, rank on the bitmap of c (n / 8 bytes, cache-resident)
-            # instead of L cache-missing ranks per query
-            nw = (self._n + 63) >> 6
-            packed = np.zeros(nw * 8, dtype=np.uint8)
-            packed[: (self._n + 7) >> 3] = np.packbits(self.decode(0, self._n) == c, bitorder="little")
-            words = packed.view(np.uint64)
-            rank1_many(words, build_rank_dir(words, self._n), i.reshape(-1), out.reshape(-1))
-            return out
+            return self._rank_dense(c, i)
+        out = np.empty(i.shape, dtype=np.int64)
         W.wm_rank_many(self._bits, self._rdir, self._zeros, self._L, c, i.reshape(-1), out.reshape(-1))
         return out
 

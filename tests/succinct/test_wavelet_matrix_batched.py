@@ -1,5 +1,6 @@
-"""Batched WaveletMatrix queries: the batch-level paths (sorted sweeps, dense enumeration, decode
-and gather) give exactly what the per-query kernels and naive oracles give."""
+"""Batched queries of both wavelet matrices: the batch-level paths (sorted sweeps, dense
+enumeration, decode and gather, lockstep lanes) give exactly what the per-query kernels and
+naive oracles give."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sckit.succinct import _hwm_batch as B
+from sckit.succinct import _hwm_kernels as H
 from sckit.succinct import _wm_kernels as W
+from sckit.succinct.huffman_wm import HuffmanWaveletMatrix
 from sckit.succinct.wavelet_matrix import WaveletMatrix
 
 BIG = 1 << 62
@@ -60,7 +64,19 @@ def make_queries(hi: int, order: str, rng: np.random.Generator) -> np.ndarray:
     return q
 
 
-def per_query_select(wm: WaveletMatrix, c: int, ks: np.ndarray) -> np.ndarray:
+def build(cls: type, x: np.ndarray, sigma: int):
+    return WaveletMatrix(x, sigma=sigma) if cls is WaveletMatrix else cls(x)
+
+
+def per_query_select(wm, c: int, ks: np.ndarray) -> np.ndarray:
+    if isinstance(wm, HuffmanWaveletMatrix):
+        leaf = wm._leaf(c)
+        if leaf < 0 or wm.n_levels == 0:  # no levels to walk: select is the identity
+            return ks.astype(np.int64)
+        out = np.empty(ks.size, dtype=np.int64)
+        H.select_many(wm._words, wm._rdir, wm._s1, wm._s0, wm._n_bits, *wm._code_args(leaf)[2:],
+                      len(wm), ks.astype(np.int64), out)
+        return out
     count, bottom = W.wm_count_start(wm._bits, wm._rdir, wm._zeros, wm._L, c, len(wm))
     out = np.empty(ks.size, dtype=np.int64)
     W.wm_select_many(wm._bits, wm._rdir, wm._zeros, wm._sel, wm._sel_off, wm._L, len(wm), c, int(bottom),
@@ -70,15 +86,16 @@ def per_query_select(wm: WaveletMatrix, c: int, ks: np.ndarray) -> np.ndarray:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cases())
-def test_batched_queries_match_reference(path, case) -> None:
+@pytest.mark.parametrize("cls", [WaveletMatrix, HuffmanWaveletMatrix])
+def test_batched_queries_match_reference(path, cls, case) -> None:
     x, sigma, order, rng = case
-    wm = WaveletMatrix(x, sigma=sigma)
+    wm = build(cls, x, sigma)
     n = x.size
     idx = make_queries(n, order, rng)
     assert np.array_equal(wm.access_many(idx), x[idx]) and wm.access_many(idx).dtype == wm.dtype
     assert np.array_equal(wm.access_many(idx.reshape(-1, 1)), x[idx].reshape(-1, 1))
     vals, cnts = np.unique(x, return_counts=True)
-    symbols = {0, sigma - 1} | set(vals[np.argsort(-cnts)][:3].tolist())
+    symbols = {0, wm.sigma - 1} | set(vals[np.argsort(-cnts)][:3].tolist())
     for c in sorted(symbols):
         pos = np.flatnonzero(x == c)
         ks = make_queries(pos.size, order, rng)
@@ -99,15 +116,18 @@ def test_batched_queries_match_reference(path, case) -> None:
         wm.access_many(np.append(idx, -1))
 
 
+@pytest.mark.parametrize("cls", [WaveletMatrix, HuffmanWaveletMatrix])
 @pytest.mark.parametrize("sigma", [2, 16, 256])
-def test_sweeps_cross_many_blocks(path, sigma: int) -> None:
+def test_sweeps_cross_many_blocks(path, cls, sigma: int) -> None:
     # n spans many 2048-bit blocks and 4096-rank samples; skewed so some levels are very unbalanced
     rng = np.random.default_rng(sigma)
     x = np.minimum(rng.geometric(0.05, 200_003) - 1, sigma - 1)
-    wm = WaveletMatrix(x, sigma=sigma)
+    wm = build(cls, x, sigma)
     idx = rng.integers(0, x.size, 50_000)
     assert np.array_equal(wm.access_many(idx), x[idx])
-    for c in (0, 1, sigma - 1, int(np.bincount(x).argmax())):
+    r = rng.integers(0, x.size + 1, 20_000)
+    for c in (0, 1, wm.sigma - 1, int(np.bincount(x).argmax())):
+        assert np.array_equal(wm.rank_many(c, r), np.concatenate([[0], np.cumsum(x == c)])[r])
         pos = np.flatnonzero(x == c)
         if pos.size == 0:
             continue
@@ -142,3 +162,18 @@ def test_radix_argsort(m: int, hi: int) -> None:
 def test_is_sorted() -> None:
     assert W.is_sorted(np.zeros(0, np.int64)) and W.is_sorted(np.array([3], np.int64))
     assert W.is_sorted(np.array([1, 1, 2], np.int64)) and not W.is_sorted(np.array([2, 1], np.int64))
+
+
+def test_hwm_sorted_sweep_kernel_directly() -> None:
+    # deep levels of the one-vector layout start far from block 0 (binary-searched start)
+    rng = np.random.default_rng(8)
+    x = np.minimum(rng.geometric(0.3, 300_000) - 1, 40)
+    hwm = HuffmanWaveletMatrix(x)
+    for c in np.unique(x):
+        pos = np.flatnonzero(x == c)
+        args = hwm._code_args(hwm._leaf(int(c)))
+        s, e = B.leaf_range(*args, x.size)
+        assert e - s == pos.size
+        ks = np.sort(rng.integers(0, pos.size, 3000))
+        got = B.select_walk_sorted(*args, ks + s, np.empty_like(ks))
+        assert np.array_equal(got, pos[ks]), int(c)
