@@ -20,30 +20,12 @@ import numpy as np
 from numba import njit
 
 from sckit.succinct._bitops import rank1
+from sckit.succinct._hwm_kernels import leaf_range
 from sckit.succinct._wm_kernels import _select_sweep
 
-__all__ = ["access_walk", "leaf_range", "rank_lanes", "select_walk_sorted"]
+__all__ = ["access_walk", "rank_lanes", "select_walk_sorted"]
 
 _LANES = 16
-
-
-@njit(cache=True, nogil=True)
-def leaf_range(words, rdir, lvl_off, lvl_zeros, lvl_base, code, length, n):
-    """``(s, e)``: the symbol's occurrences are ``[s, e)`` of the virtual level ``length``."""
-    s = np.int64(0)
-    e = np.int64(n)
-    for lev in range(length):
-        off = lvl_off[lev]
-        base = lvl_base[lev]
-        rs = rank1(words, rdir, off + s) - base
-        re = rank1(words, rdir, off + e) - base
-        if (code >> np.uint64(lev)) & np.uint64(1):
-            s = lvl_zeros[lev] + rs
-            e = lvl_zeros[lev] + re
-        else:
-            s = s - rs
-            e = e - re
-    return s, e
 
 
 @njit(cache=True, nogil=True)

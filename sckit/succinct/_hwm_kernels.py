@@ -321,12 +321,8 @@ def decode_steps(
 
 
 @njit(cache=True, nogil=True)
-def select_many(
-    words, rdir, s1, s0, n_bits, lvl_off, lvl_zeros, lvl_base, code, length, n, ks, out
-):
-    """``out[q]`` = position of the ``ks[q]``-th (0-based) occurrence of the symbol, or -1 when
-    there are not that many. Down the code with rank to find the leaf's range, then back up
-    with one select per level: O(code length) (Claude, Navarro, Ordonez 2015, section 4)."""
+def leaf_range(words, rdir, lvl_off, lvl_zeros, lvl_base, code, length, n):
+    """``(s, e)``: the symbol's occurrences are ``[s, e)`` of the virtual level ``length``."""
     s = np.int64(0)
     e = np.int64(n)
     for lev in range(length):
@@ -340,6 +336,17 @@ def select_many(
         else:
             s = s - rs
             e = e - re
+    return s, e
+
+
+@njit(cache=True, nogil=True)
+def select_many(
+    words, rdir, s1, s0, n_bits, lvl_off, lvl_zeros, lvl_base, code, length, n, ks, out
+):
+    """``out[q]`` = position of the ``ks[q]``-th (0-based) occurrence of the symbol, or -1 when
+    there are not that many. Down the code with rank to find the leaf's range, then back up
+    with one select per level: O(code length) (Claude, Navarro, Ordonez 2015, section 4)."""
+    s, e = leaf_range(words, rdir, lvl_off, lvl_zeros, lvl_base, code, length, n)
     count = e - s
     for q in range(ks.shape[0]):
         k = ks[q]

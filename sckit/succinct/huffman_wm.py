@@ -302,7 +302,7 @@ class HuffmanWaveletMatrix(SymbolSequence):
             out[...] = k
             return out
         w, r, lo, z, b, code, length = self._code_args(leaf)
-        s, e = B.leaf_range(w, r, lo, z, b, code, length, self._n)
+        s, e = H.leaf_range(w, r, lo, z, b, code, length, self._n)
         count = int(e - s)
         kf, of = k.reshape(-1), out.reshape(-1)
         if kf.size and (kf.min() < 0 or kf.max() >= count):

@@ -172,7 +172,7 @@ def test_hwm_sorted_sweep_kernel_directly() -> None:
     for c in np.unique(x):
         pos = np.flatnonzero(x == c)
         args = hwm._code_args(hwm._leaf(int(c)))
-        s, e = B.leaf_range(*args, x.size)
+        s, e = H.leaf_range(*args, x.size)
         assert e - s == pos.size
         ks = np.sort(rng.integers(0, pos.size, 3000))
         got = B.select_walk_sorted(*args, ks + s, np.empty_like(ks))
