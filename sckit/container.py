@@ -467,7 +467,7 @@ def _assemble_succinct(header: dict[str, Any], module: nn.Module, entries: dict[
         reasons,
         units,
         schedule,
-        decode_ahead=bool(eng.get("decode_ahead", True)),
+        decode_ahead=bool(eng.get("decode_ahead", False)),
         backend=backend,
         zoo=header["model"].get("zoo"),
     )

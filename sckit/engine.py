@@ -4,7 +4,7 @@
 per layer from the FPr test of ``sckit.inspect`` unless overridden) and returns a
 ``SuccinctModel``. Its forward decodes each layer's weights just before that layer runs and frees
 them right after (``engine_schedule``), so resident weight memory is the compressed size plus one
-layer's scratch (two with decode-ahead). Decoding is bit-exact, so outputs are bit-identical to
+layer's scratch (two with the optional decode-ahead). Decoding is bit-exact, so outputs are bit-identical to
 the source model's. Buffers and parameters it does not encode are kept exactly, and every such
 parameter is listed with its reason in ``report()``.
 """
@@ -114,7 +114,7 @@ def compress(
     ras: str | dict[str, str] = "auto",
     fpr_threshold: float | None = None,
     backend: str = "auto",
-    decode_ahead: bool = True,
+    decode_ahead: bool = False,
     verify: bool = True,
 ) -> SuccinctModel:
     """Compress ``model`` into a ``SuccinctModel`` that keeps its weights as RAS and runs.
@@ -128,7 +128,10 @@ def compress(
     model's device if that is a GPU), "cuda" (the model runs on the GPU, moved there if needed; the
     compressed form lives on the GPU and sckit's CUDA kernels decode it), or "auto" ("cuda" for a
     model already on a CUDA device when the kernels are usable, else "cpu"; never moves a model).
-    ``decode_ahead`` decodes layer k+1 in a background thread while layer k computes. ``verify``
+    ``decode_ahead`` decodes layer k+1 in a background thread while layer k computes (seed 000,
+    appendix B.3). Off by default: on the 2-core machines it was measured on it made ResNet-50
+    slower at batch 1 (1.27-1.44x dense without, 1.49-1.84x with; docs/benchmarks.md) and did not
+    help at batch 32, the background decode competing with torch's threads. ``verify``
     checks the result, raising ``RuntimeError`` on a mismatch: for an eval-mode model on the CPU,
     that the compressed output on ``example_input`` is bit-identical to the source's; on a GPU,
     that every weight decoded by the chosen route is bit-identical to the source's. Parameters whose RAS would not be smaller than the dense tensor, that RAS cannot
@@ -228,7 +231,7 @@ class SuccinctModel(nn.Module):
         units: dict[str, list[str]],
         schedule: list[str],
         *,
-        decode_ahead: bool = True,
+        decode_ahead: bool = False,
         backend: str | BackendChoice = "auto",
         zoo: dict[str, Any] | None = None,
     ) -> None:

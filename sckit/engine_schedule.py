@@ -78,7 +78,7 @@ class Runtime:
         schedule: list[str],
         *,
         decoder: Any,
-        decode_ahead: bool = True,
+        decode_ahead: bool = False,
     ) -> None:
         # decoder: sckit.engine_decode.CpuDecoder or KernelDecoder (``.device``, ``.decode``)
         self.ras = ras
