@@ -95,6 +95,12 @@ def save(obj: nn.Module, path: str | os.PathLike[str]) -> None:
 
     if not isinstance(obj, nn.Module):
         raise TypeError(f"save() takes an nn.Module or SuccinctModel, got {type(obj).__name__}")
+    # before any work: these would otherwise surface as a failed rename of the temporary file
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"{target} is a folder; give a file name, e.g. {target / 'model.sck'}")
+    if not target.parent.is_dir():
+        raise FileNotFoundError(f"cannot save to {target}: folder {target.parent} does not exist")
     arrays: list[np.ndarray] = []
 
     def add(a: np.ndarray) -> int:

@@ -142,6 +142,11 @@ def _is_numeric(col: Any) -> bool:
 def _objective_columns(
     df: pd.DataFrame, x: str, y: str, z: str | None, minimize: Sequence[bool] | None
 ) -> tuple[list[str], tuple[bool, ...]]:
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame (e.g. the result of sckit.sweep), "
+                        f"got {type(df).__name__}")
     cols = [x, y] if z is None else [x, y, z]
     if len(set(cols)) != len(cols):
         raise ValueError(f"objective columns must be distinct; got {cols}")

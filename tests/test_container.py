@@ -260,3 +260,12 @@ def test_save_rejects_non_module(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
         sckit.save({"a": np.zeros(3)}, tmp_path / "x.sck")  # type: ignore[arg-type]
     assert not os.listdir(tmp_path)
+
+
+def test_save_to_a_folder_or_missing_folder_says_so(tmp_path: Path) -> None:
+    model = torch.nn.Linear(3, 2)
+    with pytest.raises(IsADirectoryError, match="is a folder; give a file name"):
+        sckit.save(model, tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        sckit.save(model, tmp_path / "no" / "such" / "m.sck")
+    assert not os.listdir(tmp_path)  # no temporary file left behind, nothing created

@@ -114,6 +114,8 @@ def test_bad_input():
         pareto_front(df, minimize=(True,))
     with pytest.raises(ValueError, match="nan"):
         pareto_front(df, nan="keep")
+    with pytest.raises(TypeError, match="pandas DataFrame.*got list"):
+        pareto_front([{"size_bytes": 1, "latency_ms": 1.0}])  # type: ignore[arg-type]
 
 
 def test_large_2d_is_fast_and_correct():
