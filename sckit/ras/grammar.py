@@ -34,6 +34,7 @@ from numba import njit
 
 from sckit.ras.fields import read_next, reader_at, split_params
 from sckit.succinct._hwm_kernels import decode_steps, decoder_state
+from sckit.succinct._hwm_split import CHUNK, decode_split, split_buffers
 
 __all__ = ["Layout", "make_layout"]
 
@@ -208,15 +209,17 @@ SCRATCH = 8192
 
 
 @njit(cache=True, nogil=True)
-def decode_dense(hw, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_base, lazy,
-                 r0, r1, row_len, rps, words, shift, sign_pos, codebook, use_codebook, scratch,
-                 out):
+def decode_dense(hw, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_base,
+                 child_top, leaf_top, cut_gid, mark, lazy, r0, r1, row_len, rps, words, shift,
+                 sign_pos, codebook, use_codebook, scratch, out):
     """Rows ``[r0, r1)`` of a dense RAS straight from its Huffman wavelet matrix into ``out``.
 
     Fuses :func:`~sckit.succinct._hwm_kernels.decode_range` and :func:`merge_dense`: the stream
     is decoded ``SCRATCH`` symbols at a time into ``scratch`` (uint16, ``SCRATCH`` long, cursors
     kept between fills; so the stream's alphabet must fit in 16 bits) and each fill is merged with the raw fields at once, skipping
-    delimiters by position arithmetic. Same return value as :func:`merge_dense`.
+    delimiters by position arithmetic. Same return value as :func:`merge_dense`. Big trees
+    (``mark >= 0``: ``child_top`` ... ``mark`` from ``_hwm_split.split_tables``) fill the scratch
+    with the two-group decoder when the cursors are eager.
     """
     width, mmask, smask, spos, sflag = split_params(shift, sign_pos)
     sh = np.uint64(shift)
@@ -231,6 +234,8 @@ def decode_dense(hw, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_
         stop += (r1 - 1) // rps[lev] + 1
     cur, sv, sm = decoder_state(hw, rdir, child, node_level, lvl_off, lvl_zeros, lvl_base, q,
                                 lazy)
+    split = mark >= 0 and not lazy
+    hi, low, cnt, ptr = split_buffers(cut_gid.shape[0], CHUNK) if split else split_buffers(0, 0)
     scr8 = scratch.view(np.uint8)
     w, acc, avail = 0, np.uint64(0), 0
     if width > 0 and not use_codebook:
@@ -249,8 +254,13 @@ def decode_dense(hw, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_
     cs = q
     while cs < stop:
         ce = min(cs + SCRATCH, stop)
-        decode_steps(hw, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_base, cur,
-                     sv, sm, lazy, cs, ce, scr8, 0, 2)
+        if split:
+            decode_split(hw, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_base,
+                         child_top, leaf_top, cut_gid, mark, cur, sv, sm, cs, ce, scr8, 0, 2,
+                         hi, low, cnt, ptr)
+        else:
+            decode_steps(hw, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_base,
+                         cur, sv, sm, lazy, cs, ce, scr8, 0, 2)
         while q < ce:
             n = min(row_len - k, ce - q)
             s = np.uint64(q - cs)

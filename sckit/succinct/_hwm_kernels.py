@@ -264,12 +264,14 @@ def decoder_state(words, rdir, child, node_level, lvl_off, lvl_zeros, lvl_base, 
 @njit(cache=True, inline="always")
 def decode_steps(
     words, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_base,
-    cur, sv, sm, lazy, start, stop, out, o, width,
+    cur, sv, sm, lazy, start, stop, out, o, width, root=0,
 ):  # fmt: skip
     """Symbols ``[start, stop)`` into elements ``o, o + 1, ...`` of the byte view ``out``, with
     every node's cursor (``cur``) at ``start``; leaves the cursors at ``stop``, so consecutive
     calls decode one stream in pieces (the fused RAS decoder does, through an L1-sized scratch
-    buffer) without re-initialising them. See :func:`decode_range`."""
+    buffer) without re-initialising them. See :func:`decode_range`. ``root``: decode the next
+    ``stop - start`` symbols of that internal node's subtree instead (the two-group decode of
+    :mod:`._hwm_split`; its cursors must be set)."""
     one = np.uint64(1)
     zero = np.uint64(0)
     uz = np.uint64(0)
@@ -278,7 +280,7 @@ def decode_steps(
         for w in range(4):
             r = stop - j - 64 * w
             sm[0, w] = ~zero if r >= 64 else ((one << np.uint64(r)) - one if r > 0 else zero)
-        sv[0] = 0
+        sv[0] = root
         # unsigned stack pointer / node ids: numba drops its negative-index wraparound code
         sp = one
         while sp > uz:

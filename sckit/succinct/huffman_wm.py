@@ -20,9 +20,11 @@ import numpy as np
 from sckit.errors import FormatError
 from sckit.succinct import _hwm_batch as B
 from sckit.succinct import _hwm_kernels as H
+from sckit.succinct import _hwm_split as S
 from sckit.succinct import _serial
 from sckit.succinct import _wm_kernels as W
 from sckit.succinct._hwm_load import padded_words, rebuild
+from sckit.succinct._hwm_split import split_tables
 from sckit.succinct._sequence import SymbolSequence
 from sckit.succinct.bitvector import BitVector, _as_index_array, _check_int
 from sckit.succinct.huffman import (
@@ -120,7 +122,7 @@ class HuffmanWaveletMatrix(SymbolSequence):
     __slots__ = (
         "_n", "_sigma", "_limit", "_bv", "_words", "_rdir", "_s1", "_s0", "_n_bits", "_code",
         "_level_sizes", "_lvl_off", "_lvl_zeros", "_lvl_base", "_child", "_leaf_sym",
-        "_node_level", "_dtype", "_syms",
+        "_node_level", "_dtype", "_syms", "_split",
     )  # fmt: skip
 
     def __init__(self, symbols: Any, *, max_code_length: int = DEFAULT_MAX_CODE_LENGTH) -> None:
@@ -168,6 +170,8 @@ class HuffmanWaveletMatrix(SymbolSequence):
         _, arr = bv.to_arrays()
         self._rdir, self._s1, self._s0 = arr["rank_dir"], arr["sel1"], arr["sel0"]
         self._child, self._leaf_sym, self._node_level = code.tree_tables()
+        # big trees decode in two groups of levels (see _hwm_split); small ones in one pass
+        self._split = split_tables(self._child, self._leaf_sym, self._node_level)
         self._lvl_off = np.concatenate([[0], np.cumsum(level_sizes)]).astype(np.int64)
         self._lvl_base = np.array([bv.rank1(int(o)) for o in self._lvl_off], dtype=np.int64)
         self._lvl_zeros = (level_sizes - np.diff(self._lvl_base)).astype(np.int64)
@@ -343,27 +347,35 @@ class HuffmanWaveletMatrix(SymbolSequence):
         if not out.flags.writeable:
             raise ValueError("out is read-only")
         if stop > start:
+            lazy = self._node_level.shape[0] * _EAGER_SYMBOLS_PER_NODE > stop - start
             if self._child.shape[0] == 0:
                 out[: stop - start] = self._code.symbols[0]
+            elif self._split[3] >= 0 and not lazy:
+                child_top, leaf_top, cut_gid, mark = self._split
+                S.decode_range_split(
+                    self._words, self._rdir, self._child, self._leaf_sym, self._node_level,
+                    self._lvl_off, self._lvl_zeros, self._lvl_base, child_top, leaf_top, cut_gid,
+                    mark, start, stop, out.view(np.uint8), out.dtype.itemsize,
+                )  # fmt: skip
             else:
                 H.decode_range(
                     self._words, self._rdir, self._child, self._leaf_sym, self._node_level,
                     self._lvl_off, self._lvl_zeros, self._lvl_base, start, stop,
-                    out.view(np.uint8), out.dtype.itemsize,
-                    self._node_level.shape[0] * _EAGER_SYMBOLS_PER_NODE > stop - start,
+                    out.view(np.uint8), out.dtype.itemsize, lazy,
                 )  # fmt: skip
         return out
 
     def decode_kernel_args(self, n: int) -> tuple | None:
         """Arguments ``(words, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_base,
-        lazy)`` for fused decoders built on ``_hwm_kernels.decoder_state``/``decode_steps``
+        child_top, leaf_top, cut_gid, mark, lazy)`` for fused decoders built on
+        ``_hwm_kernels.decoder_state``/``decode_steps`` and ``_hwm_split.decode_split``
         (``sckit.ras.grammar.decode_dense``) decoding ``n`` symbols; ``None`` when the tree has
         no internal node (one distinct symbol: nothing to navigate)."""
         if self._child.shape[0] == 0:
             return None
         n_int = self._node_level.shape[0]
         return (self._words, self._rdir, self._child, self._leaf_sym, self._node_level,
-                self._lvl_off, self._lvl_zeros, self._lvl_base,
+                self._lvl_off, self._lvl_zeros, self._lvl_base, *self._split,
                 n_int * _EAGER_SYMBOLS_PER_NODE > n)  # fmt: skip
 
     # -- space and serialization ----------------------------------------------------------
