@@ -18,7 +18,6 @@ import json
 import math
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
@@ -188,36 +187,14 @@ def save(obj: nn.Module, path: str | os.PathLike[str]) -> None:
 
 
 def _atomic_write(path: Path, prefix: bytes, arrays: list[np.ndarray], hbytes: bytes) -> None:
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(prefix)
-            for a in arrays:
-                f.write(a.data.cast("B") if a.nbytes else b"")
-                f.write(b"\0" * _pad(a.nbytes))
-            f.write(hbytes)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp makes the file 0600; give it the mode a plain open() would have
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable (best effort: not every filesystem allows it)
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+    from sckit.atomic import atomic_open
+
+    with atomic_open(path) as f:
+        f.write(prefix)
+        for a in arrays:
+            f.write(a.data.cast("B") if a.nbytes else b"")
+            f.write(b"\0" * _pad(a.nbytes))
+        f.write(hbytes)
 
 
 # --------------------------------------------------------------------------------------------

@@ -61,6 +61,8 @@ def build_report(model: str, *, out: str | os.PathLike[str] = "report.html",
     import papermill
     from nbconvert import HTMLExporter
 
+    from sckit.atomic import atomic_open
+
     params = {"model_name": _check_model(model)}
     params.update({k: _coerce(v) for k, v in (parameters or {}).items()})
     out = Path(out).resolve()
@@ -73,8 +75,6 @@ def build_report(model: str, *, out: str | os.PathLike[str] = "report.html",
     nb = nbformat.read(executed, as_version=4)
     body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
                            exclude_output_prompt=True).from_notebook_node(nb)
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, suffix=".html.part")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+    with atomic_open(out, "w", encoding="utf-8") as fh:
         fh.write(body)
-    os.replace(tmp_name, out)
     return out

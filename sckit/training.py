@@ -20,7 +20,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -308,17 +307,10 @@ def _safe_name(name: str) -> str:
 def _save_atomic(path: Path, payload: dict[str, Any]) -> None:
     import torch
 
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX and Windows: readers see old or new, never half
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from sckit.atomic import atomic_open
+
+    with atomic_open(path) as f:
+        torch.save(payload, f)
 
 
 def _load_checked(path: Path, model: nn.Module) -> tuple[dict[str, Any], dict[str, Any]] | None:

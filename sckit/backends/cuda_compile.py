@@ -105,8 +105,8 @@ def compile_kernel(stem: str, *, arch: str = "sm_90", defines: dict[str, int] | 
         image = out.read_bytes()
     if use_cache:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=target.parent, suffix=".part")
-        with os.fdopen(fd, "wb") as fh:
+        from sckit.atomic import atomic_open
+
+        with atomic_open(target) as fh:  # a crash never leaves a half-written cubin
             fh.write(image)
-        os.replace(tmp_name, target)  # atomic: a crash never leaves a half-written cubin
     return CompiledKernel(stem, arch, options, image, log, seconds, False, key)
