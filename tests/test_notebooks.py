@@ -61,7 +61,7 @@ def _(r):
 @expect("03_ras_formats")
 def _(r):
     assert r["roundtrip_ok"] is True and r["sparse_roundtrip_ok"] is True
-    assert r["access_ok"] is True and r["decode_rows_ok"] is True
+    assert r["access_ok"] is True and r["decode_rows_ok"] is True and r["access_many_ok"] is True
     assert r["sparse_bytes"] < r["dense_ras_bytes"]
 
 

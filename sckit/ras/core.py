@@ -254,6 +254,13 @@ class RAS:
 
         return access(self, index)
 
+    def access_many(self, indices: Any) -> np.ndarray:
+        """Bit patterns of many weights (``indices``: shape (m, ndim)), each level's selects and
+        ranks batched over the whole set; see :func:`sckit.ras.access.access_many`."""
+        from sckit.ras.access import access_many
+
+        return access_many(self, indices)
+
     def accessor(self) -> Any:
         """A cached-rank accessor (Algorithm 1) for runs of nearby :meth:`access` calls."""
         from sckit.ras.access import Accessor

@@ -35,6 +35,14 @@ def test_access_and_rows_equal_indexing(shape, kind, sparse, zero_frac, seed):
         assert r.access(idx) == bits[idx]
         assert acc.access(idx) == bits[idx]
     assert acc.hits + acc.misses == bits.size
+    # the batched gather: every index, then a shuffled, repeated, negative-index batch
+    every = np.array(list(np.ndindex(*shape)), dtype=np.int64).reshape(bits.size, len(shape))
+    got = r.access_many(every)
+    assert got.dtype == np.uint32 and np.array_equal(got, bits.reshape(-1))
+    rng = np.random.default_rng(seed)
+    pick = every[rng.integers(0, bits.size, 50)] - rng.integers(0, 2, (50, len(shape))) * shape
+    want = [bits[tuple(int(v) % n for v, n in zip(row, shape, strict=True))] for row in pick]
+    assert np.array_equal(r.access_many(pick.astype(np.int64)), np.array(want, np.uint32))
     if bits.ndim:
         n0 = shape[0]
         for a in range(n0 + 1):
@@ -100,3 +108,36 @@ def test_dense_row_positions_equal_select(kind):
         start = r.wm.select(lay.delimiter(0), i)
         # only delimiters between the level-0 delimiter and the slice's first weight
         assert (r.wm.decode(start, lay.row_position(i * rpd)) >= lay.alphabet).all()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16", "int8", "uint16"])
+@pytest.mark.parametrize("kind", ["block", "element"])
+@pytest.mark.parametrize("codebook", [False, True])
+def test_access_many_every_dtype_layout_and_codebook(dtype, kind, codebook):
+    rng = np.random.default_rng(3)
+    u = {"float32": np.uint32, "bfloat16": np.uint16, "float16": np.uint16, "int8": np.uint8,
+         "uint16": np.uint16}[dtype]
+    vals = rng.integers(0, 30, (7, 5, 66)) if codebook else None
+    if codebook:
+        table = rng.integers(0, np.iinfo(u).max, 30).astype(u)
+        bits = table[vals]
+    else:
+        bits = rng.integers(0, np.iinfo(u).max, (7, 5, 66)).astype(u)
+    r = ras.encode(bits, dtype=dtype, kind=kind, sparse=False, codebook=codebook)
+    idx = np.stack([rng.integers(0, n, 3000) for n in bits.shape], 1)
+    got = r.access_many(idx)
+    assert got.dtype == u and np.array_equal(got, bits[tuple(idx.T)])
+    assert r.access_many(np.zeros((0, 3), np.int64)).shape == (0,)
+
+
+def test_access_many_bad_indices_say_what_is_wrong():
+    bits = _weights((4, 5), 0, 0.0)
+    r = ras.encode(bits, dtype="float32")
+    with pytest.raises(ValueError, match=r"shape \(m, 2\)"):
+        r.access_many([1, 2, 3])
+    with pytest.raises(TypeError, match="integers"):
+        r.access_many(np.array([[0.5, 1.0]]))
+    with pytest.raises(IndexError, match="dim 1 of size 5"):
+        r.access_many([[0, 1], [3, 5]])
+    r1 = ras.encode(bits.reshape(-1), dtype="float32", kind="element")
+    assert np.array_equal(r1.access_many([0, -1, 7]), bits.reshape(-1)[[0, -1, 7]])
