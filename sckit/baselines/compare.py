@@ -206,6 +206,7 @@ def compare(
     eval: Callable[[nn.Module], float] | None = None,  # noqa: A002 - the documented public name
     example_input: Any = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """One row per method: size_bytes, ratio, bits_per_weight, encode_s, decode_s, accuracy, lossless.
 
@@ -217,9 +218,11 @@ def compare(
     ``"deep_compression+succinct"`` is Succinct Compression of Deep Compression's pruned +
     quantized model (lossless with respect to it, so its accuracy must equal Deep Compression's).
     A method that cannot run here (a missing optional module) gets a row with a ``note`` and
-    NaN figures, never a silent gap.
+    NaN figures, never a silent gap. ``progress`` shows a tqdm bar over the methods (a widget
+    in notebooks): on ImageNet-size models DeepSZ's error-bound search alone takes minutes.
     """
     import pandas as pd
+    from tqdm.auto import tqdm
 
     check_model(model)
     if eval is not None and not callable(eval):
@@ -238,8 +241,10 @@ def compare(
     base_bytes = dense_bytes(base_state)
     results: dict[str, BaselineResult] = {}
     rows = []
-    for m in names:
+    bar = tqdm(names, desc="compare", unit="method", disable=not progress)
+    for m in bar:
         label = m if isinstance(m, str) else getattr(m, "__name__", "custom")
+        bar.set_postfix_str(label)
         note = ""
         try:
             if m == "deep_compression+succinct":

@@ -60,13 +60,17 @@ def test_compare_tiny_model(tiny_cnn, inputs):
     )
 
 
-def test_compare_without_eval_and_custom_method(tiny_mlp):
+def test_compare_without_eval_and_custom_method(tiny_mlp, capsys):
     def custom(model):
         r = zstd(model, level=1)
         return r
 
     df = compare(tiny_mlp, ["zstd-3", custom, "deepsz"])
     assert list(df["method"]) == ["zstd-3", "custom", "deepsz"]
+    err = capsys.readouterr().err
+    assert "compare" in err and "3/3" in err  # the progress bar, on stderr
+    quiet = compare(tiny_mlp, ["zstd-3"], progress=False)
+    assert len(quiet) == 1 and "compare" not in capsys.readouterr().err
     assert df["accuracy"].isna().all()
     assert "fixed error bound" in df.iloc[2]["note"]
     assert all(math.isfinite(x) for x in df["size_bytes"])
