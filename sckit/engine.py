@@ -4,9 +4,10 @@
 per layer from the FPr test of ``sckit.inspect`` unless overridden) and returns a
 ``SuccinctModel``. Its forward decodes each layer's weights just before that layer runs and frees
 them right after (``engine_schedule``), so resident weight memory is the compressed size plus one
-layer's scratch (two with the optional decode-ahead). Decoding is bit-exact, so outputs are bit-identical to
-the source model's. Buffers and parameters it does not encode are kept exactly, and every such
-parameter is listed with its reason in ``report()``.
+layer's scratch (two with the optional decode-ahead). Decoding is bit-exact, so outputs are
+bit-identical to the source model's. Buffers and parameters it does not encode are kept exactly,
+and every such parameter is listed with its reason in ``report()``. Where the weights are decoded
+(CPU, or sckit's CUDA kernels) is ``engine_decode``'s business.
 """
 
 from __future__ import annotations
@@ -131,12 +132,13 @@ def compress(
     ``decode_ahead`` decodes layer k+1 in a background thread while layer k computes (seed 000,
     appendix B.3). Off by default: on the 2-core machines it was measured on it made ResNet-50
     slower at batch 1 (1.27-1.44x dense without, 1.49-1.84x with; docs/benchmarks.md) and did not
-    help at batch 32, the background decode competing with torch's threads. ``verify``
-    checks the result, raising ``RuntimeError`` on a mismatch: for an eval-mode model on the CPU,
-    that the compressed output on ``example_input`` is bit-identical to the source's; on a GPU,
-    that every weight decoded by the chosen route is bit-identical to the source's. Parameters whose RAS would not be smaller than the dense tensor, that RAS cannot
-    encode, or that the traced forward never used stay dense; ``report()`` lists each with its
-    reason. The input model is never modified.
+    help at batch 32, the background decode competing with torch's threads. ``verify`` checks
+    the result, raising ``RuntimeError`` on a mismatch: for an eval-mode model on the CPU, that
+    the compressed output on ``example_input`` is bit-identical to the source's; on a GPU, that
+    every weight decoded by the chosen route is bit-identical to the source's. Parameters whose
+    RAS would not be smaller than the dense tensor, that RAS cannot encode, or that the traced
+    forward never used stay dense; ``report()`` lists each with its reason. The input model is
+    never modified.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")

@@ -244,8 +244,9 @@ class HuffmanWaveletMatrix(SymbolSequence):
         return int(self.access_many(np.array([i], dtype=np.int64))[0])
 
     def access_many(self, idx: Any) -> np.ndarray:
-        """Symbols at ``idx`` (any shape), dtype :attr:`dtype`. O(h) ranks per index; a dense batch (``n <= ACCESS_DECODE_FACTOR * len(idx)``, as in
-        ``WaveletMatrix``) decodes the whole sequence once and gathers."""
+        """Symbols at ``idx`` (any shape), dtype :attr:`dtype`. O(h) ranks per index; a dense
+        batch (``n <= ACCESS_DECODE_FACTOR * len(idx)``, as in ``WaveletMatrix``) decodes the
+        whole sequence once and gathers."""
         i = self._idx(idx, self._n, "idx")
         if i.size and self._n <= W.ACCESS_DECODE_FACTOR * i.size:
             return self.decode(0, self._n)[i]
@@ -315,8 +316,10 @@ class HuffmanWaveletMatrix(SymbolSequence):
             of[:] = B.select_walk_sorted(w, r, lo, z, b, code, length, kf + s, np.empty_like(kf))
         elif kf.size and count <= W.SELECT_DENSE_FACTOR * kf.size:
             every = np.arange(s, e, dtype=np.int64)
-            of[:] = B.select_walk_sorted(w, r, lo, z, b, code, length, every, np.empty_like(every))[kf]
-        elif kf.size > 1 and W.SELECT_SORT_FACTOR * kf.size >= (self._n >> 11) + 1:  # blocks of level 0
+            tmp = np.empty_like(every)
+            of[:] = B.select_walk_sorted(w, r, lo, z, b, code, length, every, tmp)[kf]
+        elif kf.size > 1 and W.SELECT_SORT_FACTOR * kf.size >= (self._n >> 11) + 1:
+            # (n >> 11) + 1: 2048-bit blocks of level 0, the longest sweep
             sk, perm = W.radix_argsort(kf)
             of[perm] = B.select_walk_sorted(w, r, lo, z, b, code, length, sk + s, np.empty_like(sk))
         elif kf.size:
