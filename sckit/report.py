@@ -49,6 +49,23 @@ def _check_model(model: str) -> str:
     return model
 
 
+def _kernel_transport(folder: str) -> dict[str, Any]:
+    """Talk to the report's kernel over Unix sockets in ``folder`` where the OS has them: over
+    TCP, ipykernel warns that the (local) traffic is unencrypted, which reads like an alarm in the
+    output of a one-shot command."""
+    if os.name == "nt":
+        return {}
+    from jupyter_client.manager import AsyncKernelManager
+
+    class UnixSocketKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", os.path.join(folder, "kernel"))
+            super().__init__(**kwargs)
+
+    return {"kernel_manager_class": UnixSocketKernelManager}
+
+
 def build_report(model: str, *, out: str | os.PathLike[str] = "report.html",
                  parameters: dict[str, Any] | None = None, timeout_s: int = 1200) -> Path:
     """Run the quickstart notebook for ``model`` (zoo name or ``.sck`` file) and write HTML.
@@ -71,7 +88,7 @@ def build_report(model: str, *, out: str | os.PathLike[str] = "report.html",
     with tempfile.TemporaryDirectory(prefix="sckit-report-") as tmp:
         papermill.execute_notebook(str(notebook_path(QUICKSTART)), str(executed),
                                    parameters=params, progress_bar=False, cwd=tmp,
-                                   execution_timeout=timeout_s)
+                                   execution_timeout=timeout_s, **_kernel_transport(tmp))
     nb = nbformat.read(executed, as_version=4)
     body, _ = HTMLExporter(exclude_input=True, exclude_input_prompt=True,
                            exclude_output_prompt=True).from_notebook_node(nb)

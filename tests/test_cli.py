@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 
@@ -41,6 +43,11 @@ def test_report_writes_self_contained_html(tmp_path):
     out = tmp_path / "report.html"
     r = _run("report", "lenet300_100", "--out", str(out), "-p", "prune_amounts=[0.8]", "-p", "repeats=1")
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "without encryption" not in r.stderr  # the kernel talks over Unix sockets
+    assert sorted(tmp_path.iterdir()) == sorted([out, out.with_suffix(".ipynb")])  # no leftovers
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask  # as a plain open() would make it
     html = out.read_text()
     assert "fc1" in html and "lossless" in html.lower()
     assert "Plotly.newPlot" in html and 'src="https://cdn.plot.ly' not in html  # plotly.js embedded
