@@ -125,6 +125,9 @@ def compress(
     ``ras``: "auto" (per-layer FPr test of ``sckit.inspect``, ``fpr_threshold`` as there),
     "element", "block", or a dict ``{module_or_param_name: "element"|"block"|"dense"}`` of
     overrides on top of "auto" (key ``"*"``: the kind for everything not named instead).
+    The FPr test depends on ``example_input``'s size (FLOPs grow with it): at a small input, conv
+    layers with short rows (3x3, 1x1) turn element-wise and cost a delimiter per row; ``"block"``
+    is the smallest choice for them (docs/benchmarks.md, "Seed 000, Tables 1-2").
     ``backend`` says where weights are decoded (``sckit.engine_decode``): "cpu" (copied to the
     model's device if that is a GPU), "cuda" (the model runs on the GPU, moved there if needed; the
     compressed form lives on the GPU and sckit's CUDA kernels decode it), or "auto" ("cuda" for a
