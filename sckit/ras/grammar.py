@@ -265,13 +265,16 @@ def decode_dense(hw, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_
             n = min(row_len - k, ce - q)
             s = np.uint64(q - cs)
             if use_codebook:
-                for _ in range(n):
-                    c = scratch[s]
-                    if c >= n_cb:  # corrupt stream: never read outside the codebook
-                        return -1
-                    out[o] = codebook[c]
-                    o += one
-                    s += one
+                # check first, then a branch-free gather: both loops vectorize (one loop with
+                # the check inside ran at ~1 ns per weight, slower than decoding the symbols)
+                mx = np.uint16(0)
+                for t in range(n):
+                    mx = max(mx, scratch[s + np.uint64(t)])
+                if mx >= n_cb:  # corrupt stream: never read outside the codebook
+                    return -1
+                for t in range(n):
+                    out[o + np.uint64(t)] = codebook[scratch[s + np.uint64(t)]]
+                o += np.uint64(n)
             elif f32s:  # float32 + raw sign: 3 whole bytes per entry, constant shifts
                 for _ in range(n):
                     v = (np.uint32(b8[e]) | (np.uint32(b8[e + one]) << np.uint32(8))

@@ -96,3 +96,20 @@ def test_fused_decode_into_out_and_one_symbol_stream():
     assert r1.wm is None or r1.wm.decode_kernel_args(r1.n_stream) is None
     assert np.array_equal(r1.decode(), flat)
     assert np.array_equal(r1.decode_rows(3, 9000), flat[3:9000])
+
+
+def test_fused_codebook_symbol_out_of_range_is_format_error():
+    # a codebook shorter than the stream's symbols (a corrupt file) must raise, never read past it
+    from sckit.errors import FormatError
+
+    rng = np.random.default_rng(11)
+    table = rng.integers(0, 2**32 - 1, 40).astype(np.uint32)
+    bits = table[rng.integers(0, 40, (6, 3 * grammar.SCRATCH + 1))]
+    r = ras.encode(bits, dtype="float32", kind="block", sparse=False, codebook=True)
+    assert np.array_equal(r.decode(), bits)
+    r.codebook = r.codebook[:39]
+    r.__dict__.pop("_dense_args_cache", None)
+    with pytest.raises(FormatError, match="codebook"):
+        r.decode()
+    with pytest.raises(FormatError, match="codebook"):
+        r.decode_rows(2, 5)
