@@ -326,10 +326,9 @@ def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: 
     ``backend`` (a ``SuccinctModel`` only) is as for ``sckit.compress``: "cuda" runs it on the GPU
     with sckit's decode kernels; "auto" keeps it on the CPU, where it is built.
     """
-    from sckit.engine_decode import BACKENDS
+    from sckit.engine_decode import check_backend
 
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r}; expected one of {', '.join(map(repr, BACKENDS))}")
+    check_backend(backend)  # before reading the file
     path = Path(path)
     try:
         size = path.stat().st_size

@@ -28,8 +28,8 @@ from torch import nn
 
 from sckit.engine_schedule import decode_ras
 
-__all__ = ["BACKENDS", "BackendChoice", "CpuDecoder", "KernelDecoder", "make_decoder",
-           "model_device", "resolve_backend"]
+__all__ = ["BACKENDS", "BackendChoice", "CpuDecoder", "KernelDecoder", "check_backend",
+           "make_decoder", "model_device", "resolve_backend"]
 
 BACKENDS = ("auto", "cpu", "cuda")
 
@@ -50,14 +50,20 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def check_backend(backend: str) -> str:
+    """``backend`` if it is one of :data:`BACKENDS`, else ValueError naming them."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r}; expected one of {', '.join(map(repr, BACKENDS))}")
+    return backend
+
+
 def resolve_backend(backend: str, current: torch.device, *, torch_cuda: bool,
                     kernels_usable: bool, kernels_reason: str = "") -> BackendChoice:
     """Decide where a model now on ``current`` runs and who decodes its weights.
 
     Pure (the probes arrive as arguments) so every branch is testable on any machine.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend={backend!r}; expected one of {', '.join(map(repr, BACKENDS))}")
+    check_backend(backend)
     on_gpu = current.type == "cuda"
     if backend == "cpu" or (backend == "auto" and not on_gpu):
         note = "decoded on the CPU" + (f", copied to {current}" if on_gpu else "")

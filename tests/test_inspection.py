@@ -35,13 +35,7 @@ from tests.fixtures import (
 SLOW = {"vgg16", "deit_base", "alexnet", "resnet101"}  # 2-6 s each (build + 2 forwards)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # 2 intra-op threads on a shared 2-core machine oversubscribe (see test_zoo.py)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _fc_macs(model, x) -> int:

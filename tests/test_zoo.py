@@ -26,14 +26,7 @@ PUBLISHED = {
 BIG = {"vgg16", "deit_base", "alexnet"}  # 1-2 s to build each on this 2-core machine
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # intra-op threads on a shared 2-core machine oversubscribe: deit_tiny's init took 3.5 s with
-    # 2 threads under load, 0.3 s with 1
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _names(big_slow: bool = True) -> list:

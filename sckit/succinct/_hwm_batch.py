@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from sckit.succinct._bitops import rank1
-from sckit.succinct._hwm_kernels import leaf_range
+from sckit.succinct._hwm_kernels import _child_cursor, leaf_range
 from sckit.succinct._wm_kernels import _select_sweep
 
 __all__ = ["access_walk", "rank_lanes", "select_walk_sorted"]
@@ -92,11 +92,6 @@ def access_walk(words, rdir, child, node_level, lvl_off, lvl_zeros, lvl_base, le
             if ch < 0:
                 out[q] = leaf_sym[-ch - 1]
                 break
-            lev = node_level[v]
-            r1 = rank1(words, rdir, p) - lvl_base[lev]
-            if b:
-                p = lvl_off[lev + 1] + lvl_zeros[lev] + r1
-            else:
-                p = lvl_off[lev + 1] + (p - lvl_off[lev]) - r1
+            p = _child_cursor(words, rdir, node_level, lvl_off, lvl_zeros, lvl_base, v, p, b)
             v = ch
 

@@ -79,6 +79,17 @@ def _gather(bits, rdir, zeros, lv0, lv1, root, m, cur, st, buf, boff, width, an,
             na = nb
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _open_cursor(bits, rdir, zeros, lv, h, cur, st):
+    """Start (and cursor) of node ``h`` from its parent's start, the parent being on level
+    ``lv``: one rank."""
+    hp = h >> 1
+    r = rank1(bits[lv], rdir[lv], st[hp])
+    s = zeros[lv] + r if h & 1 else st[hp] - r
+    st[h] = s
+    cur[h] = s
+
+
 @njit(cache=True, nogil=True)
 def _sweep(bits, rdir, zeros, lv0, lv1, root, m, cur, st, buf, boff, width, masks):
     """Same contract as :func:`_gather`, for small subtrees (``lv1 - lv0 <= 5``): all cursors
@@ -90,11 +101,7 @@ def _sweep(bits, rdir, zeros, lv0, lv1, root, m, cur, st, buf, boff, width, mask
         for sfx in range(1 << d):
             h = (root << d) | sfx
             if cur[h] < 0:
-                hp = h >> 1
-                r = rank1(bits[lv0 + d - 1], rdir[lv0 + d - 1], st[hp])
-                s = zeros[lv0 + d - 1] + r if h & 1 else st[hp] - r
-                st[h] = s
-                cur[h] = s
+                _open_cursor(bits, rdir, zeros, lv0 + d - 1, h, cur, st)
     nw1 = bits.shape[1] - 1
     for base in range(0, m, 64):
         cnt = min(64, m - base)
@@ -284,11 +291,7 @@ def wm_decode(bits, rdir, zeros, L, start, stop, out, width):
                 continue
             h = na_nodes | p
             if cur[h] < 0:
-                hp = h >> 1
-                r = rank1(bits[a - 1], rdir[a - 1], st[hp])
-                s = zeros[a - 1] + r if h & 1 else st[hp] - r
-                st[h] = s
-                cur[h] = s
+                _open_cursor(bits, rdir, zeros, a - 1, h, cur, st)
             _decode_group(bits, rdir, zeros, a, L, h, c, cur, st, low, off, wb, an, am, bn, bm, masks)
             off += c
         if vec:
