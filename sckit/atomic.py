@@ -9,6 +9,7 @@ containers, reports, the trained-model cache and compiled kernels.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -18,14 +19,20 @@ from typing import IO, Any
 __all__ = ["atomic_open"]
 
 
+@functools.lru_cache(maxsize=1)
 def _umask() -> int:
+    """The process umask, read once on first use. Linux shows it in /proc; elsewhere os.umask
+    can only read it by setting it, which briefly races with threads creating files."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-# read once: os.umask can only be read by setting it, which races with threads creating files
-_UMASK = _umask()
 
 
 @contextlib.contextmanager
@@ -46,7 +53,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "wb", *,
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
