@@ -326,7 +326,7 @@ def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: 
     ``backend`` (a ``SuccinctModel`` only) is as for ``sckit.compress``: "cuda" runs it on the GPU
     with sckit's decode kernels; "auto" keeps it on the CPU, where it is built.
     """
-    from sckit.engine_decode import check_backend
+    from sckit.engine.decode import check_backend
 
     check_backend(backend)  # before reading the file
     path = Path(path)

@@ -149,7 +149,7 @@ def test_ras_override_dense_and_bad_arguments() -> None:
 
 
 def test_decode_ahead_switch_same_output_and_weights_freed(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sckit import engine_schedule
+    from sckit.engine import schedule as engine_schedule
 
     model = TinyNet().eval()
     x = torch.randn(2, 3, 8, 8)

@@ -1,4 +1,4 @@
-"""Where the engine decodes (sckit.engine_decode): backend resolution, moves between devices,
+"""Where the engine decodes (sckit.engine.decode): backend resolution, moves between devices,
 dtype refusals and the per-layer route in reports, on a machine without a GPU."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 
 import sckit
 from sckit.engine import bit_equal
-from sckit.engine_decode import CpuDecoder, make_decoder, model_device, resolve_backend
+from sckit.engine.decode import CpuDecoder, make_decoder, model_device, resolve_backend
 from tests.test_engine import TinyNet
 
 CPU, GPU = torch.device("cpu"), torch.device("cuda", 1)

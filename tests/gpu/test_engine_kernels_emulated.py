@@ -9,7 +9,7 @@ import torch
 
 import sckit
 from sckit.engine import bit_equal
-from sckit.engine_decode import KernelDecoder
+from sckit.engine.decode import KernelDecoder
 from sckit.zoo import create_model, default_input
 
 

@@ -3,11 +3,11 @@
 ``compress`` copies a model, encodes every parameter it can as a RAS (element- or block-wise, chosen
 per layer from the FPr test of ``sckit.inspect`` unless overridden) and returns a
 ``SuccinctModel``. Its forward decodes each layer's weights just before that layer runs and frees
-them right after (``engine_schedule``), so resident weight memory is the compressed size plus one
+them right after (``engine.schedule``), so resident weight memory is the compressed size plus one
 layer's scratch (two with the optional decode-ahead). Decoding is bit-exact, so outputs are
 bit-identical to the source model's. Buffers and parameters it does not encode are kept exactly,
 and every such parameter is listed with its reason in ``report()``. Where the weights are decoded
-(CPU, or sckit's CUDA kernels) is ``engine_decode``'s business.
+(CPU, or sckit's CUDA kernels) is ``engine.decode``'s business.
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from sckit.engine_decode import BackendChoice, choose_backend, make_decoder, model_device
-from sckit.engine_schedule import Runtime, decode_ras
-from sckit.engine_trace import call_model, trace_parameter_use
+from sckit.engine.decode import BackendChoice, choose_backend, make_decoder, model_device
+from sckit.engine.schedule import Runtime, decode_ras
+from sckit.engine.trace import call_model, trace_parameter_use
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SuccinctModel", "compress", "bit_equal"]
+__all__ = ["MODES", "SuccinctModel", "compress", "bit_equal"]
 
 _KINDS = ("element", "block")
+MODES = ("exact", "fast")
 
 
 def bit_equal(a: Any, b: Any) -> bool:
@@ -128,7 +129,7 @@ def compress(
     The FPr test depends on ``example_input``'s size (FLOPs grow with it): at a small input, conv
     layers with short rows (3x3, 1x1) turn element-wise and cost a delimiter per row; ``"block"``
     is the smallest choice for them (docs/benchmarks.md, "Seed 000, Tables 1-2").
-    ``backend`` says where weights are decoded (``sckit.engine_decode``): "cpu" (copied to the
+    ``backend`` says where weights are decoded (``sckit.engine.decode``): "cpu" (copied to the
     model's device if that is a GPU), "cuda" (the model runs on the GPU, moved there if needed; the
     compressed form lives on the GPU and sckit's CUDA kernels decode it), or "auto" ("cuda" for a
     model already on a CUDA device when the kernels are usable, else "cpu"; never moves a model).

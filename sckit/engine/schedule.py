@@ -1,7 +1,7 @@
 """Materialise RAS-encoded weights just before the module that uses them runs; decode-ahead.
 
 The runtime owns, per encoded parameter, its RAS and the ``nn.Parameter`` object(s) it backs. A
-forward pre-hook on each *unit* (the module that uses the parameter, see ``engine_trace``) decodes
+forward pre-hook on each *unit* (the module that uses the parameter, see ``engine.trace``) decodes
 the weights and points the parameter at them (``param.data = decoded``); the matching forward hook
 points it back at an empty placeholder, so the decoded storage is freed as soon as the layer is
 done. Keeping the ``Parameter`` objects (instead of deleting attributes) is what makes tied weights
@@ -80,7 +80,7 @@ class Runtime:
         decoder: Any,
         decode_ahead: bool = False,
     ) -> None:
-        # decoder: sckit.engine_decode.CpuDecoder or KernelDecoder (``.device``, ``.decode``)
+        # decoder: sckit.engine.decode.CpuDecoder or KernelDecoder (``.device``, ``.decode``)
         self.ras = ras
         self.params = params
         # only encoded parameters are materialised; dense ones need no hook

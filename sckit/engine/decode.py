@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sckit.engine_schedule import decode_ras
+from sckit.engine.schedule import decode_ras
 
 __all__ = ["BACKENDS", "BackendChoice", "CpuDecoder", "KernelDecoder", "check_backend",
            "make_decoder", "model_device", "resolve_backend"]
