@@ -178,8 +178,11 @@ def save(obj: nn.Module, path: str | os.PathLike[str]) -> None:
             "units": obj._units,
             "schedule": obj._schedule,
             "reasons": obj._reasons,
-            "decode_ahead": bool(rt.decode_ahead),
+            "decode_ahead": rt.decode_ahead if rt.decode_ahead == "auto" else bool(rt.decode_ahead),
         }
+        if obj.plan:
+            # fast mode's measured per-layer kernels: loading with mode="fast" reuses them
+            header["engine"]["plan"] = obj.plan
     header_offset = offset
     hbytes = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
     prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, zlib.crc32(hbytes), header_offset, len(hbytes), b"")
@@ -315,7 +318,8 @@ def _tensor_from(entry: dict[str, Any], arrays: list[np.ndarray], path: Path) ->
     return t.view(dtype).reshape(shape)
 
 
-def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: bool = False, backend: str = "auto") -> nn.Module:
+def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: bool = False,
+         backend: str = "auto", mode: str | None = None, example_input: Any = None) -> nn.Module:
     """Read a container written by ``save``: a ``SuccinctModel`` or a plain ``nn.Module``.
 
     The architecture is rebuilt from the zoo registry (name + kwargs recorded in the file) or is
@@ -325,10 +329,17 @@ def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: 
     RAS arrays stay views of a read-only memory map of the file instead of being copied to memory.
     ``backend`` (a ``SuccinctModel`` only) is as for ``sckit.compress``: "cuda" runs it on the GPU
     with sckit's decode kernels; "auto" keeps it on the CPU, where it is built.
+    ``mode`` (a ``SuccinctModel`` only) is as for ``sckit.compress``; None keeps the mode it was
+    saved in. "fast" reuses the per-layer kernel plan stored by a fast model's save (nothing is
+    measured again); for a file saved in exact mode it calibrates on ``example_input`` (default:
+    the zoo model's default input; ValueError when there is neither).
     """
+    from sckit.engine.core import check_mode
     from sckit.engine.decode import check_backend
 
     check_backend(backend)  # before reading the file
+    if mode is not None:
+        check_mode(mode)
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -347,7 +358,32 @@ def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: 
     if header["kind"] == "dense":
         _assign_dense(module, entries, arrays, path)
         return module
-    return _assemble_succinct(header, module, entries, arrays, path, copy_arrays=not mmap, backend=backend)
+    sm = _assemble_succinct(header, module, entries, arrays, path, copy_arrays=not mmap, backend=backend)
+    _set_engine_mode(sm, header["engine"], mode, example_input, path)
+    return sm
+
+
+def _set_engine_mode(sm: Any, eng: dict[str, Any], mode: str | None, example_input: Any, path: Path) -> None:
+    plan = eng.get("plan")
+    _need(plan is None or (isinstance(plan, dict) and all(isinstance(v, dict) for v in plan.values())), f"{path}: engine plan is not an object of layer plans")
+    want = mode if mode is not None else ("fast" if plan else "exact")
+    if want == "exact":
+        return
+    if plan and example_input is None:
+        try:
+            sm.apply_plan(plan)
+        except ValueError as exc:
+            raise FormatError(f"{path}: engine plan: {exc}") from exc
+        return
+    if example_input is None:
+        zoo = getattr(sm, "_zoo", None)
+        if not zoo:
+            raise ValueError(f"{path} was saved in exact mode: mode='fast' measures each layer's "
+                             "kernels, so pass example_input= (a batch like the ones you will run)")
+        from sckit import zoo as zoo_mod
+
+        example_input = zoo_mod.default_input(zoo["name"])
+    sm.calibrate(example_input)
 
 
 def _set_modes(header: dict[str, Any], module: nn.Module, path: Path) -> None:
@@ -449,7 +485,7 @@ def _assemble_succinct(header: dict[str, Any], module: nn.Module, entries: dict[
         reasons,
         units,
         schedule,
-        decode_ahead=bool(eng.get("decode_ahead", False)),
+        decode_ahead=eng.get("decode_ahead") if eng.get("decode_ahead") == "auto" else bool(eng.get("decode_ahead", False)),
         backend=backend,
         zoo=header["model"].get("zoo"),
     )

@@ -19,13 +19,14 @@ import torch
 from torch import nn
 
 from sckit.engine.decode import BackendChoice, choose_backend, make_decoder, model_device
+from sckit.engine.plan import LayerPlan, calibrate, eligible_units
 from sckit.engine.schedule import Runtime, decode_ras
 from sckit.engine.trace import call_model, trace_parameter_use
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MODES", "SuccinctModel", "compress", "bit_equal"]
+__all__ = ["MODES", "SuccinctModel", "bit_equal", "check_mode", "compress", "fast_tolerance"]
 
 _KINDS = ("element", "block")
 MODES = ("exact", "fast")
@@ -116,7 +117,9 @@ def compress(
     ras: str | dict[str, str] = "auto",
     fpr_threshold: float | None = None,
     backend: str = "auto",
-    decode_ahead: bool = False,
+    mode: str = "exact",
+    decode_ahead: bool | str = False,
+    cache_bytes: int = 0,
     verify: bool = True,
 ) -> SuccinctModel:
     """Compress ``model`` into a ``SuccinctModel`` that keeps its weights as RAS and runs.
@@ -143,7 +146,17 @@ def compress(
     RAS would not be smaller than the dense tensor, that RAS cannot encode, or that the traced
     forward never used stay dense; ``report()`` lists each with its reason. The input model is
     never modified.
+
+    ``mode``: "exact" (outputs bit-identical to the source) or "fast": the same weights, bit
+    for bit (``to_dense()`` equals the source), but each Linear/Conv2d computes in the layout
+    measured fastest for it on ``example_input`` (``sckit.engine.plan``): its all-zero filters
+    dropped ("shrunk"), sparse CSR ("csr"), or dense. Outputs then differ from the source by
+    floating-point reassociation only, and ``verify`` checks them against the bound
+    :func:`fast_tolerance` states. ``report()`` says per layer which kernel runs and why.
+    ``cache_bytes``: keep up to this many bytes of decoded weights resident between forwards
+    (0: none; the layers whose decode costs most per byte are kept).
     """
+    check_mode(mode)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(model, SuccinctModel):
@@ -203,6 +216,7 @@ def compress(
         trace.units,
         trace.schedule,
         decode_ahead=decode_ahead,
+        cache_bytes=cache_bytes,
         backend=route,
         zoo=zoo,
     )
@@ -215,7 +229,61 @@ def compress(
                 "compressed model output differs from the source model on example_input; a module "
                 "reads its weights in a way the engine did not see - pass ras={name: 'dense'} for it"
             )
+    if mode == "fast":
+        sm.calibrate(example_input)
+        if check:
+            sm.verify_fast(example_input, reference)
     return sm
+
+
+def check_mode(mode: Any) -> str:
+    """``mode`` if it is one of :data:`MODES`, else ValueError naming them."""
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}; expected one of {', '.join(map(repr, MODES))}")
+    return mode
+
+
+def fast_tolerance(reference: Any, max_reduction: int) -> float:
+    """Largest difference fast mode may show against exact outputs: ``K * eps * max|ref|`` for
+    the longest reduction ``K`` of a re-laid-out layer (Higham's bound for one reordered dot
+    product, scaled by the output's magnitude); 0 when no layer was re-laid-out."""
+    if max_reduction <= 0:
+        return 0.0
+    outs = [t for t in _tensors(reference) if t.dtype.is_floating_point]
+    if not outs:
+        return 0.0
+    eps = max(torch.finfo(t.dtype).eps for t in outs)
+    scale = max((float(t.detach().abs().nan_to_num(0.0, 0.0, 0.0).max()) for t in outs if t.numel()), default=0.0)
+    return max_reduction * eps * max(scale, 1.0)
+
+
+def _tensors(obj: Any) -> list[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        return [obj]
+    if isinstance(obj, (tuple, list)):
+        return [t for o in obj for t in _tensors(o)]
+    if isinstance(obj, dict):
+        return [t for o in obj.values() for t in _tensors(o)]
+    return []
+
+
+def max_abs_diff(a: Any, b: Any) -> float:
+    """Largest elementwise |a - b| over matching float tensors (inf if structures differ)."""
+    ta, tb = _tensors(a), _tensors(b)
+    if len(ta) != len(tb):
+        return float("inf")
+    worst = 0.0
+    for x, y in zip(ta, tb, strict=True):
+        if x.shape != y.shape or x.dtype != y.dtype:
+            return float("inf")
+        if x.dtype.is_floating_point:
+            both_nan = x.isnan() & y.isnan()
+            d = (x.double() - y.double()).abs().masked_fill(both_nan, 0.0)
+            if d.numel():
+                worst = max(worst, float(d.nan_to_num(float("inf")).max()))
+        elif not torch.equal(x, y):
+            return float("inf")
+    return worst
 
 
 class SuccinctModel(nn.Module):
@@ -237,7 +305,8 @@ class SuccinctModel(nn.Module):
         units: dict[str, list[str]],
         schedule: list[str],
         *,
-        decode_ahead: bool = False,
+        decode_ahead: bool | str = False,
+        cache_bytes: int = 0,
         backend: str | BackendChoice = "auto",
         zoo: dict[str, Any] | None = None,
     ) -> None:
@@ -257,14 +326,140 @@ class SuccinctModel(nn.Module):
         self._zoo = zoo
         choice = backend if isinstance(backend, BackendChoice) else choose_backend(backend, module)
         self._backend = choice
-        self._runtime = Runtime(
-            encoded, params, units, schedule, decoder=make_decoder(choice, encoded),
-            decode_ahead=decode_ahead,
-        )
-        self._runtime.install(module)
+        # fast mode: unit -> LayerPlan (every eligible unit) and unit -> installed kernel
+        self._plan: dict[str, LayerPlan] = {}
+        self._kernels: dict[str, Any] = {}
+        self._fast_note = ""
+        self._runtime = self._make_runtime(encoded, params, make_decoder(choice, encoded),
+                                           decode_ahead=decode_ahead, cache_bytes=cache_bytes)
         if choice.device != model_device(module):
             # after install, so encoded weights are already empty placeholders when moved
             module.to(choice.device)
+
+    def _make_runtime(self, encoded: dict[str, Any], params: dict[str, nn.Parameter], decoder: Any,
+                      **options: Any) -> Runtime:
+        """A runtime whose hooks decode every encoded weight no fast kernel computes with."""
+        skip = {n for u in self._kernels for n in self._units[u]}
+        units = {u: [n for n in ps if n not in skip] for u, ps in self._units.items()}
+        if not options.get("cache_bytes"):
+            options.pop("cache_bytes", None)
+        rt = Runtime(encoded, params, units, self._schedule, decoder=decoder, **options)
+        rt.install(self.module)
+        return rt
+
+    def _rebuild_runtime(self) -> None:
+        old = self._runtime
+        old.remove()
+        options: dict[str, Any] = {"decode_ahead": old.decode_ahead}
+        if getattr(old, "cache_bytes", 0):
+            options["cache_bytes"] = old.cache_bytes
+        self._runtime = self._make_runtime(old.ras, old.params, old.decoder, **options)
+
+    # -- fast mode ---------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        """"fast" when any layer computes with a fast kernel or was calibrated, else "exact"."""
+        return "fast" if self._plan else "exact"
+
+    @property
+    def plan(self) -> dict[str, dict[str, Any]]:
+        """Fast mode's per-layer choice: unit -> {"kernel", "why", "ms"} (empty in exact mode)."""
+        return {u: p.to_json() for u, p in self._plan.items()}
+
+    def calibrate(self, example_input: Any) -> None:
+        """Switch to fast mode: measure, on ``example_input``, each eligible layer's kernels and
+        install the fastest (``sckit.engine.plan``). Weights stay bit-exact; outputs may differ
+        from exact mode by reassociation. Safe to call again (re-measures)."""
+        self._uninstall_kernels()
+        eligible = eligible_units(self.module, self._units, self._runtime.ras)
+        if self.device.type != "cpu":
+            self._plan = {u: LayerPlan("dense", "fast kernels run on the CPU only") for u in eligible}
+            return
+        plans, built = calibrate(self, example_input, eligible)
+        self._install_kernels(plans, built)
+
+    def apply_plan(self, plan: dict[str, Any]) -> None:
+        """Install a stored plan (``sm.plan`` of a fast model) without measuring again."""
+        from sckit.engine.kernels import build
+        from sckit.engine.schedule import decode_ras
+
+        self._uninstall_kernels()
+        eligible = eligible_units(self.module, self._units, self._runtime.ras)
+        plans = {u: LayerPlan.from_json(p) for u, p in plan.items()}
+        unknown = sorted(set(plans) - set(eligible))
+        if unknown:
+            raise ValueError(f"plan names layers this model has no kernel slot for: {unknown[:5]}")
+        if self.device.type != "cpu":
+            self._plan = {u: LayerPlan("dense", "fast kernels run on the CPU only") for u in eligible}
+            return
+        modules = dict(self.module.named_modules())
+        built = {}
+        for unit, lp in plans.items():
+            if lp.kernel == "dense":
+                continue
+            if eligible[unit]:
+                raise ValueError(f"plan asks {lp.kernel!r} for {unit!r}, which cannot take it: {eligible[unit]}")
+            mod = modules[unit]
+            w = decode_ras(self._runtime.ras[f"{unit}.weight" if unit else "weight"])
+            bias = self._exact_bias(unit, mod)
+            built[unit] = build(lp.kernel, mod, w, bias)
+        self._install_kernels(plans, built)
+
+    def _exact_bias(self, unit: str, mod: nn.Module) -> torch.Tensor | None:
+        from sckit.engine.schedule import decode_ras
+
+        if getattr(mod, "bias", None) is None:
+            return None
+        name = f"{unit}.bias" if unit else "bias"
+        r = self._runtime.ras.get(name)
+        return decode_ras(r) if r is not None else mod.bias.detach()
+
+    def _install_kernels(self, plans: dict[str, LayerPlan], built: dict[str, Any]) -> None:
+        modules = dict(self.module.named_modules())
+        self._plan = dict(plans)
+        self._kernels = dict(built)
+        for unit, k in built.items():
+            # an instance attribute shadows the class's forward: hooks, names and state stay
+            modules[unit].forward = k
+        self._rebuild_runtime()
+
+    def _uninstall_kernels(self, note: str = "") -> None:
+        if not self._kernels and not self._plan:
+            return
+        modules = dict(self.module.named_modules())
+        for unit in self._kernels:
+            modules[unit].__dict__.pop("forward", None)
+        self._kernels = {}
+        self._plan = {}
+        self._fast_note = note
+        self._rebuild_runtime()
+
+    @property
+    def max_reduction(self) -> int:
+        """Longest dot product among layers that run a fast kernel (0 in exact mode)."""
+        modules = dict(self.module.named_modules())
+        best = 0
+        for unit in self._kernels:
+            info = self._info[f"{unit}.weight" if unit else "weight"]
+            shape = info["shape"]
+            best = max(best, int(torch.Size(shape[1:]).numel()))
+        del modules
+        return best
+
+    def verify_fast(self, example_input: Any, reference: Any) -> float:
+        """Check fast-mode outputs on ``example_input`` against ``reference`` (the source's) within
+        :func:`fast_tolerance`; returns the largest difference, RuntimeError beyond the bound."""
+        out = call_model(self, example_input)
+        tol = fast_tolerance(reference, self.max_reduction)
+        diff = max_abs_diff(out, reference)
+        self._verified = {"max_abs_diff": diff, "tolerance": tol,
+                          "rule": "K * eps(dtype) * max|output|, K = longest reduction of a fast layer"}
+        if not diff <= tol:
+            raise RuntimeError(
+                f"fast mode output differs from the source by {diff:.3g}, beyond the reassociation "
+                f"bound {tol:.3g} (longest reduction {self.max_reduction}); use mode='exact' and "
+                "report this")
+        return diff
 
     @property
     def backend(self) -> str:
@@ -305,6 +500,9 @@ class SuccinctModel(nn.Module):
             return self
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"cannot move to {device}: torch sees no CUDA device here")
+        if device.type != "cpu" and self._kernels:
+            # fast kernels hold CPU structures: elsewhere every layer takes the exact route
+            self._uninstall_kernels(f"fast kernels dropped on the move to {device}: CPU only")
         self.module.to(device)  # encoded weights are empty placeholders at rest: cheap
         choice = choose_backend("auto", self.module)
         self._runtime.set_decoder(make_decoder(choice, self._runtime.ras))
@@ -367,6 +565,36 @@ class SuccinctModel(nn.Module):
         total += sum(b.numel() * b.element_size() for b in self.module.buffers())
         return total
 
+    @property
+    def fast_nbytes(self) -> int:
+        """Resident bytes of fast mode's structures (shrunk weights, CSR indices and values)."""
+        return sum(k.nbytes for k in self._kernels.values())
+
+    @property
+    def cache_nbytes(self) -> int:
+        """Resident bytes of decoded weights kept between forwards (``cache_bytes``)."""
+        return int(getattr(self._runtime, "cache_nbytes", 0))
+
+    @property
+    def resident_nbytes(self) -> int:
+        """Everything this model keeps in memory between forwards: :attr:`nbytes` (compressed
+        weights, dense parameters, buffers) + decoded-weight cache + fast-mode structures."""
+        return self.nbytes + self.cache_nbytes + self.fast_nbytes
+
+    def peak_scratch_nbytes(self) -> int:
+        """Decoded weight bytes alive at once during a forward: the largest unit's (twice that
+        with decode-ahead, which holds the next unit's too). Activations are not counted."""
+        rt = self._runtime
+        sizes = []
+        for ps in rt.units.values():
+            sizes.append(sum(int(torch.Size(self._info[n]["shape"]).numel()) * _itemsize(self._info[n]["dtype"])
+                             for n in ps if n in self._info and n not in getattr(rt, "cached", ())))
+        top = sorted(sizes, reverse=True)[:2] or [0]
+        ahead = getattr(rt, "decode_ahead_used", bool(rt.decode_ahead is True))
+        budget = getattr(rt, "ahead_bytes", None)
+        extra = (budget if isinstance(budget, int) else sum(top[1:])) if ahead else 0
+        return top[0] + extra
+
     def report(self) -> pd.DataFrame:
         """One row per module that owns parameters: how each is stored and what the last forward cost.
 
@@ -377,7 +605,14 @@ class SuccinctModel(nn.Module):
         time of the kernel launches, which run asynchronously), wait_ms (time the
         forward thread spent waiting for this layer's weights), compute_ms (the layer's forward,
         children included), status ("encoded", "partial", "dense", "tied"), reason (why parameters
-        stayed dense).
+        stayed dense), kernel ("dense": decoded then computed as the source does; in fast mode
+        "shrunk" or "csr"), kernel_why (fast mode: the measured choice, or why the layer runs
+        dense), fast_bytes (what the fast kernel keeps resident), resident_bytes (bytes + fast
+        structures + cached decoded weights).
+
+        ``df.attrs`` holds the totals: mode, dense_bytes, nbytes, fast_bytes, cache_bytes,
+        resident_bytes, peak_scratch_bytes (decoded weights alive at once in a forward) and, for
+        fast mode, what ``verify`` measured.
         """
         import pandas as pd
 
@@ -417,6 +652,12 @@ class SuccinctModel(nn.Module):
                     enc_b += nbytes
                     why.append(f"{attr}: {self._reasons.get(cname, 'not encoded')}")
                     n_dense += 1
+            lp = self._plan.get(mname)
+            k = self._kernels.get(mname)
+            fast_b = k.nbytes if k is not None else 0
+            cached = getattr(rt, "cached", ())
+            cache_b = sum(int(torch.Size(self._info[c]["shape"]).numel()) * _itemsize(self._info[c]["dtype"])
+                          for c in (canon[id(p)] for _, p in own) if c in cached and c in self._info)
             if n_enc and not n_dense:
                 status = "encoded"
             elif n_enc:
@@ -439,15 +680,36 @@ class SuccinctModel(nn.Module):
                     "compute_ms": rt.compute_ms.get(mname, float("nan")),
                     "status": status,
                     "reason": "; ".join(why),
+                    "kernel": lp.kernel if lp is not None else "dense",
+                    "kernel_why": lp.why if lp is not None else self._fast_note,
+                    "fast_bytes": fast_b,
+                    "resident_bytes": enc_b + fast_b + cache_b,
                 }
             )
-        return pd.DataFrame(rows)
+        df = pd.DataFrame(rows)
+        df.attrs.update({
+            "mode": self.mode,
+            "dense_bytes": int(df["dense_bytes"].sum()) if len(df) else 0,
+            "nbytes": self.nbytes,
+            "fast_bytes": self.fast_nbytes,
+            "cache_bytes": self.cache_nbytes,
+            "resident_bytes": self.resident_nbytes,
+            "peak_scratch_bytes": self.peak_scratch_nbytes(),
+        })
+        if getattr(self, "_verified", None):
+            df.attrs["verify"] = dict(self._verified)
+        return df
 
     # -- back to dense -----------------------------------------------------------------------
     def to_dense(self) -> nn.Module:
         """A plain copy of the wrapped model with every weight decoded (state_dict bit-identical)."""
         hook_ids = {h.id for h in self._runtime.handles}
-        dense = copy.deepcopy(self.module)
+        kernels = {u: self.module.get_submodule(u).__dict__.pop("forward") for u in self._kernels}
+        try:
+            dense = copy.deepcopy(self.module)  # without the kernels: they are not dense state
+        finally:
+            for u, k in kernels.items():
+                self.module.get_submodule(u).forward = k
         for mod in dense.modules():
             for hooks in (mod._forward_pre_hooks, mod._forward_hooks):
                 for hid in [k for k in hooks if k in hook_ids]:
@@ -455,6 +717,8 @@ class SuccinctModel(nn.Module):
             mod._forward_hooks_always_called = {
                 k: v for k, v in mod._forward_hooks_always_called.items() if k not in hook_ids
             }
+        for mod in dense.modules():
+            mod.__dict__.pop("forward", None)  # fast kernels: back to the class's forward
         params = dict(dense.named_parameters())
         for name, r in self._runtime.ras.items():
             p = params[name]
@@ -474,8 +738,9 @@ class SuccinctModel(nn.Module):
         raise NotImplementedError("SuccinctModel is read-only; compress a model with the new weights")
 
     def extra_repr(self) -> str:
-        return (f"encoded={len(self._runtime.ras)}, nbytes={self.nbytes}, "
-                f"decode_ahead={self.decode_ahead}, backend={self.backend!r}")
+        return (f"encoded={len(self._runtime.ras)}, nbytes={self.nbytes}, mode={self.mode!r}, "
+                f"fast_layers={len(self._kernels)}, decode_ahead={self.decode_ahead}, "
+                f"backend={self.backend!r}")
 
 
 def _itemsize(dtype: torch.dtype) -> int:

@@ -1,0 +1,196 @@
+"""Fast mode's per-layer choice: measure each applicable kernel on the layer's real input, keep
+the fastest (Succinct Compression, sec. 5: the layout follows the layer, not a fixed rule).
+
+Calibration runs one forward of the exact model on the example input. At every eligible layer,
+with its weights decoded, a hook times the dense computation and each kernel of
+``sckit.engine.kernels`` that applies, interleaved, on that input, and checks each kernel's
+output against the dense output within the reassociation bound. A kernel is chosen only if it
+beats the dense computation by ``MARGIN``; otherwise the layer runs dense and the plan says why.
+The plan (kernel name and the measured milliseconds per layer) is stored with the model, so a
+saved file is not calibrated again when it is loaded.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sckit.engine import kernels
+
+__all__ = ["MARGIN", "LayerPlan", "calibrate", "eligible_units", "reassociation_bound"]
+
+#: a kernel must take at most this share of the dense time to be chosen: below the noise of
+#: medians on a shared 2-core machine, a "win" would flip between runs
+MARGIN = 0.95
+_BUDGET_S = 0.05  # time per candidate per layer spent measuring (at least 3 runs each)
+
+
+@dataclass
+class LayerPlan:
+    """The choice for one layer: ``kernel`` ("dense", "shrunk", "csr"), why, and what was measured."""
+
+    kernel: str
+    why: str
+    ms: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kernel": self.kernel, "why": self.why, "ms": dict(self.ms)}
+
+    @classmethod
+    def from_json(cls, obj: Any) -> LayerPlan:
+        if not (isinstance(obj, dict) and obj.get("kernel") in kernels.KERNELS
+                and isinstance(obj.get("why", ""), str) and isinstance(obj.get("ms", {}), dict)):
+            raise ValueError(f"malformed layer plan {obj!r}")
+        ms = {str(k): float(v) for k, v in obj.get("ms", {}).items()}
+        return cls(obj["kernel"], obj.get("why", ""), ms)
+
+
+def eligible_units(module: nn.Module, units: dict[str, list[str]], encoded: dict[str, Any]) -> dict[str, str]:
+    """unit -> why it cannot take a fast kernel ("" when it can).
+
+    A unit can when it is a plain ``nn.Linear``/``nn.Conv2d`` that uses only its own weight (and
+    bias), its weight is encoded and no other module reads it (a kernel replaces the layer's
+    forward, not the weight).
+    """
+    modules = dict(module.named_modules())
+    users: dict[str, int] = {}
+    for ps in units.values():
+        for p in ps:
+            users[p] = users.get(p, 0) + 1
+    out: dict[str, str] = {}
+    for unit, ps in units.items():
+        mod = modules.get(unit)
+        if mod is None:
+            continue
+        why = kernels._supported(mod)
+        wname = f"{unit}.weight" if unit else "weight"
+        bname = f"{unit}.bias" if unit else "bias"
+        if why is None and wname not in encoded:
+            why = "weight not encoded"
+        elif why is None and not set(ps) <= {wname, bname}:
+            why = "reads other modules' parameters"
+        elif why is None and users.get(wname, 0) > 1:
+            why = "weight shared with another module"
+        out[unit] = why or ""
+    return out
+
+
+def reassociation_bound(mod: nn.Module, x: torch.Tensor, weight: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-output bound on how far a reordered sum may move the layer's output: for a dot product
+    of length K, ``K * eps * sum|w_i x_i|`` (Higham's gamma_K), plus one rounding of ``|y|``."""
+    eps = torch.finfo(y.dtype).eps
+    wa, xa = weight.abs(), x.abs()
+    if isinstance(mod, nn.Linear):
+        mag = F.linear(xa, wa)
+        k = weight.shape[1]
+    else:
+        mag = F.conv2d(xa, wa, None, mod.stride, mod.padding, mod.dilation, mod.groups)
+        k = weight[0].numel()
+    return k * eps * mag + eps * y.abs() + torch.finfo(y.dtype).tiny
+
+
+def _time_interleaved(fns: dict[str, Any]) -> dict[str, float]:
+    """Median ms of each function, runs interleaved so drift hits all alike."""
+    first: dict[str, float] = {}
+    for name, fn in fns.items():
+        fn()  # warm-up (first calls allocate and pick algorithms)
+        t0 = time.perf_counter()
+        fn()
+        first[name] = time.perf_counter() - t0
+    reps = max(3, min(9, int(_BUDGET_S / max(1e-6, max(first.values())))))
+    times: dict[str, list[float]] = {n: [t * 1e3] for n, t in first.items()}
+    for _ in range(reps - 1):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {n: statistics.median(ts) for n, ts in times.items()}
+
+
+def _dense_forward(mod: nn.Module):  # noqa: ANN202
+    cls_forward = type(mod).forward
+    return lambda x: cls_forward(mod, x)
+
+
+def calibrate_layer(mod: nn.Module, x: torch.Tensor) -> tuple[LayerPlan, kernels.FastKernel | None]:
+    """Measure the applicable kernels on ``x`` with ``mod``'s (decoded) weights; the plan and the
+    chosen kernel (None for dense)."""
+    weight = mod.weight.detach()
+    bias = None if mod.bias is None else mod.bias.detach()
+    names, note = kernels.applicable(mod, weight)
+    if not names:
+        return LayerPlan("dense", note), None
+    dense = _dense_forward(mod)
+    with torch.no_grad():
+        ref = dense(x)
+        bound = reassociation_bound(mod, x, weight, ref)
+        built: dict[str, kernels.FastKernel] = {}
+        rejected: list[str] = []
+        for name in names:
+            try:
+                k = kernels.build(name, mod, weight, bias)
+                got = k(x)
+            except (RuntimeError, ValueError, NotImplementedError, TypeError) as exc:
+                rejected.append(f"{name} failed ({type(exc).__name__}: {str(exc)[:60]})")
+                continue
+            ok = got.shape == ref.shape and got.dtype == ref.dtype and bool(
+                (((got - ref).abs() <= bound) | (got.isnan() & ref.isnan())).all())
+            if not ok:
+                rejected.append(f"{name} outside the reassociation bound")
+                continue
+            built[name] = k
+        fns = {"dense": lambda: dense(x)}
+        fns.update({n: (lambda k=k: k(x)) for n, k in built.items()})
+        ms = _time_interleaved(fns)
+    best = min(built, key=lambda n: ms[n], default=None)
+    extra = ("; " + "; ".join(rejected)) if rejected else ""
+    if best is None:
+        return LayerPlan("dense", ("; ".join(rejected) or note), ms), None
+    speed = ms["dense"] / ms[best] if ms[best] > 0 else float("inf")
+    desc = kernels.describe(built[best])
+    if ms[best] <= MARGIN * ms["dense"]:
+        return LayerPlan(best, f"{desc}: {speed:.2f}x the dense compute{extra}", ms), built[best]
+    return LayerPlan("dense", f"{best} measured {speed:.2f}x, not faster than dense{extra}", ms), None
+
+
+def calibrate(sm: Any, example_input: Any, eligible: dict[str, str]) -> tuple[dict[str, LayerPlan], dict[str, kernels.FastKernel]]:
+    """Run ``sm`` (exact mode) once on ``example_input``, measuring every eligible unit at its
+    first call; returns the plan for every unit in ``eligible`` and the built kernels."""
+    from sckit.engine.trace import call_model
+
+    modules = dict(sm.module.named_modules())
+    plans: dict[str, LayerPlan] = {u: LayerPlan("dense", why) for u, why in eligible.items() if why}
+    built: dict[str, kernels.FastKernel] = {}
+    handles = []
+
+    def hook_for(unit: str):  # noqa: ANN202
+        def pre(mod: nn.Module, args: tuple[Any, ...]) -> None:
+            if unit in plans:
+                return
+            if len(args) != 1 or not isinstance(args[0], torch.Tensor) or args[0].device.type != "cpu":
+                plans[unit] = LayerPlan("dense", "input is not one CPU tensor")
+                return
+            plans[unit], k = calibrate_layer(mod, args[0])
+            if k is not None:
+                built[unit] = k
+
+        return pre
+
+    try:
+        # registered after the engine's hooks, so the weights are decoded when ours runs
+        for unit, why in eligible.items():
+            if not why:
+                handles.append(modules[unit].register_forward_pre_hook(hook_for(unit)))
+        call_model(sm, example_input)
+    finally:
+        for h in handles:
+            h.remove()
+    for unit, why in eligible.items():
+        plans.setdefault(unit, LayerPlan("dense", why or "not called in the calibration forward"))
+    return plans, built
