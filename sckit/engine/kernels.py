@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["KERNELS", "CsrKernel", "FastKernel", "ShrunkKernel", "applicable", "build"]
+__all__ = ["KERNELS", "CsrKernel", "FastKernel", "ShiftCsrKernel", "ShrunkKernel", "applicable", "build"]
 
 #: every kernel name a plan may hold; "dense" is the exact decode-then-compute route
-KERNELS = ("dense", "shrunk", "csr")
+KERNELS = ("dense", "shrunk", "csr", "csr_shift")
 
 # torch's CSR support warns that it is "beta" on every conversion; sckit tests what it uses
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
@@ -244,6 +244,51 @@ class CsrKernel(FastKernel):
         return out if batched else out[0]
 
 
+class ShiftCsrKernel(FastKernel):
+    """A stride-1 Conv2d as a sum of 1x1 sparse products over shifted views of the padded input:
+    ``out = sum_(i,j) W[:, :, i, j] @ shift_(i,j)(x)``. With the padded image flattened row by
+    row, each shift is a column offset, so no unfold copy is made; columns that wrap across a
+    row (or, batched, across images) are computed and cropped away.
+    """
+
+    name = "csr_shift"
+
+    def __init__(self, mod: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        super().__init__(mod, bias)
+        if self.linear or self.groups != 1 or tuple(self.stride) != (1, 1):
+            raise ValueError("shifted CSR needs a Conv2d with groups=1 and stride 1")
+        self.out_features = weight.shape[0]
+        kh, kw = weight.shape[-2:]
+        w = weight.detach()
+        taps = [(i, j) for i in range(kh) for j in range(kw) if bool((w[:, :, i, j] != 0).any())]
+        self.taps = [(i, j, w[:, :, i, j].contiguous().to_sparse_csr()) for i, j in taps]
+        self.bias_col = None if self.bias is None else self.bias.reshape(-1, 1)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(_bytes(c.crow_indices(), c.col_indices(), c.values()) for _, _, c in self.taps) + _bytes(self.bias)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        batched = x.dim() == 4
+        xb = x if batched else x.unsqueeze(0)
+        n, c, h, w = xb.shape
+        (p0, p1), (d0, d1) = self.padding, self.dilation
+        kh, kw = self.kernel_size
+        hp, wp = h + 2 * p0, w + 2 * p1
+        ho, wo = hp - d0 * (kh - 1), wp - d1 * (kw - 1)
+        xp = F.pad(xb, (p1, p1, p0, p0)).transpose(0, 1).reshape(c, n * hp * wp)
+        span = n * hp * wp - (d0 * (kh - 1) * wp + d1 * (kw - 1))
+        out = xb.new_zeros((self.out_features, n * hp * wp))
+        acc = out[:, :span]
+        for i, j, csr in self.taps:
+            off = i * d0 * wp + j * d1
+            acc += torch.mm(csr, xp[:, off:off + span])
+        if self.bias_col is not None:
+            out += self.bias_col
+        y = out.view(self.out_features, n, hp, wp)[:, :, :ho, :wo].transpose(0, 1).contiguous()
+        return y if batched else y[0]
+
+
 def applicable(mod: nn.Module, weight: torch.Tensor) -> tuple[list[str], str]:
     """Kernel names worth measuring for ``mod`` with exact weights ``weight``, and a note saying
     why the others are not (a kernel that cannot be faster is not measured)."""
@@ -271,6 +316,8 @@ def applicable(mod: nn.Module, weight: torch.Tensor) -> tuple[list[str], str]:
     nnz = int(torch.count_nonzero(weight))
     if groups == 1 and nnz < weight.numel():
         names.append("csr")
+        if isinstance(mod, nn.Conv2d) and tuple(mod.stride) == (1, 1) and tuple(mod.kernel_size) != (1, 1):
+            names.append("csr_shift")
     elif groups != 1:
         notes.append("CSR needs groups=1")
     else:
@@ -284,6 +331,8 @@ def build(name: str, mod: nn.Module, weight: torch.Tensor, bias: torch.Tensor | 
         return ShrunkKernel(mod, weight, bias)
     if name == "csr":
         return CsrKernel(mod, weight, bias)
+    if name == "csr_shift":
+        return ShiftCsrKernel(mod, weight, bias)
     raise ValueError(f"unknown fast kernel {name!r}; expected one of {KERNELS[1:]}")
 
 
@@ -293,4 +342,6 @@ def describe(k: Any) -> str:
         return f"{k.keep.numel()}/{k.out_features} outputs computed"
     if isinstance(k, CsrKernel):
         return f"CSR, density {k.density:.3f}"
+    if isinstance(k, ShiftCsrKernel):
+        return f"CSR per tap ({len(k.taps)} taps), no unfold"
     return ""
