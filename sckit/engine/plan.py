@@ -12,8 +12,6 @@ saved file is not calibrated again when it is loaded.
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,21 +94,10 @@ def reassociation_bound(mod: nn.Module, x: torch.Tensor, weight: torch.Tensor, y
 
 
 def _time_interleaved(fns: dict[str, Any]) -> dict[str, float]:
-    """Median ms of each function, runs interleaved so drift hits all alike."""
-    first: dict[str, float] = {}
-    for name, fn in fns.items():
-        fn()  # warm-up (first calls allocate and pick algorithms)
-        t0 = time.perf_counter()
-        fn()
-        first[name] = time.perf_counter() - t0
-    reps = max(3, min(9, int(_BUDGET_S / max(1e-6, max(first.values())))))
-    times: dict[str, list[float]] = {n: [t * 1e3] for n, t in first.items()}
-    for _ in range(reps - 1):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append((time.perf_counter() - t0) * 1e3)
-    return {n: statistics.median(ts) for n, ts in times.items()}
+    """Median ms of each function (runs interleaved, see ``sckit.timing``)."""
+    from sckit.timing import interleaved
+
+    return {n: t.median for n, t in interleaved(fns, repeats=9, warmup=1, budget_s=_BUDGET_S).items()}
 
 
 def _dense_forward(mod: nn.Module):  # noqa: ANN202
