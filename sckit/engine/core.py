@@ -225,9 +225,13 @@ def compress(
     if check:
         out = call_model(sm, example_input)
         if not bit_equal(out, reference):
+            # name the real cause: a weight that decodes wrong, or a computation that differs
+            sm.verify_weights(dict(model.named_parameters()))
             raise RuntimeError(
-                "compressed model output differs from the source model on example_input; a module "
-                "reads its weights in a way the engine did not see - pass ras={name: 'dense'} for it"
+                "compressed model output differs from the source model on example_input although "
+                "every weight decodes bit-exactly: a module computes differently on the engine's "
+                "tensors or reads a weight outside the module that was traced using it (e.g. "
+                "from a hook); pass ras={name: 'dense'} for that layer and report this"
             )
     if mode == "fast":
         sm.calibrate(example_input)
@@ -290,7 +294,7 @@ class SuccinctModel(nn.Module):
     """A model whose weights live as RAS and are decoded layer by layer during forward.
 
     Build it with ``sckit.compress`` or ``sckit.load``. Inference only: forward runs under
-    ``torch.no_grad()`` and encoded parameters have ``requires_grad=False``. Between forwards an
+    ``torch.no_grad()``; encoded parameters keep the source's ``requires_grad``. Between forwards an
     encoded parameter is an empty placeholder (its ``Parameter`` object stays, so weight tying and
     modules that read another module's weights keep working); use ``to_dense()`` for a plain model.
     One forward at a time: the decode state is per model, so do not call it from several threads
@@ -318,8 +322,9 @@ class SuccinctModel(nn.Module):
             for n, p in params.items()
             if n in encoded
         }
-        for name in encoded:
-            params[name].requires_grad_(False)
+        # encoded parameters keep the source's requires_grad: some CPU kernels take another code
+        # path by that flag even under no_grad (F.linear on a non-contiguous view, nn.GRU at
+        # batch > 1), which changes the last bits of the output
         self._reasons = dict(reasons)
         self._units = {u: list(ps) for u, ps in units.items()}
         self._schedule = list(schedule)
