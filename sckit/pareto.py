@@ -35,6 +35,8 @@ __all__ = ["pareto_front", "pareto_mask", "plot_pareto", "save_figure", "find_ch
 # Block size for the general (d >= 3) front: a block of candidates is compared against the
 # front found so far, so memory is O(block * front * d) booleans; 512 keeps that small.
 _BLOCK = 512
+# marker symbols for the categories of plot_pareto's ``symbol`` column, in order of appearance
+_SYMBOLS = ("circle", "diamond", "square", "triangle-up", "cross", "star", "x", "pentagon")
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,6 +245,7 @@ def plot_pareto(
     y: str = "latency_ms",
     *,
     color: str | None = "accuracy",
+    symbol: str | None = None,
     front: bool = True,
     minimize: Sequence[bool] = (True, True),
     log_x: bool | str = "auto",
@@ -256,12 +259,15 @@ def plot_pareto(
     exists and is numeric, with a colour bar) and, with ``front=True``, ``"Pareto front"``: the
     front points sorted by ``x`` joined by a staircase (the region the front dominates). Hover
     shows ``hover_cols`` (default: every column but ``*_hash`` digests) for each point.
+    ``symbol``: a categorical column (e.g. ``"mode"`` of a sweep) whose values get distinct
+    marker shapes, with one legend entry per value (missing values show as "none"); the
+    markers stay in the one ``"configurations"`` trace, one per row in frame order.
     ``log_x``/``log_y``: ``"auto"`` switches to a log axis when the positive values span at
     least two decades. ``minimize`` gives the front's directions for (x, y).
     """
     import plotly.graph_objects as go
 
-    for c in (x, y):
+    for c in (x, y) if symbol is None else (x, y, symbol):
         if c not in df.columns:
             raise ValueError(f"column {c!r} not in the frame (columns: {list(df.columns)})")
     if hover_cols is None:
@@ -291,6 +297,15 @@ def plot_pareto(
     if has_color:
         marker.update(color=_as_float(df[color]), colorscale="Viridis", showscale=True,
                       colorbar={"title": {"text": color}})
+    keys: list[str] = []
+    if symbol is not None:
+        import pandas as pd
+
+        cats = ["none" if pd.isna(v) else str(v) for v in df[symbol].tolist()]
+        keys = list(dict.fromkeys(cats))
+        if len(keys) > len(_SYMBOLS):
+            raise ValueError(f"symbol column {symbol!r} has {len(keys)} values; at most {len(_SYMBOLS)} shapes")
+        marker["symbol"] = [_SYMBOLS[keys.index(c)] for c in cats]
     fig = go.Figure()
     fig.add_trace(
         go.Scatter(
@@ -308,6 +323,10 @@ def plot_pareto(
                 hoverinfo="skip",
             )
         )
+    for k in keys:  # legend entries for the shapes (no points of their own)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{symbol}: {k}",
+                                 marker={"symbol": _SYMBOLS[keys.index(k)], "size": 9, "color": "#888"},
+                                 hoverinfo="skip"))
     fig.update_layout(
         title=title or f"{y} vs {x}", xaxis_title=x, yaxis_title=y, template="plotly_white",
         legend={"orientation": "h", "y": -0.2},

@@ -6,6 +6,7 @@ A grid is a dict of axes; every axis is a list of options (a single option may b
         "ras": ["auto", "element", "block", {"fpr_threshold": 0.5}],   # default ["auto"]
         "prune": [None, ("magnitude", 0.5), ("global_magnitude", 0.9)], # default [None]
         "quantize": [None, ("kmeans", 4), ("uniform", 8)],              # default [None]
+        "mode": ["exact", "fast"],                                      # default ["exact"]
         "baselines": ["deep_compression", "deepsz"],                    # default []
     }
 
@@ -15,15 +16,25 @@ A grid is a dict of axes; every axis is a list of options (a single option may b
   ``PRUNE_METHODS`` and ``0 <= amount < 1``; ``{"method": m, "amount": a}`` also works.
 * ``quantize``: ``None`` or ``(method, bits)`` with ``method`` one of ``QUANT_METHODS`` and an
   integer ``1 <= bits <= 16``; ``{"method": m, "bits": b}`` also works.
+* ``mode``: how the compressed model computes (``sckit.compress``'s ``mode``, one of
+  ``sckit.engine.MODES``): ``"exact"`` (outputs bit-identical to the source) or ``"fast"`` (the
+  same weights, bit for bit, but each Linear/Conv2d runs the layout measured fastest on the
+  example input: dropped all-zero filters or a sparse CSR matmul; this is where pruning buys
+  latency). ``latency_ms`` then times that mode.
 * ``baselines``: method names as :func:`sckit.compare` knows them (``sckit.baselines.METHODS``
   minus "dense": e.g. "zstd-19", "lzma", "zipnn", "deep_compression", "deepsz",
   "deep_compression+succinct"), bare or as ``(name, {kwargs})`` with JSON-able keyword arguments.
 
-Expansion: one dense reference row, then the full product prune x quantize x ras (in that
-nesting order, so rows sharing a transform sit together), then one row per baseline, applied to
-the *original* model (baselines such as Deep Compression do their own pruning and quantization,
-so crossing them with the prune/quantize axes would double-prune). Invalid grids raise
-``ValueError`` naming the axis and the bad option.
+Expansion: one dense reference row, then the full product prune x quantize x ras x mode (in that
+nesting order, so rows sharing a transform sit together and the modes of one configuration sit
+side by side), then one row per baseline, applied to the *original* model (baselines such as
+Deep Compression do their own pruning and quantization, so crossing them with the prune/quantize
+axes would double-prune). The dense reference and the baselines have no mode (``None``): they
+run as they are. Invalid grids raise ``ValueError`` naming the axis and the bad option.
+
+Keys and labels: a fast row's label ends in ``mode=fast`` and its key differs from the exact
+row's; an exact row's label and key are what they were before the ``mode`` axis existed (the
+key leaves ``mode`` out when it is ``"exact"`` or ``None``), so caches written then still hit.
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ __all__ = [
     "AXES",
     "PRUNE_METHODS",
     "QUANT_METHODS",
+    "MODES",
     "RAS_KINDS",
     "CONFIG_COLUMNS",
     "expand_grid",
@@ -45,10 +57,12 @@ __all__ = [
     "config_label",
 ]
 
-AXES = ("ras", "prune", "quantize", "baselines")
+AXES = ("ras", "prune", "quantize", "mode", "baselines")
 RAS_KINDS = ("auto", "element", "block")
 PRUNE_METHODS = ("magnitude", "global_magnitude", "filter_l1", "layer")
 QUANT_METHODS = ("uniform", "kmeans", "int8_static")
+#: the engine's modes (``sckit.engine.MODES``; a test checks the two agree)
+MODES = ("exact", "fast")
 #: columns that describe a configuration (everything else in a sweep row is a measurement)
 CONFIG_COLUMNS = (
     "kind",
@@ -59,6 +73,7 @@ CONFIG_COLUMNS = (
     "quantize_bits",
     "ras",
     "fpr_threshold",
+    "mode",
     "baseline",
 )
 
@@ -135,6 +150,12 @@ def _quantize(opt: Any) -> tuple[str, int] | None:
     return method, int(bits)
 
 
+def _mode(opt: Any) -> str:
+    if not isinstance(opt, str) or opt not in MODES:
+        raise ValueError(f"grid['mode'] option {opt!r}: expected one of {MODES}")
+    return opt
+
+
 def _baseline(opt: Any, known: tuple[str, ...] | None) -> tuple[str, dict[str, Any]]:
     name: str | None = opt if isinstance(opt, str) else None
     kwargs: dict[str, Any] | None = {} if isinstance(opt, str) else None
@@ -160,6 +181,7 @@ def _base_row(kind: str) -> dict[str, Any]:
         "quantize_bits": None,
         "ras": None,
         "fpr_threshold": None,
+        "mode": None,
         "baseline": None,
         "baseline_kwargs": None,
     }
@@ -180,6 +202,8 @@ def config_label(cfg: Mapping[str, Any]) -> str:
         parts.append(f"quant={cfg['quantize_method']}:{cfg['quantize_bits']}")
     ras = cfg["ras"] if cfg["fpr_threshold"] is None else f"fpr>={cfg['fpr_threshold']:g}"
     parts.append(f"ras={ras}")
+    if cfg.get("mode") not in (None, "exact"):
+        parts.append(f"mode={cfg['mode']}")
     return " ".join(parts)
 
 
@@ -199,6 +223,7 @@ def expand_grid(
     ras = [_ras(o) for o in _options("ras", grid.get("ras", ["auto"]))]
     prune = [_prune(o) for o in _options("prune", grid.get("prune", [None]))]
     quant = [_quantize(o) for o in _options("quantize", grid.get("quantize", [None]))]
+    modes = [_mode(o) for o in _options("mode", grid.get("mode", ["exact"]))]
     bases = [_baseline(o, baseline_names) for o in _options("baselines", grid.get("baselines", []))]
 
     configs: list[dict[str, Any]] = []
@@ -207,13 +232,15 @@ def expand_grid(
     for p in prune:
         for q in quant:
             for kind, t in ras:
-                row = _base_row("succinct")
-                if p is not None:
-                    row["prune_method"], row["prune_amount"] = p
-                if q is not None:
-                    row["quantize_method"], row["quantize_bits"] = q
-                row["ras"], row["fpr_threshold"] = kind, t
-                configs.append(row)
+                for mode in modes:
+                    row = _base_row("succinct")
+                    if p is not None:
+                        row["prune_method"], row["prune_amount"] = p
+                    if q is not None:
+                        row["quantize_method"], row["quantize_bits"] = q
+                    row["ras"], row["fpr_threshold"] = kind, t
+                    row["mode"] = mode
+                    configs.append(row)
     for name, kwargs in bases:
         row = _base_row("baseline")
         row["baseline"], row["baseline_kwargs"] = name, kwargs
@@ -237,6 +264,10 @@ def config_key(cfg: Mapping[str, Any], context: Mapping[str, Any] | None = None)
 
     Canonical JSON (sorted keys) hashed with SHA-256, so the key is identical across processes,
     machines and Python versions (``hash()`` is salted per process and would not do).
+    ``mode`` enters the key only when it is not ``"exact"``/``None``: exact rows keep the keys
+    they had before the ``mode`` axis existed, and fast rows never share one with them.
     """
-    payload = {"config": {k: v for k, v in cfg.items() if k != "label"}, "context": dict(context or {})}
+    config = {k: v for k, v in cfg.items()
+              if k != "label" and not (k == "mode" and v in (None, "exact"))}
+    payload = {"config": config, "context": dict(context or {})}
     return hashlib.sha256(_canonical(payload).encode()).hexdigest()[:32]

@@ -40,6 +40,7 @@ __all__ = ["sweep", "configured_model", "MEASURE_COLUMNS", "TIMING_COLUMNS"]
 MEASURE_COLUMNS = (
     "size_bytes",
     "compression_ratio",
+    "resident_bytes",
     "latency_ms",
     "speedup",
     "batch_size",
@@ -139,9 +140,11 @@ def sweep(
 
     Args:
         model: the dense source model (never modified).
-        grid: dict of axes ``ras``, ``prune``, ``quantize``, ``baselines``
+        grid: dict of axes ``ras``, ``prune``, ``quantize``, ``mode``, ``baselines``
             (see :mod:`sckit.sweep_grid`); invalid grids raise ``ValueError`` naming the bad key
-            or option. The first row is always the dense reference.
+            or option. The first row is always the dense reference. ``mode``: ``"exact"``
+            (default) and/or ``"fast"``, passed to :func:`sckit.compress`; fast mode is
+            calibrated on ``example_input`` and ``latency_ms`` times that mode.
         example_input: the batch latency is timed on (a tensor, tuple of args or dict of kwargs).
         evaluate: ``evaluate(model) -> float`` (e.g. :func:`sckit.data.evaluate`), called on the
             model each configuration produces (the ``SuccinctModel`` itself). With an executor it
@@ -166,10 +169,14 @@ def sweep(
     Returns:
         DataFrame with the configuration columns (``kind``, ``label``, ``prune_method``,
         ``prune_amount``, ``quantize_method``, ``quantize_bits``, ``ras``, ``fpr_threshold``,
-        ``baseline``) and the measurements: ``size_bytes``, ``compression_ratio`` (original
-        dense bytes / size), ``latency_ms``, ``speedup`` (dense reference latency / latency,
-        same sweep), ``batch_size``, ``threads``, ``accuracy`` (NaN without ``evaluate``),
-        ``roundtrip_ok`` (weights given to the compressor hash-equal the decoded ones),
+        ``mode`` (None for the dense and baseline rows), ``baseline``) and the measurements:
+        ``size_bytes`` (compressed; equal for both modes of a configuration),
+        ``compression_ratio`` (original dense bytes / size), ``resident_bytes`` (what the model
+        holds in memory while it runs: ``size_bytes`` plus fast mode's shrunk weights and CSR
+        arrays; the plain size for dense and decoded baseline models), ``latency_ms``,
+        ``speedup`` (dense reference latency / latency, same sweep), ``batch_size``,
+        ``threads``, ``accuracy`` (NaN without ``evaluate``), ``roundtrip_ok`` (weights given
+        to the compressor hash-equal the decoded ones),
         ``weights_hash`` (of the weights measured), ``run_s``, ``cached``, ``error``,
         ``config_hash``.
     """
@@ -236,7 +243,7 @@ def sweep(
         old = store.load()
         for i, k in enumerate(keys):
             if isinstance(old.get(k, {}).get("measured"), dict):
-                done[i] = old[k]["measured"]
+                done[i] = _upgrade_cached(configs[i], old[k]["measured"])
                 cached_idx.add(i)
     todo = [i for i in range(len(configs)) if i not in done]
     errors: dict[int, str] = {}
@@ -283,6 +290,15 @@ def sweep(
     finally:
         bar.close()
     return _frame(configs, keys, done, cached_idx, errors)
+
+
+def _upgrade_cached(cfg: Mapping[str, Any], measured: dict[str, Any]) -> dict[str, Any]:
+    """A cached row written before ``resident_bytes`` existed: for the dense reference and exact
+    succinct rows it equals ``size_bytes`` (nothing is held besides); others stay missing."""
+    if "resident_bytes" not in measured and cfg["kind"] in ("dense", "succinct") \
+            and cfg.get("mode") in (None, "exact"):
+        return {**measured, "resident_bytes": measured.get("size_bytes")}
+    return measured
 
 
 def _run_on_executor(
@@ -344,7 +360,7 @@ def _frame(
     df = pd.DataFrame(rows, columns=[*CONFIG_COLUMNS, *MEASURE_COLUMNS])
     for c in ("prune_amount", "fpr_threshold", "compression_ratio", "latency_ms", "accuracy", "run_s"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
-    for c in ("quantize_bits", "size_bytes", "batch_size", "threads"):
+    for c in ("quantize_bits", "size_bytes", "resident_bytes", "batch_size", "threads"):
         df[c] = pd.array([None if v is None or v != v else int(v) for v in df[c]], dtype="Int64")
     df["roundtrip_ok"] = pd.array(list(df["roundtrip_ok"]), dtype="boolean")
     dense = df.loc[df["kind"] == "dense", "latency_ms"]

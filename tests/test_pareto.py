@@ -213,3 +213,22 @@ def test_nullable_columns_like_a_sweep():
     fig = plot_pareto(df)
     assert np.isnan(fig.data[0].x[1]) and fig.layout.xaxis.type == "log"
     assert "roundtrip_ok: <NA>" in fig.data[0].text[0]
+
+
+def test_plot_symbols_by_category():
+    df = _frame()
+    df["mode"] = pd.array([None, "exact", "fast", "exact", "fast"], dtype="string")
+    fig = plot_pareto(df, symbol="mode")
+    assert [t.name for t in fig.data] == ["configurations", "Pareto front", "mode: none", "mode: exact", "mode: fast"]
+    pts = fig.data[0]
+    assert len(pts.x) == len(df)  # still one marker per row, in frame order
+    assert list(pts.marker.symbol) == ["circle", "diamond", "square", "diamond", "square"]
+    assert [t.marker.symbol for t in fig.data[2:]] == ["circle", "diamond", "square"]
+    assert all(list(t.x) == [None] for t in fig.data[2:])  # legend entries only
+    assert plot_pareto(df).data[0].marker.symbol is None  # without symbol=: plotly's default
+    with pytest.raises(ValueError, match="'nope' not in the frame"):
+        plot_pareto(df, symbol="nope")
+    df["many"] = [str(i) for i in range(5)]
+    assert len(plot_pareto(df, symbol="many").data) == 2 + 5
+    with pytest.raises(ValueError, match="at most"):
+        plot_pareto(pd.concat([df] * 2, ignore_index=True).assign(many=[str(i) for i in range(10)]), symbol="many")

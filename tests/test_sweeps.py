@@ -93,6 +93,12 @@ def test_expand_grid_order_and_defaults():
         ({"ras": 3}, "list of options"),
         ({"ras": ["auto", "auto"]}, "twice"),
         ({"baselines": [3]}, "baselines"),
+        ({"mode": ["quick"]}, r"grid\['mode'\] option 'quick'.*'exact', 'fast'"),
+        ({"mode": [None]}, r"grid\['mode'\] option None"),
+        ({"mode": ["Fast"]}, r"grid\['mode'\] option 'Fast'"),
+        ({"mode": []}, r"grid\['mode'\] is empty"),
+        ({"mode": 1}, r"grid\['mode'\] must be a list"),
+        ({"mode": ["fast", "fast"]}, "twice"),
         ([("ras", "auto")], "dict of axes"),
     ],
 )
@@ -113,6 +119,52 @@ def test_invalid_sweep_args():
         sweep(m, [("ras", "auto")], example_input=x, progress=False)
     with pytest.raises(TypeError, match="executor"):
         sweep(m, {}, example_input=x, executor=object(), progress=False)
+
+
+def test_mode_axis_expansion():
+    from sckit.engine import MODES as ENGINE_MODES
+    from sckit.sweep_grid import CONFIG_COLUMNS, MODES
+
+    assert MODES == ENGINE_MODES and "mode" in CONFIG_COLUMNS
+    # default: exact only, and the labels are those of a grid without the axis
+    assert [c["mode"] for c in expand_grid({"ras": ["auto", "block"]})] == [None, "exact", "exact"]
+    assert [c["label"] for c in expand_grid({"mode": "fast"})] == ["dense", "ras=auto mode=fast"]
+    grid = {"ras": ["auto", "block"], "prune": [None, ("magnitude", 0.9)], "quantize": ("kmeans", 4),
+            "mode": ["exact", "fast"], "baselines": ["deep_compression"]}
+    cfgs = expand_grid(grid)
+    assert len(cfgs) == 1 + 2 * 1 * 2 * 2 + 1
+    # the dense reference and the baselines run as they are: no mode
+    assert cfgs[0]["mode"] is None and cfgs[-1]["mode"] is None and cfgs[-1]["kind"] == "baseline"
+    succ = cfgs[1:-1]
+    assert [c["mode"] for c in succ] == ["exact", "fast"] * 4  # innermost: the two modes side by side
+    assert succ[6]["label"] == "prune=magnitude:0.9 quant=kmeans:4 ras=block"
+    assert succ[7]["label"] == "prune=magnitude:0.9 quant=kmeans:4 ras=block mode=fast"
+    assert len({c["label"] for c in cfgs}) == len(cfgs)
+    ctx = {"model": "m"}
+    keys = [config_key(c, ctx) for c in cfgs]
+    assert len(set(keys)) == len(keys)
+    for ex, fa in zip(succ[::2], succ[1::2], strict=True):
+        assert {k: v for k, v in ex.items() if k not in ("mode", "label")} == \
+            {k: v for k, v in fa.items() if k not in ("mode", "label")}
+        assert config_key(ex, ctx) != config_key(fa, ctx)
+    # counts multiply: 1 dense + 3 prune options x 2 modes
+    assert len(expand_grid({"prune": [None, ("magnitude", 0.5), ("magnitude", 0.9)], "mode": ["exact", "fast"]})) == 7
+
+
+def test_exact_mode_keeps_the_old_cache_keys():
+    # literals from sckit.sweep_grid before the mode axis existed (commit 3ea4bb7): caches written
+    # then still hit for exact rows
+    ctx = {"model": "m"}
+    cfgs = expand_grid({"ras": ["block"], "prune": [None, ("magnitude", 0.9)], "mode": ["exact", "fast"]})
+    assert [config_key(c, ctx) for c in cfgs if c["mode"] != "fast"] == [
+        "244f6b261baee6c47dd5eaa26d817986",
+        "dcc74b640cfb3f26bb2a4972173ccd08",
+        "92b3c1b3a1af342adb1790af944e9a20",
+    ]
+    assert [c["label"] for c in cfgs] == [
+        "dense", "ras=block", "ras=block mode=fast",
+        "prune=magnitude:0.9 ras=block", "prune=magnitude:0.9 ras=block mode=fast",
+    ]
 
 
 def test_config_key_is_stable():
@@ -281,6 +333,86 @@ def test_dask_local_cluster_matches_in_process(base_run):
     ):
         df = sweep(tiny_model(), GRID, example_input=tiny_input(), evaluate=tiny_eval, executor=client, **FAST)
     pd.testing.assert_frame_equal(_non_timing(df), _non_timing(base_run))
+
+
+MODE_GRID = {"prune": [None, ("magnitude", 0.9)], "mode": ["exact", "fast"]}
+
+
+def mode_model() -> nn.Module:
+    """Linear layers big enough for fast mode's kernels to matter, weights on a 1/32 grid."""
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10)).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.round(p * 32) / 32)
+    return model
+
+
+def test_sweep_mode_axis_end_to_end(engine, tmp_path, monkeypatch):
+    import sckit.engine
+
+    seen: list[str] = []
+    real = sckit.engine.compress
+
+    def spy(*args, **kwargs):
+        sm = real(*args, **kwargs)
+        assert sm.mode == kwargs.get("mode", "exact")  # fast mode calibrated the Linear layers
+        seen.append(kwargs.get("mode", "exact"))
+        return sm
+
+    monkeypatch.setattr(sckit.engine, "compress", spy)
+    x = torch.randn(32, 64, generator=torch.Generator().manual_seed(4))
+    cache = tmp_path / "modes.jsonl"
+    kw = dict(example_input=x, evaluate=tiny_eval_64, cache=cache, **FAST)
+    # an exact-only sweep first: its rows are found again by the sweep over both modes
+    exact_only = sweep(mode_model(), {"prune": MODE_GRID["prune"]}, **kw)
+    assert seen == ["exact", "exact"]
+    df = sweep(mode_model(), MODE_GRID, **kw)
+    assert seen == ["exact", "exact", "fast", "fast"]  # only the fast rows ran, in fast mode
+    assert df["label"].tolist() == [
+        "dense", "ras=auto", "ras=auto mode=fast",
+        "prune=magnitude:0.9 ras=auto", "prune=magnitude:0.9 ras=auto mode=fast",
+    ]
+    assert df["mode"].isna().tolist() == [True, False, False, False, False]  # the dense reference: none
+    assert df["mode"].iloc[1:].tolist() == ["exact", "fast", "exact", "fast"]
+    assert df["cached"].tolist() == [True, True, False, True, False]
+    assert df["error"].isna().all() and df["roundtrip_ok"].iloc[1:].all()
+    assert (df["batch_size"] == 32).all() and (df["latency_ms"] > 0).all()
+    pd.testing.assert_frame_equal(
+        df[df["mode"] != "fast"].drop(columns=["cached"]).reset_index(drop=True),
+        exact_only.drop(columns=["cached"]).reset_index(drop=True))
+    ex, fa = df[df["mode"] == "exact"], df[df["mode"] == "fast"]
+    # the same weights, bit for bit, and the same compressed size; fast mode may hold more
+    assert fa["weights_hash"].tolist() == ex["weights_hash"].tolist()
+    assert ex["weights_hash"].nunique() == 2  # pruned and unpruned differ
+    assert fa["size_bytes"].tolist() == ex["size_bytes"].tolist()
+    assert (ex["resident_bytes"] == ex["size_bytes"]).all()
+    assert (fa["resident_bytes"] >= fa["size_bytes"]).all()
+    assert len(set(df["config_hash"])) == len(df)
+    again = sweep(mode_model(), MODE_GRID, **kw)
+    assert again["cached"].all() and len(seen) == 4  # a repeated sweep is free, both modes
+
+
+def tiny_eval_64(model: nn.Module) -> float:
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(128, 64, generator=g)
+    y = torch.randint(0, 10, (128,), generator=g)
+    with torch.no_grad():
+        return float((model(x).argmax(1) == y).double().mean())
+
+
+def test_cached_rows_without_resident_bytes(engine, tmp_path):
+    cache = tmp_path / "old.jsonl"
+    kw = dict(example_input=tiny_input(), cache=cache, **FAST)
+    df = sweep(tiny_model(), {"ras": "block"}, **kw)
+    # rewrite the cache as a version without the resident_bytes column wrote it
+    lines = [json.loads(line) for line in cache.read_text().splitlines()]
+    for rec in lines:
+        del rec["row"]["measured"]["resident_bytes"]
+    cache.write_text("".join(json.dumps(rec, sort_keys=True) + "\n" for rec in lines))
+    old = sweep(tiny_model(), {"ras": "block"}, **kw)
+    assert old["cached"].all()
+    assert old["resident_bytes"].tolist() == old["size_bytes"].tolist() == df["size_bytes"].tolist()
 
 
 def test_grid_methods_match_transforms():

@@ -1,4 +1,5 @@
-"""WhatIfPanel: pick pruning, quantization and a RAS policy, then measure what they buy."""
+"""WhatIfPanel: pick pruning, quantization, a RAS policy and the engine's mode, then measure
+what they buy."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import ipywidgets as W
 
 import sckit
+from sckit.sweep_grid import MODES as GRID_MODES
 from sckit.sweeps import configured_model
 
 from ._base import Panel, safe
@@ -20,6 +22,7 @@ __all__ = ["WhatIfPanel"]
 PRUNE_METHODS = ["none", "magnitude", "global_magnitude", "filter_l1", "layer"]
 QUANT_METHODS = ["none", "uniform", "kmeans"]
 RAS_POLICIES = ["auto", "block", "element"]
+MODES = list(GRID_MODES)  # sckit.engine.MODES: "exact", "fast"
 BASELINES = ("deep_compression", "deepsz")
 
 
@@ -34,9 +37,14 @@ def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
 
 
 class WhatIfPanel(Panel):
-    """Pruning method/amount, quantization method/bits and RAS policy; **Apply** builds the
+    """Pruning method/amount, quantization method/bits, RAS policy and mode; **Apply** builds the
     configured model, compresses it losslessly with sckit and measures size, latency and (with
     ``evaluate``) accuracy beside the original and, optionally, Deep Compression and DeepSZ.
+
+    ``mode`` is ``sckit.compress``'s: "exact" (outputs bit-identical to the configured model) or
+    "fast" (the same weights, each Linear/Conv2d in the layout measured fastest on
+    ``example_input``: where pruning buys latency). The compressed row's latency and accuracy
+    are that mode's; ``resident_bytes`` adds what fast mode's kernels hold besides the RAS.
 
     ``apply()`` is a plain method (tests call it); ``results`` is the last table (a DataFrame).
     Settings are checked before any work starts, so a bad value leaves the last results intact.
@@ -56,6 +64,9 @@ class WhatIfPanel(Panel):
         self.quant_method = W.Dropdown(options=QUANT_METHODS, value="kmeans", description="quantize")
         self.bits = W.IntSlider(value=5, min=1, max=16, description="bits", continuous_update=False)
         self.ras = W.Dropdown(options=RAS_POLICIES, value="auto", description="RAS")
+        self.mode = W.ToggleButtons(options=MODES, value="exact", description="mode",
+                                    tooltips=["outputs bit-identical to the configured model",
+                                              "same weights; each layer in its fastest layout"])
         self.with_baselines = W.Checkbox(value=False, description="compare with Deep Compression / DeepSZ")
         self.apply_button = W.Button(description="Apply", icon="play", button_style="primary")
         self.progress = W.IntProgress(value=0, min=0, max=1, description="", layout=W.Layout(width="300px"))
@@ -66,6 +77,7 @@ class WhatIfPanel(Panel):
             W.HBox([self.prune_method, self.amount]),
             W.HBox([self.quant_method, self.bits]),
             W.HBox([self.ras, self.with_baselines]),
+            self.mode,
             W.HBox([self.apply_button, self.progress]),
             self.size_label,
             self.view,
@@ -84,6 +96,7 @@ class WhatIfPanel(Panel):
             "quant_method": lambda v: v in QUANT_METHODS,
             "bits": lambda v: isinstance(v, int) and 1 <= v <= 16,
             "ras": lambda v: v in RAS_POLICIES,
+            "mode": lambda v: isinstance(v, str) and v in MODES,
             "with_baselines": lambda v: isinstance(v, bool),
         }
         for name, value in settings.items():
@@ -123,20 +136,23 @@ class WhatIfPanel(Panel):
             configured = self._configured()
             self.progress.value += 1
             self.info("compressing ...")
-            sm = sckit.compress(configured, self.example_input, ras=self.ras.value)
+            sm = sckit.compress(configured, self.example_input, ras=self.ras.value, mode=self.mode.value)
             self.progress.value += 1
             self.info("measuring latency and accuracy ...")
             ms = _median_ms(lambda: sm(self.example_input), self.repeats)
             acc = self.evaluate(sm) if self.evaluate else math.nan
             self.progress.value += 1
         dense_bytes = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
+        resident = int(getattr(sm, "resident_nbytes", sm.nbytes))
         label = f"{self.prune_method.value} {self.amount.value:.2f} + {self.quant_method.value}"
         label += f" {self.bits.value}b + RAS {self.ras.value}" if self.quant_method.value != "none" \
             else f" + RAS {self.ras.value}"
+        label += f" ({self.mode.value})"
         rows = [
-            {"config": "original (dense)", "size_bytes": dense_bytes, "latency_ms": self._dense_ms,
-             "accuracy": self._dense_acc},
-            {"config": label, "size_bytes": int(sm.nbytes), "latency_ms": ms, "accuracy": acc},
+            {"config": "original (dense)", "size_bytes": dense_bytes, "resident_bytes": dense_bytes,
+             "latency_ms": self._dense_ms, "accuracy": self._dense_acc},
+            {"config": label, "size_bytes": int(sm.nbytes), "resident_bytes": resident,
+             "latency_ms": ms, "accuracy": acc},
         ]
         if self.with_baselines.value:
             for name in BASELINES:
@@ -150,7 +166,7 @@ class WhatIfPanel(Panel):
                         kw["error_bound"] = 1e-3
                 r = fn(self.model, **kw)
                 rows.append({"config": name, "size_bytes": int(r.size_bytes),
-                             "latency_ms": math.nan,
+                             "resident_bytes": math.nan, "latency_ms": math.nan,
                              "accuracy": self.evaluate(r.model) if self.evaluate else math.nan})
                 self.progress.value += 1
         df = pd.DataFrame(rows)
@@ -159,5 +175,7 @@ class WhatIfPanel(Panel):
         self.compressed = sm
         self.size_label.value = (f"<b>compressed size: {sm.nbytes:,} bytes "
                                  f"({dense_bytes / sm.nbytes:.2f}x smaller)</b>")
+        if resident != sm.nbytes:
+            self.size_label.value += f" - {resident:,} bytes resident in {self.mode.value} mode"
         self.view.value = df.to_html(index=False, float_format=lambda x: f"{x:,.3f}", na_rep="-")
         self.info("done")

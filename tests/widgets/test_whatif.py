@@ -6,6 +6,8 @@ import torch
 from sckit.widgets import WhatIfPanel
 from torch import nn
 
+from sckit.sweep_worker import weights_hash
+
 
 def _model():
     torch.manual_seed(0)
@@ -68,3 +70,43 @@ def test_a_failing_model_shows_a_message():
     p = WhatIfPanel(Broken(), torch.randn(1, 4), repeats=1)
     p.apply()
     assert "boom" in p.last_error and p.results is None
+
+
+def test_mode_control_sets_the_compressed_models_mode():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 10)).eval()
+    x = torch.randn(32, 64)
+    p = WhatIfPanel(model, x, repeats=2)
+    assert p.mode.value == "exact" and list(p.mode.options) == ["exact", "fast"]
+    assert p.mode in p.children  # shown in the panel
+    p.configure(prune_method="magnitude", amount=0.9, quant_method="none")
+    p.apply()
+    assert p.last_error is None, p.last_error
+    assert p.compressed.mode == "exact" and p.results.config[1].endswith("(exact)")
+    exact_bytes = p.results.size_bytes[1]
+    assert p.results.resident_bytes[1] == exact_bytes
+    p.configure(mode="fast")
+    assert p.mode.value == "fast" and p.last_error is None
+    p.apply()
+    assert p.last_error is None, p.last_error
+    df = p.results
+    assert p.compressed.mode == "fast" and df.config[1].endswith("(fast)")
+    assert df.size_bytes[1] == exact_bytes  # the same weights, bit for bit
+    assert df.resident_bytes[1] >= exact_bytes and df.latency_ms[1] > 0
+    assert weights_hash(p.compressed.to_dense()) == weights_hash(p._configured())
+
+
+def test_bad_mode_keeps_the_last_good_state():
+    p = WhatIfPanel(_model(), torch.randn(2, 32), repeats=1)
+    p.configure(quant_method="none", prune_method="none", mode="fast")
+    p.apply()
+    kept = p.results
+    for bad in ("quick", "Fast", None, 1):
+        p.configure(mode=bad)
+        assert f"mode={bad!r} is not valid" in p.last_error and "'exact', 'fast'" in p.last_error
+        assert p.mode.value == "fast" and p.results is kept
+    # one bad setting among good ones changes nothing
+    p.configure(mode="exact", amount=2.0)
+    assert "amount=2.0" in p.last_error and p.mode.value == "fast"
+    p.apply()
+    assert p.last_error is None and p.compressed.mode == "fast" and p.results is not kept
