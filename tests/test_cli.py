@@ -52,4 +52,4 @@ def test_report_writes_self_contained_html(tmp_path):
     assert "fc1" in html and "lossless" in html.lower()
     assert "Plotly.newPlot" in html and 'src="https://cdn.plot.ly' not in html  # plotly.js embedded
     rec = records(out.with_suffix(".ipynb"))
-    assert rec["lossless"] is True and rec["n_configs"] == 9  # dense + 2 RAS x 2 prune x 2 quantize
+    assert rec["lossless"] is True and rec["n_configs"] == 17  # dense + 2 RAS x 2 prune x 2 quantize x 2 modes
