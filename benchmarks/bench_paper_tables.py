@@ -136,8 +136,8 @@ def speed_rows(name: str, batches: list[int], threads: list[int], configs: list[
                 build_s = time.perf_counter() - t0
                 kinds = fast.report()["kernel"].value_counts().to_dict()
                 with torch.no_grad():
-                    t = interleaved({"dense": lambda: model(x), "alone": lambda a=alone: a(x),
-                                     "ours": lambda f=fast: f(x)}, repeats=repeats)
+                    t = interleaved({"dense": lambda x=x: model(x), "alone": lambda a=alone, x=x: a(x),
+                                     "ours": lambda f=fast, x=x: f(x)}, repeats=repeats)
                 d = t["dense"].median
                 rows.append({
                     "model": name, "batch": batch, "threads": nt, "config": config,

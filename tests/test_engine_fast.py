@@ -108,9 +108,6 @@ def test_digits_predictions_unchanged(pruned_fast, digits_test):
     assert not any(m.training for m in sm.modules())
 
 
-@pytest.mark.xfail(strict=True, reason="core.py: SuccinctModel.training starts True while the "
-                   "wrapped model is in eval mode, so predict()/evaluate() (which restore the flag "
-                   "they found) switch an eval model's BatchNorms to training mode")
 def test_training_flag_mirrors_wrapped_model():
     m = zoo.create_model("lenet5").eval()
     sm = sckit.compress(m, torch.randn(2, 1, 28, 28), verify=False)

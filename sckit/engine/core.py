@@ -12,6 +12,7 @@ and every such parameter is listed with its reason in ``report()``. Where the we
 
 from __future__ import annotations
 
+import contextvars
 import copy
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +53,25 @@ def bit_equal(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(bit_equal(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(bit_equal(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
+    if type(a) is not type(b):
+        return False
+    try:
+        if a is b or bool(a == b):
+            return True
+    except (TypeError, ValueError, RuntimeError):  # == that returns arrays, or refuses
+        pass
+    # model outputs that are objects holding tensors (a transformers cache, a ModelOutput
+    # subclass): equal when their attributes are, bit for bit
+    if _depth.get() < 8 and hasattr(a, "__dict__") and not isinstance(a, type):
+        token = _depth.set(_depth.get() + 1)
+        try:
+            return bit_equal(vars(a), vars(b))
+        finally:
+            _depth.reset(token)
+    return False
+
+
+_depth: contextvars.ContextVar[int] = contextvars.ContextVar("sckit_bit_equal_depth", default=0)
 
 
 def _param_owners(model: nn.Module) -> dict[int, list[tuple[str, str]]]:
@@ -316,6 +335,9 @@ class SuccinctModel(nn.Module):
     ) -> None:
         super().__init__()
         self.module = module
+        # mirror the wrapped model: helpers that save and restore .training (evaluate, predict)
+        # would otherwise put an eval-mode model's BatchNorms into training mode
+        self.training = module.training
         params = dict(module.named_parameters())
         self._info: dict[str, dict[str, Any]] = {
             n: {"dtype": p.dtype, "shape": tuple(p.shape), "requires_grad": p.requires_grad}
@@ -410,7 +432,7 @@ class SuccinctModel(nn.Module):
             built[unit] = build(lp.kernel, mod, w, bias)
         self._install_kernels(plans, built)
 
-    def _exact_bias(self, unit: str, mod: nn.Module) -> torch.Tensor | None:
+    def _exact_bias(self, unit: str, mod: Any) -> torch.Tensor | None:
         from sckit.engine.schedule import decode_ras
 
         if getattr(mod, "bias", None) is None:
@@ -420,7 +442,7 @@ class SuccinctModel(nn.Module):
         return decode_ras(r) if r is not None else mod.bias.detach()
 
     def _install_kernels(self, plans: dict[str, LayerPlan], built: dict[str, Any]) -> None:
-        modules = dict(self.module.named_modules())
+        modules: dict[str, Any] = dict(self.module.named_modules())
         self._plan = dict(plans)
         self._kernels = dict(built)
         for unit, k in built.items():
@@ -532,13 +554,13 @@ class SuccinctModel(nn.Module):
 
     # -- running -----------------------------------------------------------------------------
     @property
-    def decode_ahead(self) -> bool:
+    def decode_ahead(self) -> bool | str:
         """Whether layer k+1 is decoded in the background while layer k computes (settable)."""
         return self._runtime.decode_ahead
 
     @decode_ahead.setter
-    def decode_ahead(self, value: bool) -> None:
-        self._runtime.decode_ahead = bool(value)
+    def decode_ahead(self, value: bool | str) -> None:
+        self._runtime.decode_ahead = value if value == "auto" else bool(value)
 
     @property
     def ras(self) -> dict[str, Any]:
@@ -714,7 +736,7 @@ class SuccinctModel(nn.Module):
             dense = copy.deepcopy(self.module)  # without the kernels: they are not dense state
         finally:
             for u, k in kernels.items():
-                self.module.get_submodule(u).forward = k
+                vars(self.module.get_submodule(u))["forward"] = k
         for mod in dense.modules():
             for hooks in (mod._forward_pre_hooks, mod._forward_hooks):
                 for hid in [k for k in hooks if k in hook_ids]:

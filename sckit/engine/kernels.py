@@ -42,7 +42,7 @@ def _to_csr(w2: torch.Tensor) -> torch.Tensor:
     return c
 
 
-def _supported(mod: nn.Module) -> str | None:
+def _supported(mod: Any) -> str | None:
     """Why ``mod`` cannot take a fast kernel, or None when it can."""
     if type(mod) is nn.Linear:
         return None
@@ -60,7 +60,7 @@ class FastKernel:
 
     name = "dense"
 
-    def __init__(self, mod: nn.Module, bias: torch.Tensor | None) -> None:
+    def __init__(self, mod: Any, bias: torch.Tensor | None) -> None:
         self.linear = isinstance(mod, nn.Linear)
         self.bias = None if bias is None else bias.detach().clone()
         if not self.linear:
@@ -104,7 +104,7 @@ class ShrunkKernel(FastKernel):
 
     name = "shrunk"
 
-    def __init__(self, mod: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    def __init__(self, mod: Any, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         super().__init__(mod, bias)
         groups = 1 if self.linear else self.groups
         out_keep = ~_zero_rows(weight)
@@ -115,8 +115,8 @@ class ShrunkKernel(FastKernel):
             g_keep = out_keep.reshape(groups, per).any(dim=1)
             out_keep = g_keep.repeat_interleave(per)
             self.groups = int(g_keep.sum())
-            self.in_idx = None
-            self.in_group_idx = torch.nonzero(g_keep).flatten()
+            self.in_idx: torch.Tensor | None = None
+            self.in_group_idx: torch.Tensor | None = torch.nonzero(g_keep).flatten()
             self.in_per_group = weight.shape[1]
         else:
             in_keep = ~_zero_inputs(weight, 1)
@@ -206,7 +206,7 @@ class CsrKernel(FastKernel):
 
     name = "csr"
 
-    def __init__(self, mod: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    def __init__(self, mod: Any, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         super().__init__(mod, bias)
         if not self.linear and self.groups != 1:
             raise ValueError("CSR conv needs groups=1")
@@ -270,7 +270,7 @@ class ShiftCsrKernel(FastKernel):
 
     name = "csr_shift"
 
-    def __init__(self, mod: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    def __init__(self, mod: Any, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         super().__init__(mod, bias)
         if self.linear or self.groups != 1 or tuple(self.stride) != (1, 1):
             raise ValueError("shifted CSR needs a Conv2d with groups=1 and stride 1")
@@ -306,7 +306,7 @@ class ShiftCsrKernel(FastKernel):
         return y if batched else y[0]
 
 
-def applicable(mod: nn.Module, weight: torch.Tensor) -> tuple[list[str], str]:
+def applicable(mod: Any, weight: torch.Tensor) -> tuple[list[str], str]:
     """Kernel names worth measuring for ``mod`` with exact weights ``weight``, and a note saying
     why the others are not (a kernel that cannot be faster is not measured)."""
     why = _supported(mod)
@@ -342,7 +342,7 @@ def applicable(mod: nn.Module, weight: torch.Tensor) -> tuple[list[str], str]:
     return names, "; ".join(notes)
 
 
-def build(name: str, mod: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None) -> FastKernel:
+def build(name: str, mod: Any, weight: torch.Tensor, bias: torch.Tensor | None) -> FastKernel:
     """Build kernel ``name`` for ``mod`` from its exactly decoded ``weight`` and ``bias``."""
     if name == "shrunk":
         return ShrunkKernel(mod, weight, bias)

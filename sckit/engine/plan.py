@@ -79,7 +79,7 @@ def eligible_units(module: nn.Module, units: dict[str, list[str]], encoded: dict
     return out
 
 
-def reassociation_bound(mod: nn.Module, x: torch.Tensor, weight: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def reassociation_bound(mod: Any, x: torch.Tensor, weight: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-output bound on how far a reordered sum may move the layer's output: for a dot product
     of length K, ``K * eps * sum|w_i x_i|`` (Higham's gamma_K), plus one rounding of ``|y|``."""
     eps = torch.finfo(y.dtype).eps
@@ -100,12 +100,12 @@ def _time_interleaved(fns: dict[str, Any]) -> dict[str, float]:
     return {n: t.median for n, t in interleaved(fns, repeats=9, warmup=1, budget_s=_BUDGET_S).items()}
 
 
-def _dense_forward(mod: nn.Module):  # noqa: ANN202
+def _dense_forward(mod: Any):  # noqa: ANN202
     cls_forward = type(mod).forward
     return lambda x: cls_forward(mod, x)
 
 
-def calibrate_layer(mod: nn.Module, x: torch.Tensor) -> tuple[LayerPlan, kernels.FastKernel | None]:
+def calibrate_layer(mod: Any, x: torch.Tensor) -> tuple[LayerPlan, kernels.FastKernel | None]:
     """Measure the applicable kernels on ``x`` with ``mod``'s (decoded) weights; the plan and the
     chosen kernel (None for dense)."""
     weight = mod.weight.detach()
@@ -132,8 +132,9 @@ def calibrate_layer(mod: nn.Module, x: torch.Tensor) -> tuple[LayerPlan, kernels
                 rejected.append(f"{name} outside the reassociation bound")
                 continue
             built[name] = k
-        fns = {"dense": lambda: dense(x)}
-        fns.update({n: (lambda k=k: k(x)) for n, k in built.items()})
+        fns: dict[str, Any] = {"dense": lambda: dense(x)}
+        for n, k in built.items():
+            fns[n] = lambda k=k: k(x)
         ms = _time_interleaved(fns)
     best = min(built, key=lambda n: ms[n], default=None)
     extra = ("; " + "; ".join(rejected)) if rejected else ""
