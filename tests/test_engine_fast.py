@@ -61,8 +61,10 @@ def _plan_consistent(sm: sckit.SuccinctModel) -> None:
             assert not installed, unit
         else:
             ms = lp["ms"]
-            assert ms[lp["kernel"]] == min(ms.values()), (unit, lp)
-            assert ms[lp["kernel"]] <= MARGIN * ms["dense"], (unit, lp)
+            kernel_ms = {k: v for k, v in ms.items() if k in KERNELS and k != "dense"}
+            assert ms[lp["kernel"]] == min(kernel_ms.values()), (unit, lp)
+            assert ms[lp["kernel"]] <= MARGIN * ms["dense_route"], (unit, lp)
+            assert ms["dense_route"] >= ms["dense"], (unit, lp)
             assert installed and vars(modules[unit])["forward"].name == lp["kernel"], unit
 
 

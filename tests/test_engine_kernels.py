@@ -403,10 +403,15 @@ def test_describe():
 # -- calibrate_layer -----------------------------------------------------------------------------
 def _consistent(lp, names: list[str]) -> None:
     assert lp.kernel in K.KERNELS and lp.why
+    kernel_ms = {k: v for k, v in lp.ms.items() if k in names}
     if lp.kernel != "dense":
-        assert lp.ms[lp.kernel] == min(lp.ms.values())
-        assert lp.ms[lp.kernel] <= MARGIN * lp.ms["dense"]
-    assert set(lp.ms) <= {"dense", *names}
+        assert lp.ms[lp.kernel] == min(kernel_ms.values())
+        assert lp.ms[lp.kernel] <= MARGIN * lp.ms["dense_route"]
+    else:
+        assert all(v > MARGIN * lp.ms["dense_route"] for v in kernel_ms.values())
+    # the dense route: compute plus decode (no decode given here)
+    assert lp.ms["dense_route"] == lp.ms["dense"] + lp.ms["decode"]
+    assert set(lp.ms) <= {"dense", "decode", "dense_route", *names}
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -447,3 +452,16 @@ def test_reassociation_bound_shapes():
     x1 = torch.randn(5)
     assert reassociation_bound(lin, x1, lin.weight.detach(), _dense(lin, x1)).shape == (3,)
     assert F.linear(x1, lin.weight, lin.bias).shape == (3,)
+
+
+def test_calibrate_layer_charges_the_dense_route_its_decode():
+    # a sparse layer: with a decode far slower than any compute, the dense route cannot win;
+    # with that decode overlapped (decode-ahead), the route costs the larger of the two
+    gen = torch.Generator().manual_seed(3)
+    lin = _set(nn.Linear(64, 64), _weight((64, 64), "random", 0.3, 1, gen), torch.randn(64), torch.float32)
+    x = torch.randn(4, 64)
+    lp, k = calibrate_layer(lin, x, decode_ms=1e4)
+    assert lp.kernel != "dense" and k is not None
+    assert lp.ms["dense_route"] == lp.ms["dense"] + 1e4 and "decode + dense compute" in lp.why
+    lp2, _ = calibrate_layer(lin, x, decode_ms=1e4, overlapped=True)
+    assert lp2.ms["dense_route"] == 1e4 and "overlapped" in lp2.why
