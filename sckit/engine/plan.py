@@ -208,4 +208,11 @@ def calibrate(sm: Any, example_input: Any, eligible: dict[str, str]) -> tuple[di
             h.remove()
     for unit, why in eligible.items():
         plans.setdefault(unit, LayerPlan("dense", why or "not called in the calibration forward"))
+        r = rt.ras.get(f"{unit}.weight" if unit else "weight")
+        book = getattr(r, "codebook", None)
+        if plans[unit].kernel == "dense" and book is not None:
+            # int8 GEMMs (fbgemm/onednn) quantize the activations too, which is not exact
+            plans[unit].why += (f"; codebook of {book.size} values: decoded and computed densely "
+                                "(sckit has no codebook kernel; int8 GEMMs would quantize the "
+                                "activations too)")
     return plans, built
