@@ -379,3 +379,15 @@ def test_transformers_gpt2_conv1d_runs_dense():
     out, ref = sm(input_ids=ids), _source_out(gpt, {"input_ids": ids})
     assert bit_equal(out.last_hidden_state, ref.last_hidden_state)
     assert _state_equal(sm.to_dense().state_dict(), gpt.state_dict())
+
+
+def test_decode_ahead_and_cache_bytes_validated_by_name():
+    m = torch.nn.Sequential(torch.nn.Linear(8, 8)).eval()
+    x = torch.randn(2, 8)
+    for bad in (-1, 1.5, True, float("nan")):
+        with pytest.raises(ValueError, match="cache_bytes"):
+            sckit.compress(m, x, cache_bytes=bad)
+    sm = sckit.compress(m, x)
+    with pytest.raises(ValueError, match="decode_ahead"):
+        sm.decode_ahead = "sometimes"
+    assert sm.decode_ahead == "auto"

@@ -21,7 +21,7 @@ from torch import nn
 
 from sckit.engine.decode import BackendChoice, choose_backend, make_decoder, model_device
 from sckit.engine.plan import LayerPlan, calibrate, eligible_units
-from sckit.engine.schedule import Runtime, decode_ras
+from sckit.engine.schedule import Runtime, check_cache_bytes, decode_ras
 from sckit.engine.trace import call_model, trace_parameter_use
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ def compress(
     fpr_threshold: float | None = None,
     backend: str = "auto",
     mode: str = "exact",
-    decode_ahead: bool | str = False,
+    decode_ahead: bool | str = "auto",
     cache_bytes: int = 0,
     verify: bool = True,
 ) -> SuccinctModel:
@@ -155,10 +155,12 @@ def compress(
     model's device if that is a GPU), "cuda" (the model runs on the GPU, moved there if needed; the
     compressed form lives on the GPU and sckit's CUDA kernels decode it), or "auto" ("cuda" for a
     model already on a CUDA device when the kernels are usable, else "cpu"; never moves a model).
-    ``decode_ahead`` decodes layer k+1 in a background thread while layer k computes (seed 000,
-    appendix B.3). Off by default: on the 2-core machines it was measured on it made ResNet-50
-    slower at batch 1 (1.27-1.44x dense without, 1.49-1.84x with; docs/benchmarks.md) and did not
-    help at batch 32, the background decode competing with torch's threads. ``verify`` checks
+    ``decode_ahead`` decodes the next layers' weights in a background thread while earlier
+    layers compute (Succinct Compression, appendix B.3), up to a byte budget ahead
+    (``sm._runtime.ahead_bytes``). "auto" (default) turns it on when torch leaves a core
+    unused (``torch.get_num_threads()`` < usable cores): on the 2-core machines, ResNet-50 at
+    batch 1 with one torch thread ran 1.08x dense with it against 1.30x without
+    (docs/benchmarks.md). It only helps when that core is really free. ``verify`` checks
     the result, raising ``RuntimeError`` on a mismatch: for an eval-mode model on the CPU, that
     the compressed output on ``example_input`` is bit-identical to the source's; on a GPU, that
     every weight decoded by the chosen route is bit-identical to the source's. Parameters whose
@@ -176,6 +178,7 @@ def compress(
     (0: none; the layers whose decode costs most per byte are kept).
     """
     check_mode(mode)
+    check_cache_bytes(cache_bytes)  # before any work: a typo should not cost an encode
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(model, SuccinctModel):
@@ -368,8 +371,6 @@ class SuccinctModel(nn.Module):
         """A runtime whose hooks decode every encoded weight no fast kernel computes with."""
         skip = {n for u in self._kernels for n in self._units[u]}
         units = {u: [n for n in ps if n not in skip] for u, ps in self._units.items()}
-        if not options.get("cache_bytes"):
-            options.pop("cache_bytes", None)
         rt = Runtime(encoded, params, units, self._schedule, decoder=decoder, **options)
         rt.install(self.module)
         return rt
@@ -377,9 +378,7 @@ class SuccinctModel(nn.Module):
     def _rebuild_runtime(self) -> None:
         old = self._runtime
         old.remove()
-        options: dict[str, Any] = {"decode_ahead": old.decode_ahead}
-        if getattr(old, "cache_bytes", 0):
-            options["cache_bytes"] = old.cache_bytes
+        options: dict[str, Any] = {"decode_ahead": old.decode_ahead, "cache_bytes": old.cache_bytes}
         self._runtime = self._make_runtime(old.ras, old.params, old.decoder, **options)
 
     # -- fast mode ---------------------------------------------------------------------------
@@ -560,7 +559,7 @@ class SuccinctModel(nn.Module):
 
     @decode_ahead.setter
     def decode_ahead(self, value: bool | str) -> None:
-        self._runtime.decode_ahead = value if value == "auto" else bool(value)
+        self._runtime.decode_ahead = value  # the runtime validates (True, False or "auto")
 
     @property
     def ras(self) -> dict[str, Any]:
