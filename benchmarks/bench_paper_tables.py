@@ -80,30 +80,6 @@ def quantized_row(model: torch.nn.Module, x: torch.Tensor, bits: int) -> dict[st
             "compress_s": time.perf_counter() - t0}
 
 
-# the paper's Speedup columns, "alone/ours" and improved (Tables 1-2; DBP/HRank/SNIP, LSQ, PQT)
-PAPER_SPEED = {
-    ("resnet50", "magnitude 90%"): "1.12/2.8, 2.50", ("resnet50", "magnitude 95%"): "1.14/3.5, 3.07",
-    ("resnet50", "filter_l1 50%"): "1.4/2.6, 1.86", ("resnet50", "8-bit"): "3.5/3.8, 1.09",
-    ("resnet50", "4-bit"): "3.4/6.6, 1.94", ("resnet50", "2-bit"): "2.9/7.0, 2.41",
-    ("resnet101", "magnitude 90%"): "1.08/5.3, 4.91", ("resnet101", "magnitude 95%"): "1.09/6.4, 5.87",
-    ("resnet101", "filter_l1 50%"): "1.4/2.6, 1.86", ("resnet101", "8-bit"): "3.2/3.9, 1.22",
-    ("resnet101", "4-bit"): "3.1/7.2, 2.32", ("resnet101", "2-bit"): "2.5/9.3, 3.72",
-    ("vgg16", "magnitude 90%"): "1.08/1.3, 1.20", ("vgg16", "magnitude 95%"): "1.08/1.4, 1.30",
-    ("vgg16", "filter_l1 50%"): "1.7/1.8, 1.06", ("vgg16", "8-bit"): "3.4/3.2, 0.94",
-    ("vgg16", "4-bit"): "3.1/3.4, 1.10", ("vgg16", "2-bit"): "2.6/3.8, 1.46",
-    ("deit_base", "8-bit"): "2.6/3.3, 1.27", ("deit_base", "4-bit"): "2.4/5.2, 2.17",
-    ("deit_base", "2-bit"): "1.8/6.7, 3.72",
-}
-SPEED_CONFIGS = ("magnitude 90%", "magnitude 95%", "filter_l1 50%", "8-bit", "4-bit", "2-bit")
-
-
-def _configured(model: torch.nn.Module, config: str) -> torch.nn.Module:
-    if config.endswith("-bit"):
-        return sckit.quantize(model, int(config.split("-")[0]), method="uniform", granularity="tensor")
-    method, amount = config.split()
-    return sckit.prune(model, float(amount.rstrip("%")) / 100, method=method)
-
-
 def cpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
@@ -117,40 +93,23 @@ def cpu_model() -> str:
 
 def speed_rows(name: str, batches: list[int], threads: list[int], configs: list[str],
                repeats: int) -> list[dict[str, object]]:
-    """Speedup of each configuration alone (run densely) and with fast-mode Succinct
-    Compression on top, against the dense model."""
-    from sckit.timing import interleaved
+    """``sckit.engine.speed.speedup_table`` for zoo model ``name`` at each batch and thread count."""
+    from sckit.engine.speed import speedup_table
     from sckit.zoo import default_input
 
     model = create_model(name, seed=0).eval()
-    rows = []
+    rows: list[dict[str, object]] = []
     for batch in batches:
         x0 = default_input(name)
-        x = x0.expand(batch, *x0.shape[1:]).contiguous() if isinstance(x0, torch.Tensor) else x0
+        x = x0.expand(batch, *x0.shape[1:]).contiguous()
         for nt in threads:
             torch.set_num_threads(nt)
-            for config in configs:
-                alone = _configured(model, config).eval()
-                t0 = time.perf_counter()
-                fast = sckit.compress(alone, x, mode="fast", verify=False)
-                build_s = time.perf_counter() - t0
-                kinds = fast.report()["kernel"].value_counts().to_dict()
-                with torch.no_grad():
-                    t = interleaved({"dense": lambda x=x: model(x), "alone": lambda a=alone, x=x: a(x),
-                                     "ours": lambda f=fast, x=x: f(x)}, repeats=repeats)
-                d = t["dense"].median
-                rows.append({
-                    "model": name, "batch": batch, "threads": nt, "config": config,
-                    "dense_ms": d, "alone_ms": t["alone"].median, "ours_ms": t["ours"].median,
-                    "speedup alone/ours": f"{d / t['alone'].median:.2f}/{d / t['ours'].median:.2f}",
-                    "improved": t["alone"].median / t["ours"].median,
-                    "paper alone/ours, improved": PAPER_SPEED.get((name, config), "-"),
-                    "fast layers": ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()) if k != "dense"),
-                    "compress_s": build_s,
-                })
-                print(f"  {name} b{batch} t{nt} {config}: dense {d:.1f} ms, alone "
-                      f"{t['alone'].median:.1f}, ours {t['ours'].median:.1f} "
-                      f"(improved {rows[-1]['improved']:.2f}x)", flush=True)
+            df = speedup_table(model, x, configs=configs, repeats=repeats, name=name)
+            for row in df.to_dict("records"):
+                rows.append({"model": name, "batch": batch, "threads": nt, **row})
+                print(f"  {name} b{batch} t{nt} {row['config']}: dense {row['dense_ms']:.1f} ms, alone "
+                      f"{row['alone_ms']:.1f}, ours {row['ours_ms']:.1f} (improved {row['improved']:.2f}x)",
+                      flush=True)
     return rows
 
 
@@ -161,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="resnet50", help="--speed: comma-separated zoo models")
     ap.add_argument("--batches", default="1", help="--speed: comma-separated batch sizes")
     ap.add_argument("--threads", default="1", help="--speed: comma-separated torch thread counts")
-    ap.add_argument("--configs", default=",".join(SPEED_CONFIGS), help="--speed: configurations")
+    ap.add_argument("--configs", default="magnitude 90%,magnitude 95%,filter_l1 50%,8-bit,4-bit,2-bit",
+                    help="--speed: configurations (sckit.engine.speed.CONFIGS)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--res", type=int, default=224,
                     help="example input side: the FPr test that picks each layer's RAS kind depends on it")

@@ -391,3 +391,15 @@ def test_decode_ahead_and_cache_bytes_validated_by_name():
     with pytest.raises(ValueError, match="decode_ahead"):
         sm.decode_ahead = "sometimes"
     assert sm.decode_ahead == "auto"
+
+
+def test_speedup_table_rows_and_bad_configurations():
+    from sckit.engine.speed import configured, speedup_table
+
+    m = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 8)).eval()
+    df = speedup_table(m, torch.randn(16, 64), configs=["magnitude 95%", "4-bit"], repeats=2)
+    assert list(df.config) == ["magnitude 95%", "4-bit"] and bool(df.weights_exact.all())
+    assert (df[["dense_ms", "alone_ms", "ours_ms"]] > 0).all().all()
+    for bad in ("magnitude", "x-bit", "magnitude ninety%", 0.9):
+        with pytest.raises(ValueError, match="configuration"):
+            configured(m, bad)

@@ -109,6 +109,10 @@ def _(r):
     assert r["succinct_on_dc_same_predictions"] is True
     assert r["succinct_on_dc_bytes"] <= 1.05 * r["dc_bytes"]  # issue 5: within 5% of P+Q+H
     assert r["deepsz_ratio"] > 1 and r["dc_ratio"] > 1
+    # the Speedup columns: every configuration measured, weights bit-exact in fast mode
+    assert r["speed_configs"] == ["magnitude 95%", "filter_l1 50%", "4-bit"]
+    assert r["speed_weights_exact"] is True
+    assert all(v > 0 for v in r["speed_improved"])  # a timing: printed, not asserted
 
 
 def test_every_notebook_has_expectations():
