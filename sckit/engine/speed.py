@@ -79,10 +79,10 @@ def speedup_table(model: nn.Module, example_input: Any, *, configs: tuple[str, .
         exact = all(bit_equal(a, b) for a, b in zip(fast.to_dense().state_dict().values(),
                                                     alone.state_dict().values(), strict=True))
         kinds = fast.report()["kernel"].value_counts().to_dict()
+        runs: dict[str, Any] = {"dense": model, "alone": alone, "ours": fast}
         with torch.no_grad():
-            t = interleaved({"dense": lambda: call_model(model, example_input),
-                             "alone": lambda a=alone: call_model(a, example_input),
-                             "ours": lambda f=fast: call_model(f, example_input)}, repeats=repeats)
+            t = interleaved({k: (lambda m=m: call_model(m, example_input)) for k, m in runs.items()},
+                            repeats=repeats)
         d, a, o = t["dense"].median, t["alone"].median, t["ours"].median
         rows.append({
             "config": config, "dense_ms": d, "alone_ms": a, "ours_ms": o,
