@@ -66,7 +66,6 @@ def speedup_table(model: nn.Module, example_input: Any, *, configs: tuple[str, .
 
     import sckit
     from sckit.engine.core import bit_equal
-    from sckit.engine.trace import call_model
     from sckit.timing import interleaved
 
     model = model.eval()
