@@ -180,6 +180,8 @@ def save(obj: nn.Module, path: str | os.PathLike[str]) -> None:
             "reasons": obj._reasons,
             "decode_ahead": rt.decode_ahead if rt.decode_ahead == "auto" else bool(rt.decode_ahead),
         }
+        if rt.auto_pays is not None:
+            header["engine"]["auto_pays"] = bool(rt.auto_pays)
         if obj.plan:
             # fast mode's measured per-layer kernels: loading with mode="fast" reuses them
             header["engine"]["plan"] = obj.plan
@@ -358,7 +360,10 @@ def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: 
     if header["kind"] == "dense":
         _assign_dense(module, entries, arrays, path)
         return module
-    sm = _assemble_succinct(header, module, entries, arrays, path, copy_arrays=not mmap, backend=backend)
+    sm: Any = _assemble_succinct(header, module, entries, arrays, path, copy_arrays=not mmap, backend=backend)
+    pays = header["engine"].get("auto_pays")
+    _need(pays is None or isinstance(pays, bool), f"{path}: engine auto_pays is not a bool")
+    sm._runtime.auto_pays = pays
     _set_engine_mode(sm, header["engine"], mode, example_input, path)
     return sm
 

@@ -336,3 +336,25 @@ def test_bad_cache_bytes_raise(bad) -> None:  # noqa: ANN001
     with pytest.raises(ValueError, match="cache_bytes"):
         Runtime(rt.ras, dict(sm.module.named_parameters()), rt.units, rt.schedule,
                 decoder=rt.decoder, cache_bytes=bad)
+
+
+def test_auto_decode_ahead_keeps_the_measured_choice(tmp_path) -> None:
+    import sckit
+    from sckit.engine.schedule import _spare_core
+
+    m = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4)).eval()
+    x = torch.randn(3, 32)
+    sm = sckit.compress(m, x)  # decode_ahead="auto": measured on x when a core is spare
+    info = sm.report().attrs["decode_ahead"]
+    assert info["setting"] == "auto"
+    if not _spare_core():
+        assert info["auto_pays"] is None
+        return
+    assert isinstance(info["auto_pays"], bool)
+    assert info["auto_pays"] == (info["on_ms"] < info["off_ms"])
+    sm._runtime.auto_pays = False  # the decision is obeyed, and survives save/load
+    with torch.no_grad():
+        sm(x)
+    assert sm._runtime.decode_ahead_used is False
+    sckit.save(sm, tmp_path / "m.sck")
+    assert sckit.load(tmp_path / "m.sck")._runtime.auto_pays is False

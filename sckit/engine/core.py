@@ -160,7 +160,9 @@ def compress(
     (``sm._runtime.ahead_bytes``). "auto" (default) turns it on when torch leaves a core
     unused (``torch.get_num_threads()`` < usable cores): on the 2-core machines, ResNet-50 at
     batch 1 with one torch thread ran 1.08x dense with it against 1.30x without
-    (docs/benchmarks.md). It only helps when that core is really free. ``verify`` checks
+    (docs/benchmarks.md). It only helps when that core is really free and the layers are big
+    enough, so "auto" also times a few forwards on ``example_input`` each way and keeps the
+    faster (``report().attrs["decode_ahead"]``). ``verify`` checks
     the result, raising ``RuntimeError`` on a mismatch: for an eval-mode model on the CPU, that
     the compressed output on ``example_input`` is bit-identical to the source's; on a GPU, that
     every weight decoded by the chosen route is bit-identical to the source's. Parameters whose
@@ -255,6 +257,8 @@ def compress(
                 "tensors or reads a weight outside the module that was traced using it (e.g. "
                 "from a hook); pass ras={name: 'dense'} for that layer and report this"
             )
+    if decode_ahead == "auto" and route.device.type == "cpu":
+        sm.tune_decode_ahead(example_input)
     if mode == "fast":
         sm.calibrate(example_input)
         if check:
@@ -380,6 +384,34 @@ class SuccinctModel(nn.Module):
         old.remove()
         options: dict[str, Any] = {"decode_ahead": old.decode_ahead, "cache_bytes": old.cache_bytes}
         self._runtime = self._make_runtime(old.ras, old.params, old.decoder, **options)
+        self._runtime.auto_pays = old.auto_pays
+
+    def tune_decode_ahead(self, example_input: Any, repeats: int = 3) -> bool | None:
+        """For ``decode_ahead="auto"``: time forwards on ``example_input`` with and without
+        decode-ahead (interleaved medians) and keep it only where it ran faster. On small
+        models the worker's hand-offs cost more than the decode it hides. Returns the decision
+        (None: no spare core, nothing measured)."""
+        from sckit.engine.schedule import _spare_core
+        from sckit.timing import interleaved
+
+        rt = self._runtime
+        if not _spare_core() or not rt.schedule:
+            return None
+        saved = rt.decode_ahead
+
+        def run(flag: bool) -> Any:
+            def go() -> None:
+                rt.decode_ahead = flag
+                call_model(self, example_input)
+            return go
+
+        try:
+            t = interleaved({"on": run(True), "off": run(False)}, repeats=repeats, warmup=1)
+        finally:
+            rt.decode_ahead = saved
+        rt.auto_pays = t["on"].median < t["off"].median
+        self._ahead_timing = {"on_ms": t["on"].median, "off_ms": t["off"].median}
+        return rt.auto_pays
 
     # -- fast mode ---------------------------------------------------------------------------
     @property
@@ -724,6 +756,9 @@ class SuccinctModel(nn.Module):
         })
         if getattr(self, "_verified", None):
             df.attrs["verify"] = dict(self._verified)
+        df.attrs["decode_ahead"] = {"setting": rt.decode_ahead, "auto_pays": rt.auto_pays,
+                                    "used_last_forward": rt.decode_ahead_used,
+                                    **getattr(self, "_ahead_timing", {})}
         return df
 
     # -- back to dense -----------------------------------------------------------------------

@@ -186,6 +186,9 @@ class Runtime:
         self.wait_ms: dict[str, float] = {}
         self.compute_ms: dict[str, float] = {}
         self.decode_ahead_used = False
+        # "auto" measured on the example input (SuccinctModel.tune_decode_ahead): None = not
+        # measured (on whenever a core is spare), else whether decode-ahead ran faster there
+        self.auto_pays: bool | None = None
         self.prefetch_hits = 0  # unit calls whose weights were all decoded ahead, no waiting
         self.peak_ahead_bytes = 0  # most bytes the worker held decoded ahead at once
         self.handles: list[Any] = []
@@ -310,7 +313,10 @@ class Runtime:
         self._t_start = {}
         self.prefetch_hits = 0
         self.peak_ahead_bytes = 0
-        want = _spare_core() if self._decode_ahead == "auto" else self._decode_ahead
+        if self._decode_ahead == "auto":
+            want = self.auto_pays is not False and _spare_core()
+        else:
+            want = bool(self._decode_ahead)
         self.decode_ahead_used = bool(want and self.schedule)
         if self.decode_ahead_used:
             st = _Ahead(self.ahead_bytes)
