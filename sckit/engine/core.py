@@ -373,7 +373,7 @@ class SuccinctModel(nn.Module):
     def _make_runtime(self, encoded: dict[str, Any], params: dict[str, nn.Parameter], decoder: Any,
                       **options: Any) -> Runtime:
         """A runtime whose hooks decode every encoded weight no fast kernel computes with."""
-        skip = {n for u in self._kernels for n in self._units[u]}
+        skip = {n for u in self._kernels for n in self._units.get(u, [])}
         units = {u: [n for n in ps if n not in skip] for u, ps in self._units.items()}
         rt = Runtime(encoded, params, units, self._schedule, decoder=decoder, **options)
         rt.install(self.module)
@@ -435,6 +435,72 @@ class SuccinctModel(nn.Module):
             return
         plans, built = calibrate(self, example_input, eligible)
         self._install_kernels(plans, built)
+        self._try_chains(example_input, eligible)
+
+    def _exact_param(self, name: str) -> torch.Tensor | None:
+        """The exact value of parameter ``name`` (decoded if encoded; None if there is none)."""
+        r = self._runtime.ras.get(name)
+        if r is not None:
+            return decode_ras(r)
+        p = self._runtime.params.get(name)
+        return None if p is None else p.detach()
+
+    def _chains(self, eligible: dict[str, str]) -> list[Any]:
+        """The conv -> BN -> conv chains whose modules own and alone use their parameters."""
+        from sckit.engine.chains import find_chains
+
+        def owns(unit: str) -> bool:
+            mine = set(self._units.get(unit, []))
+            others = {n for u, ps in self._units.items() if u != unit for n in ps}
+            return mine <= {f"{unit}.weight", f"{unit}.bias"} and not (mine & others)
+
+        # a dense (unencoded) conv may join a chain too: its kernel holds a sliced copy
+        ok = ("", "weight not encoded")
+        return [ch for ch in find_chains(self.module)
+                if eligible.get(ch.producer) in ok and eligible.get(ch.consumer) in ok
+                and owns(ch.producer) and owns(ch.consumer)
+                and all(owns(t) for k, t in ch.steps if k == "bn")]
+
+    def _try_chains(self, example_input: Any, eligible: dict[str, str]) -> None:
+        """Keep filter-pruned chains shrunk across layers where that measures faster for the
+        whole forward than the per-layer kernels (and stays within the reassociation bound)."""
+        from sckit.engine.chains import build_chain_kernels
+        from sckit.timing import interleaved
+
+        chains = self._chains(eligible)
+        if not chains:
+            return
+        kernels, notes = build_chain_kernels(self.module, chains, self._exact_param)
+        if not kernels:
+            return
+        before_plan, before_k = dict(self._plan), dict(self._kernels)
+        with torch.no_grad():
+            ref = call_model(self, example_input)
+            t0 = interleaved({"f": lambda: call_model(self, example_input)}, repeats=3)["f"].median
+            plan = dict(before_plan)
+            for u in kernels:
+                old = plan.get(u)
+                plan[u] = LayerPlan("shrunk", notes[u], dict(old.ms) if old else {}, chain=True)
+            self._install_kernels(plan, {**before_k, **kernels})
+            try:
+                out = call_model(self, example_input)
+                t1 = interleaved({"f": lambda: call_model(self, example_input)}, repeats=3)["f"].median
+            except (RuntimeError, ValueError) as exc:  # fast mode never fails where exact works
+                self._install_kernels(before_plan, before_k)
+                self._chain_note = f"chains failed: {type(exc).__name__}: {str(exc)[:80]}"
+                return
+        longest = max(int(torch.Size(self._info[f"{u}.weight"]["shape"][1:]).numel())
+                      for u in kernels if f"{u}.weight" in self._info)
+        diff, tol = max_abs_diff(out, ref), fast_tolerance(ref, longest)
+        ok = diff <= tol
+        self._chain_note = (f"chains: forward {t0:.3g} -> {t1:.3g} ms on example_input, "
+                            f"max diff {diff:.3g} (bound {tol:.3g})")
+        if not ok or not t1 < 0.95 * t0:
+            self._install_kernels(before_plan, before_k)
+            self._chain_note += "; kept per-layer kernels"
+            return
+        for u in kernels:
+            self._plan[u].why += f" ({self._chain_note})"
 
     def apply_plan(self, plan: dict[str, Any]) -> None:
         """Install a stored plan (``sm.plan`` of a fast model) without measuring again."""
@@ -444,16 +510,26 @@ class SuccinctModel(nn.Module):
         self._uninstall_kernels()
         eligible = eligible_units(self.module, self._units, self._runtime.ras)
         plans = {u: LayerPlan.from_json(p) for u, p in plan.items()}
-        unknown = sorted(set(plans) - set(eligible))
+        chained = {u for u, lp in plans.items() if lp.chain}
+        unknown = sorted(set(plans) - set(eligible) - chained)
         if unknown:
             raise ValueError(f"plan names layers this model has no kernel slot for: {unknown[:5]}")
         if self.device.type != "cpu":
             self._plan = {u: LayerPlan("dense", "fast kernels run on the CPU only") for u in eligible}
             return
         modules = dict(self.module.named_modules())
-        built = {}
+        built: dict[str, Any] = {}
+        if chained:
+            from sckit.engine.chains import build_chain_kernels
+
+            chains = [ch for ch in self._chains(eligible) if ch.producer in chained]
+            kernels, _ = build_chain_kernels(self.module, chains, self._exact_param)
+            if set(kernels) != chained:
+                raise ValueError(f"plan chains {sorted(chained)[:5]} do not match this model's "
+                                 f"graph ({sorted(kernels)[:5]})")
+            built.update(kernels)
         for unit, lp in plans.items():
-            if lp.kernel == "dense":
+            if lp.kernel == "dense" or lp.chain:
                 continue
             if eligible[unit]:
                 raise ValueError(f"plan asks {lp.kernel!r} for {unit!r}, which cannot take it: {eligible[unit]}")
@@ -474,6 +550,8 @@ class SuccinctModel(nn.Module):
 
     def _install_kernels(self, plans: dict[str, LayerPlan], built: dict[str, Any]) -> None:
         modules: dict[str, Any] = dict(self.module.named_modules())
+        for unit in set(self._kernels) - set(built):
+            modules[unit].__dict__.pop("forward", None)  # replaced plans leave no stale kernel
         self._plan = dict(plans)
         self._kernels = dict(built)
         for unit, k in built.items():
@@ -498,7 +576,9 @@ class SuccinctModel(nn.Module):
         modules = dict(self.module.named_modules())
         best = 0
         for unit in self._kernels:
-            info = self._info[f"{unit}.weight" if unit else "weight"]
+            info = self._info.get(f"{unit}.weight" if unit else "weight")
+            if info is None or not isinstance(modules.get(unit), (nn.Linear, nn.Conv2d)):
+                continue  # a BatchNorm over kept channels reduces nothing
             shape = info["shape"]
             best = max(best, int(torch.Size(shape[1:]).numel()))
         del modules

@@ -36,9 +36,13 @@ class LayerPlan:
     kernel: str
     why: str
     ms: dict[str, float] = field(default_factory=dict)
+    chain: bool = False  # part of a conv -> BN -> conv chain kept shrunk (sckit.engine.chains)
 
     def to_json(self) -> dict[str, Any]:
-        return {"kernel": self.kernel, "why": self.why, "ms": dict(self.ms)}
+        out: dict[str, Any] = {"kernel": self.kernel, "why": self.why, "ms": dict(self.ms)}
+        if self.chain:
+            out["chain"] = True
+        return out
 
     @classmethod
     def from_json(cls, obj: Any) -> LayerPlan:
@@ -46,7 +50,10 @@ class LayerPlan:
                 and isinstance(obj.get("why", ""), str) and isinstance(obj.get("ms", {}), dict)):
             raise ValueError(f"malformed layer plan {obj!r}")
         ms = {str(k): float(v) for k, v in obj.get("ms", {}).items()}
-        return cls(obj["kernel"], obj.get("why", ""), ms)
+        chain = obj.get("chain", False)
+        if not isinstance(chain, bool):
+            raise ValueError(f"malformed layer plan {obj!r}: chain must be a bool")
+        return cls(obj["kernel"], obj.get("why", ""), ms, chain)
 
 
 def eligible_units(module: nn.Module, units: dict[str, list[str]], encoded: dict[str, Any]) -> dict[str, str]:
