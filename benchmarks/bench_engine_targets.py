@@ -1,7 +1,7 @@
 """The engine's speed targets, measured: exact mode against dense, fast mode against the pruned
 model run densely. Prints figures; asserts nothing (timings are not tests).
 
-    .venv/bin/python benchmarks/bench_engine_targets.py            # everything (~10 min, 2 cores)
+    .venv/bin/python benchmarks/bench_engine_targets.py            # everything (~15 min, 2 cores)
     .venv/bin/python benchmarks/bench_engine_targets.py --only resnet50_exact,zoo
 
 torch runs one thread (a spare core is left for decode-ahead, whose default "auto" uses it);
@@ -111,8 +111,6 @@ def zoo_exact(repeats: int) -> None:
 
     ratios = []
     for name in zoo.list_models():
-        if name in ("vgg16", "resnet101", "deit_base"):
-            continue  # minutes per model at one thread; ResNet-50 stands for the big CNNs
         m = zoo.create_model(name, seed=0).eval()
         x = zoo.default_input(name)
         sm = sckit.compress(m, x, decode_ahead="auto")

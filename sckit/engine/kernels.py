@@ -231,7 +231,10 @@ class CsrKernel(FastKernel):
         if self.linear:
             lead = x.shape[:-1]
             x2 = x.reshape(-1, self.in_features)
-            y = torch.mm(self.csr, x2.t())  # (out, rows)
+            if x2.shape[0] == 1:  # one row: MKL's sparse mv skips the matrix setup (20 -> 11 us)
+                y = torch.mv(self.csr, x2[0]).unsqueeze(1)
+            else:
+                y = torch.mm(self.csr, x2.t())  # (out, rows)
             if self.bias_col is not None:
                 y += self.bias_col
             # contiguous, as F.linear's output is: code after the layer may .view() it
