@@ -1,4 +1,4 @@
-"""Compressed models that run: ``sckit.compress`` and ``SuccinctModel`` (issue 4; seed 000 sec. 5).
+"""Compressed models that run: ``sckit.compress`` and ``SuccinctModel`` (Succinct Compression, sec. 5).
 
 ``compress`` copies a model, encodes every parameter it can as a RAS (element- or block-wise, chosen
 per layer from the FPr test of ``sckit.inspect`` unless overridden) and returns a

@@ -1,10 +1,10 @@
-"""Where the engine's weights are decoded: on the CPU, or by sckit's CUDA kernels (issue 6).
+"""Where the engine's weights are decoded: on the CPU, or by sckit's CUDA kernels.
 
 ``backend`` names where decoding happens; the model runs on its own device either way:
 
 - ``"cpu"``: the numba decoders; a model on a CUDA device gets each decoded layer copied over.
 - ``"cuda"``: the model runs on the GPU (moved there if needed). Its dense RAS are copied to the
-  GPU once (wavelet matrix in the GPU layout, raw fields, codebooks: seed 000, appendix B.2) and
+  GPU once (wavelet matrix in the GPU layout, raw fields, codebooks: Succinct Compression, appendix B.2) and
   decoded there by ``kernels_cu/hwm_decode.cu`` + ``float_fields.cu`` straight into the CUDA
   tensor the layer reads. Sparse RAS, which the kernels do not handle, decode on the CPU and are
   copied. Without a usable kernel backend (no pycuda, say) every layer takes that CPU route and

@@ -7,7 +7,7 @@ points it back at an empty placeholder, so the decoded storage is freed as soon 
 done. Keeping the ``Parameter`` objects (instead of deleting attributes) is what makes tied weights
 and modules that read another module's weights work unchanged.
 
-Decode-ahead (seed 000, appendix B.3, "querying schedule module"): the traced call order is the
+Decode-ahead (Succinct Compression, appendix B.3, "querying schedule module"): the traced call order is the
 prefetch plan. One background thread walks it continuously, ahead of the forward, decoding unit
 after unit until the decoded-but-not-yet-used weights reach ``Runtime.ahead_bytes``. Looking one
 unit ahead is not enough: ResNets alternate big convolutions with BatchNorms (whose weights are
@@ -49,7 +49,7 @@ def _pool() -> ThreadPoolExecutor:
 
 
 # Large tensors are decoded in dim-0 row ranges of about this many weights (1 MB of float32)
-# with RAS.decode_rows (select on the level-0 delimiter, seed 000 sec. 5 step 2). All decode
+# with RAS.decode_rows (select on the level-0 delimiter, Succinct Compression, sec. 5, step 2). All decode
 # kernels release the GIL, so chunking only bounds the latency of one call; measured on
 # ResNet-50 (best/median GB/s per core): 64K chunks 2.90/2.57, 256K 3.04/2.75, 1M 3.09/2.90.
 CHUNK_WEIGHTS = 1 << 18
