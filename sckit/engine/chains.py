@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sckit.engine.kernels import FastKernel, _bytes, _supported, _zero_rows
+from sckit.engine.kernels import FastKernel, _bytes, _supported, _zero_rows, scatter_outputs
 
 __all__ = ["Chain", "ChainBatchNorm", "ChainConvKernel", "find_chains"]
 
@@ -174,17 +174,8 @@ class ChainConvKernel(FastKernel):
         dim = 1 if y.dim() == 4 else 0
         shape = list(y.shape)
         shape[dim] = self.out_features
-        out = y.new_empty(shape)
-        if self.fill is None:
-            out.index_fill_(dim, self.drop, 0.0)
-        else:
-            view = [1] * len(shape)
-            view[dim] = self.drop.numel()
-            block = list(shape)
-            block[dim] = self.drop.numel()
-            out.index_copy_(dim, self.drop, self.fill.reshape(view).expand(block))
-        out.index_copy_(dim, self.keep, y)
-        return out
+        return scatter_outputs(y.new_empty(shape), dim, y, self.keep, self.drop,
+                               0.0 if self.fill is None else None, self.fill)
 
 
 def dropped_constants(chain: Chain, modules: dict[str, Any], bias: torch.Tensor | None,

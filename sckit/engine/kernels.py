@@ -186,17 +186,25 @@ class ShrunkKernel(FastKernel):
         if self.drop is None:
             return y  # type: ignore[return-value]
         out = x.new_empty(shape, dtype=self.weight.dtype)
-        if self.fill_value is not None:
-            out.index_fill_(dim, self.drop, self.fill_value)
-        else:
-            view = [1] * len(shape)
-            view[dim] = self.drop.numel()
-            block = list(shape)
-            block[dim] = self.drop.numel()
-            out.index_copy_(dim, self.drop, self.fill.reshape(view).expand(block))  # type: ignore[union-attr]
-        if y is not None:
-            out.index_copy_(dim, self.keep, y)
-        return out
+        return scatter_outputs(out, dim, y, self.keep, self.drop, self.fill_value, self.fill)
+
+
+def scatter_outputs(out: torch.Tensor, dim: int, y: torch.Tensor | None, keep: torch.Tensor,
+                    drop: torch.Tensor, fill_value: float | None, fill: torch.Tensor | None) -> torch.Tensor:
+    """Fill ``out`` along ``dim``: the computed units ``y`` at ``keep``, the dropped ones at
+    ``drop`` with their constant (one ``fill_value`` for all, else ``fill`` per unit)."""
+    if fill_value is not None:
+        out.index_fill_(dim, drop, fill_value)
+    else:
+        assert fill is not None
+        view = [1] * out.dim()
+        view[dim] = drop.numel()
+        block = list(out.shape)
+        block[dim] = drop.numel()
+        out.index_copy_(dim, drop, fill.reshape(view).expand(block))
+    if y is not None:
+        out.index_copy_(dim, keep, y)
+    return out
 
 
 class CsrKernel(FastKernel):
