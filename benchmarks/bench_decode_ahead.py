@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -30,17 +29,7 @@ import sckit
 from sckit import zoo
 from sckit.engine import bit_equal
 from sckit.engine.schedule import decode_ras
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (no lscpu)"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
+from sckit.timing import cpu_model
 
 
 def variants(dense_bytes: int) -> list[tuple[str, object, int]]:

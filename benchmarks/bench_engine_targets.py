@@ -12,17 +12,12 @@ in one run, not milliseconds across machines.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 
 import sckit
 from sckit import zoo
-from sckit.timing import interleaved
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_paper_tables import cpu_model  # noqa: E402
+from sckit.timing import cpu_model, interleaved
 
 TARGETS = {
     "resnet50_exact": "ResNet-50 dense, exact mode: <= 1.10x dense at batch 1, <= 1.03x at batch 32",

@@ -32,13 +32,12 @@ interleaved runs (``sckit.timing``), at the batch sizes and torch thread counts 
 from __future__ import annotations
 
 import argparse
-import platform
-import subprocess
 import time
 
 import torch
 
 import sckit
+from sckit.timing import cpu_model
 from sckit.zoo import create_model
 
 # seed 000: "CR Improved" for ResNet-50 (Table 1, SNIP rows; Table 2, LSQ rows)
@@ -78,17 +77,6 @@ def quantized_row(model: torch.nn.Module, x: torch.Tensor, bits: int) -> dict[st
             "succinct_MB": sm.nbytes / 1e6, "cr_improved": baseline / sm.nbytes,
             "paper": PAPER_QUANTIZED.get(bits, float("nan")),
             "compress_s": time.perf_counter() - t0}
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def speed_rows(name: str, batches: list[int], threads: list[int], configs: list[str],

@@ -7,12 +7,14 @@ descheduled run from dragging a figure.
 
 from __future__ import annotations
 
+import platform
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Timing", "interleaved"]
+__all__ = ["Timing", "cpu_model", "interleaved"]
 
 
 @dataclass(frozen=True)
@@ -53,3 +55,16 @@ def interleaved(fns: dict[str, Callable[[], object]], *, repeats: int = 5, warmu
     for _ in range(rounds - 1):
         one_round()
     return {n: Timing(statistics.median(ts), min(ts), max(ts), len(ts)) for n, ts in times.items()}
+
+
+def cpu_model() -> str:
+    """The CPU's model name (lscpu), for benchmark headers: machines differ between sessions,
+    so figures are compared as ratios measured in one run on one named CPU."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        out = ""
+    for line in out.splitlines():
+        if line.startswith("Model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"

@@ -140,8 +140,7 @@ class ChainConvKernel(FastKernel):
                     self.const_w, self.const_v = cw.contiguous(), v.to(w.dtype)
             w = w.index_select(1, in_keep)
         self.weight = w.contiguous()
-        self.flat = (tuple(self.padding) == (0, 0))
-        if self.const_w is not None and self.const_v is not None and self.flat:
+        if self.const_w is not None and self.const_v is not None and tuple(self.padding) == (0, 0):
             # unpadded: every output position sees the constants through every tap: a bias
             add = (self.const_w * self.const_v.reshape(1, -1, 1, 1)).sum(dim=(1, 2, 3))
             self.bias_keep = add if self.bias_keep is None else self.bias_keep + add
@@ -168,7 +167,8 @@ class ChainConvKernel(FastKernel):
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         y = F.conv2d(x, self.weight, self.bias_keep, self.stride, self.padding, self.dilation)
         if self.const_w is not None:
-            y = y + (self._correction(*x.shape[-2:]) if x.dim() == 4 else self._correction(*x.shape[-2:])[0])
+            corr = self._correction(*x.shape[-2:])  # (1, out, H, W): broadcasts over a batch
+            y = y + (corr if x.dim() == 4 else corr[0])
         if self.emit_kept or self.drop is None:
             return y
         dim = 1 if y.dim() == 4 else 0

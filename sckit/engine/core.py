@@ -12,7 +12,6 @@ and every such parameter is listed with its reason in ``report()``. Where the we
 
 from __future__ import annotations
 
-import contextvars
 import copy
 from typing import TYPE_CHECKING, Any
 
@@ -20,58 +19,20 @@ import torch
 from torch import nn
 
 from sckit.engine.decode import BackendChoice, choose_backend, make_decoder, model_device
-from sckit.engine.plan import LayerPlan, calibrate, eligible_units
+from sckit.engine.fast import FastMode
+from sckit.engine.outputs import bit_equal, fast_tolerance, max_abs_diff
+from sckit.engine.plan import LayerPlan
 from sckit.engine.schedule import Runtime, check_cache_bytes, decode_ras
 from sckit.engine.trace import call_model, trace_parameter_use
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MODES", "SuccinctModel", "bit_equal", "check_mode", "compress", "fast_tolerance"]
+__all__ = ["MODES", "SuccinctModel", "bit_equal", "check_mode", "compress", "fast_tolerance",
+           "max_abs_diff"]
 
 _KINDS = ("element", "block")
 MODES = ("exact", "fast")
-
-
-def bit_equal(a: Any, b: Any) -> bool:
-    """True when two outputs (tensors, or tuples/lists/dicts of them) are bit-for-bit identical.
-
-    Floats are compared through integer views, so NaN payloads and -0.0 count; ``allclose`` never.
-    """
-    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
-        if a.dtype != b.dtype or a.shape != b.shape:
-            return False
-        if a.dtype.is_floating_point or a.dtype.is_complex:
-            bits = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
-            width = a.element_size()
-            if a.dtype.is_complex:
-                a, b, width = torch.view_as_real(a), torch.view_as_real(b), width // 2
-            a = a.contiguous().view(bits[width])
-            b = b.contiguous().view(bits[width])
-        return bool(torch.equal(a, b))
-    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
-        return len(a) == len(b) and all(bit_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(bit_equal(a[k], b[k]) for k in a)
-    if type(a) is not type(b):
-        return False
-    try:
-        if a is b or bool(a == b):
-            return True
-    except (TypeError, ValueError, RuntimeError):  # == that returns arrays, or refuses
-        pass
-    # model outputs that are objects holding tensors (a transformers cache, a ModelOutput
-    # subclass): equal when their attributes are, bit for bit
-    if _depth.get() < 8 and hasattr(a, "__dict__") and not isinstance(a, type):
-        token = _depth.set(_depth.get() + 1)
-        try:
-            return bit_equal(vars(a), vars(b))
-        finally:
-            _depth.reset(token)
-    return False
-
-
-_depth: contextvars.ContextVar[int] = contextvars.ContextVar("sckit_bit_equal_depth", default=0)
 
 
 def _param_owners(model: nn.Module) -> dict[int, list[tuple[str, str]]]:
@@ -273,50 +234,7 @@ def check_mode(mode: Any) -> str:
     return mode
 
 
-def fast_tolerance(reference: Any, max_reduction: int) -> float:
-    """Largest difference fast mode may show against exact outputs: ``K * eps * max|ref|`` for
-    the longest reduction ``K`` of a re-laid-out layer (Higham's bound for one reordered dot
-    product, scaled by the output's magnitude); 0 when no layer was re-laid-out."""
-    if max_reduction <= 0:
-        return 0.0
-    outs = [t for t in _tensors(reference) if t.dtype.is_floating_point]
-    if not outs:
-        return 0.0
-    eps = max(torch.finfo(t.dtype).eps for t in outs)
-    scale = max((float(t.detach().abs().nan_to_num(0.0, 0.0, 0.0).max()) for t in outs if t.numel()), default=0.0)
-    return max_reduction * eps * max(scale, 1.0)
-
-
-def _tensors(obj: Any) -> list[torch.Tensor]:
-    if isinstance(obj, torch.Tensor):
-        return [obj]
-    if isinstance(obj, (tuple, list)):
-        return [t for o in obj for t in _tensors(o)]
-    if isinstance(obj, dict):
-        return [t for o in obj.values() for t in _tensors(o)]
-    return []
-
-
-def max_abs_diff(a: Any, b: Any) -> float:
-    """Largest elementwise |a - b| over matching float tensors (inf if structures differ)."""
-    ta, tb = _tensors(a), _tensors(b)
-    if len(ta) != len(tb):
-        return float("inf")
-    worst = 0.0
-    for x, y in zip(ta, tb, strict=True):
-        if x.shape != y.shape or x.dtype != y.dtype:
-            return float("inf")
-        if x.dtype.is_floating_point:
-            both_nan = x.isnan() & y.isnan()
-            d = (x.double() - y.double()).abs().masked_fill(both_nan, 0.0)
-            if d.numel():
-                worst = max(worst, float(d.nan_to_num(float("inf")).max()))
-        elif not torch.equal(x, y):
-            return float("inf")
-    return worst
-
-
-class SuccinctModel(nn.Module):
+class SuccinctModel(FastMode, nn.Module):
     """A model whose weights live as RAS and are decoded layer by layer during forward.
 
     Build it with ``sckit.compress`` or ``sckit.load``. Inference only: forward runs under
@@ -412,192 +330,6 @@ class SuccinctModel(nn.Module):
         rt.auto_pays = t["on"].median < t["off"].median
         self._ahead_timing = {"on_ms": t["on"].median, "off_ms": t["off"].median}
         return rt.auto_pays
-
-    # -- fast mode ---------------------------------------------------------------------------
-    @property
-    def mode(self) -> str:
-        """"fast" when any layer computes with a fast kernel or was calibrated, else "exact"."""
-        return "fast" if self._plan else "exact"
-
-    @property
-    def plan(self) -> dict[str, dict[str, Any]]:
-        """Fast mode's per-layer choice: unit -> {"kernel", "why", "ms"} (empty in exact mode)."""
-        return {u: p.to_json() for u, p in self._plan.items()}
-
-    def calibrate(self, example_input: Any) -> None:
-        """Switch to fast mode: measure, on ``example_input``, each eligible layer's kernels and
-        install the fastest (``sckit.engine.plan``). Weights stay bit-exact; outputs may differ
-        from exact mode by reassociation. Safe to call again (re-measures)."""
-        self._uninstall_kernels()
-        eligible = eligible_units(self.module, self._units, self._runtime.ras)
-        if self.device.type != "cpu":
-            self._plan = {u: LayerPlan("dense", "fast kernels run on the CPU only") for u in eligible}
-            return
-        plans, built = calibrate(self, example_input, eligible)
-        self._install_kernels(plans, built)
-        self._try_chains(example_input, eligible)
-
-    def _exact_param(self, name: str) -> torch.Tensor | None:
-        """The exact value of parameter ``name`` (decoded if encoded; None if there is none)."""
-        r = self._runtime.ras.get(name)
-        if r is not None:
-            return decode_ras(r)
-        p = self._runtime.params.get(name)
-        return None if p is None else p.detach()
-
-    def _chains(self, eligible: dict[str, str]) -> list[Any]:
-        """The conv -> BN -> conv chains whose modules own and alone use their parameters."""
-        from sckit.engine.chains import find_chains
-
-        def owns(unit: str) -> bool:
-            mine = set(self._units.get(unit, []))
-            others = {n for u, ps in self._units.items() if u != unit for n in ps}
-            return mine <= {f"{unit}.weight", f"{unit}.bias"} and not (mine & others)
-
-        # a dense (unencoded) conv may join a chain too: its kernel holds a sliced copy
-        ok = ("", "weight not encoded")
-        return [ch for ch in find_chains(self.module)
-                if eligible.get(ch.producer) in ok and eligible.get(ch.consumer) in ok
-                and owns(ch.producer) and owns(ch.consumer)
-                and all(owns(t) for k, t in ch.steps if k == "bn")]
-
-    def _try_chains(self, example_input: Any, eligible: dict[str, str]) -> None:
-        """Keep filter-pruned chains shrunk across layers where that measures faster for the
-        whole forward than the per-layer kernels (and stays within the reassociation bound)."""
-        from sckit.engine.chains import build_chain_kernels
-        from sckit.timing import interleaved
-
-        chains = self._chains(eligible)
-        if not chains:
-            return
-        kernels, notes = build_chain_kernels(self.module, chains, self._exact_param)
-        if not kernels:
-            return
-        before_plan, before_k = dict(self._plan), dict(self._kernels)
-        with torch.no_grad():
-            ref = call_model(self, example_input)
-            t0 = interleaved({"f": lambda: call_model(self, example_input)}, repeats=3)["f"].median
-            plan = dict(before_plan)
-            for u in kernels:
-                old = plan.get(u)
-                plan[u] = LayerPlan("shrunk", notes[u], dict(old.ms) if old else {}, chain=True)
-            self._install_kernels(plan, {**before_k, **kernels})
-            try:
-                out = call_model(self, example_input)
-                t1 = interleaved({"f": lambda: call_model(self, example_input)}, repeats=3)["f"].median
-            except (RuntimeError, ValueError) as exc:  # fast mode never fails where exact works
-                self._install_kernels(before_plan, before_k)
-                self._chain_note = f"chains failed: {type(exc).__name__}: {str(exc)[:80]}"
-                return
-        longest = max(int(torch.Size(self._info[f"{u}.weight"]["shape"][1:]).numel())
-                      for u in kernels if f"{u}.weight" in self._info)
-        diff, tol = max_abs_diff(out, ref), fast_tolerance(ref, longest)
-        ok = diff <= tol
-        self._chain_note = (f"chains: forward {t0:.3g} -> {t1:.3g} ms on example_input, "
-                            f"max diff {diff:.3g} (bound {tol:.3g})")
-        if not ok or not t1 < 0.95 * t0:
-            self._install_kernels(before_plan, before_k)
-            self._chain_note += "; kept per-layer kernels"
-            return
-        for u in kernels:
-            self._plan[u].why += f" ({self._chain_note})"
-
-    def apply_plan(self, plan: dict[str, Any]) -> None:
-        """Install a stored plan (``sm.plan`` of a fast model) without measuring again."""
-        from sckit.engine.kernels import build
-        from sckit.engine.schedule import decode_ras
-
-        self._uninstall_kernels()
-        eligible = eligible_units(self.module, self._units, self._runtime.ras)
-        plans = {u: LayerPlan.from_json(p) for u, p in plan.items()}
-        chained = {u for u, lp in plans.items() if lp.chain}
-        unknown = sorted(set(plans) - set(eligible) - chained)
-        if unknown:
-            raise ValueError(f"plan names layers this model has no kernel slot for: {unknown[:5]}")
-        if self.device.type != "cpu":
-            self._plan = {u: LayerPlan("dense", "fast kernels run on the CPU only") for u in eligible}
-            return
-        modules = dict(self.module.named_modules())
-        built: dict[str, Any] = {}
-        if chained:
-            from sckit.engine.chains import build_chain_kernels
-
-            chains = [ch for ch in self._chains(eligible) if ch.producer in chained]
-            kernels, _ = build_chain_kernels(self.module, chains, self._exact_param)
-            if set(kernels) != chained:
-                raise ValueError(f"plan chains {sorted(chained)[:5]} do not match this model's "
-                                 f"graph ({sorted(kernels)[:5]})")
-            built.update(kernels)
-        for unit, lp in plans.items():
-            if lp.kernel == "dense" or lp.chain:
-                continue
-            if eligible[unit]:
-                raise ValueError(f"plan asks {lp.kernel!r} for {unit!r}, which cannot take it: {eligible[unit]}")
-            mod = modules[unit]
-            w = decode_ras(self._runtime.ras[f"{unit}.weight" if unit else "weight"])
-            bias = self._exact_bias(unit, mod)
-            built[unit] = build(lp.kernel, mod, w, bias)
-        self._install_kernels(plans, built)
-
-    def _exact_bias(self, unit: str, mod: Any) -> torch.Tensor | None:
-        from sckit.engine.schedule import decode_ras
-
-        if getattr(mod, "bias", None) is None:
-            return None
-        name = f"{unit}.bias" if unit else "bias"
-        r = self._runtime.ras.get(name)
-        return decode_ras(r) if r is not None else mod.bias.detach()
-
-    def _install_kernels(self, plans: dict[str, LayerPlan], built: dict[str, Any]) -> None:
-        modules: dict[str, Any] = dict(self.module.named_modules())
-        for unit in set(self._kernels) - set(built):
-            modules[unit].__dict__.pop("forward", None)  # replaced plans leave no stale kernel
-        self._plan = dict(plans)
-        self._kernels = dict(built)
-        for unit, k in built.items():
-            # an instance attribute shadows the class's forward: hooks, names and state stay
-            modules[unit].forward = k
-        self._rebuild_runtime()
-
-    def _uninstall_kernels(self, note: str = "") -> None:
-        if not self._kernels and not self._plan:
-            return
-        modules = dict(self.module.named_modules())
-        for unit in self._kernels:
-            modules[unit].__dict__.pop("forward", None)
-        self._kernels = {}
-        self._plan = {}
-        self._fast_note = note
-        self._rebuild_runtime()
-
-    @property
-    def max_reduction(self) -> int:
-        """Longest dot product among layers that run a fast kernel (0 in exact mode)."""
-        modules = dict(self.module.named_modules())
-        best = 0
-        for unit in self._kernels:
-            info = self._info.get(f"{unit}.weight" if unit else "weight")
-            if info is None or not isinstance(modules.get(unit), (nn.Linear, nn.Conv2d)):
-                continue  # a BatchNorm over kept channels reduces nothing
-            shape = info["shape"]
-            best = max(best, int(torch.Size(shape[1:]).numel()))
-        del modules
-        return best
-
-    def verify_fast(self, example_input: Any, reference: Any) -> float:
-        """Check fast-mode outputs on ``example_input`` against ``reference`` (the source's) within
-        :func:`fast_tolerance`; returns the largest difference, RuntimeError beyond the bound."""
-        out = call_model(self, example_input)
-        tol = fast_tolerance(reference, self.max_reduction)
-        diff = max_abs_diff(out, reference)
-        self._verified = {"max_abs_diff": diff, "tolerance": tol,
-                          "rule": "K * eps(dtype) * max|output|, K = longest reduction of a fast layer"}
-        if not diff <= tol:
-            raise RuntimeError(
-                f"fast mode output differs from the source by {diff:.3g}, beyond the reassociation "
-                f"bound {tol:.3g} (longest reduction {self.max_reduction}); use mode='exact' and "
-                "report this")
-        return diff
 
     @property
     def backend(self) -> str:
@@ -704,14 +436,9 @@ class SuccinctModel(nn.Module):
         return total
 
     @property
-    def fast_nbytes(self) -> int:
-        """Resident bytes of fast mode's structures (shrunk weights, CSR indices and values)."""
-        return sum(k.nbytes for k in self._kernels.values())
-
-    @property
     def cache_nbytes(self) -> int:
         """Resident bytes of decoded weights kept between forwards (``cache_bytes``)."""
-        return int(getattr(self._runtime, "cache_nbytes", 0))
+        return int(self._runtime.cache_nbytes)
 
     @property
     def resident_nbytes(self) -> int:
@@ -720,18 +447,13 @@ class SuccinctModel(nn.Module):
         return self.nbytes + self.cache_nbytes + self.fast_nbytes
 
     def peak_scratch_nbytes(self) -> int:
-        """Decoded weight bytes alive at once during a forward: the largest unit's (twice that
-        with decode-ahead, which holds the next unit's too). Activations are not counted."""
+        """Decoded weight bytes alive at once during a forward: the largest unit's, plus the
+        decode-ahead budget when the last forward used it. Activations are not counted."""
         rt = self._runtime
-        sizes = []
-        for ps in rt.units.values():
-            sizes.append(sum(int(torch.Size(self._info[n]["shape"]).numel()) * _itemsize(self._info[n]["dtype"])
-                             for n in ps if n in self._info and n not in getattr(rt, "cached", ())))
-        top = sorted(sizes, reverse=True)[:2] or [0]
-        ahead = getattr(rt, "decode_ahead_used", bool(rt.decode_ahead is True))
-        budget = getattr(rt, "ahead_bytes", None)
-        extra = (budget if isinstance(budget, int) else sum(top[1:])) if ahead else 0
-        return top[0] + extra
+        cached = rt.cached
+        largest = max((sum(rt.decoded_nbytes[n] for n in ps if n not in cached)
+                       for ps in rt.units.values()), default=0)
+        return largest + (rt.ahead_bytes if rt.decode_ahead_used else 0)
 
     def report(self) -> pd.DataFrame:
         """One row per module that owns parameters: how each is stored and what the last forward cost.
@@ -756,6 +478,7 @@ class SuccinctModel(nn.Module):
 
         rt = self._runtime
         canon = {id(p): n for n, p in self.module.named_parameters()}
+        cached = rt.cached
         rows = []
         for mname, mod in self.module.named_modules():
             own = [(a, p) for a, p in mod._parameters.items() if p is not None]
@@ -793,9 +516,7 @@ class SuccinctModel(nn.Module):
             lp = self._plan.get(mname)
             k = self._kernels.get(mname)
             fast_b = k.nbytes if k is not None else 0
-            cached = getattr(rt, "cached", ())
-            cache_b = sum(int(torch.Size(self._info[c]["shape"]).numel()) * _itemsize(self._info[c]["dtype"])
-                          for c in (canon[id(p)] for _, p in own) if c in cached and c in self._info)
+            cache_b = sum(rt.decoded_nbytes[c] for c in {canon[id(p)] for _, p in own} & cached)
             if n_enc and not n_dense:
                 status = "encoded"
             elif n_enc:

@@ -78,6 +78,12 @@ class FastKernel:
         raise NotImplementedError
 
 
+def _conv_out_hw(k: FastKernel, hw: Any) -> list[int]:
+    """Output height and width of conv kernel ``k`` on an input of spatial size ``hw``."""
+    return [(s + 2 * p - d * (ks - 1) - 1) // st + 1 for s, p, d, ks, st in zip(
+        hw, k.padding, k.dilation, k.kernel_size, k.stride, strict=True)]
+
+
 def _bytes(*ts: torch.Tensor | None) -> int:
     return sum(t.numel() * t.element_size() for t in ts if t is not None)
 
@@ -115,19 +121,21 @@ class ShrunkKernel(FastKernel):
             g_keep = out_keep.reshape(groups, per).any(dim=1)
             out_keep = g_keep.repeat_interleave(per)
             self.groups = int(g_keep.sum())
-            self.in_idx: torch.Tensor | None = None
-            self.in_group_idx: torch.Tensor | None = torch.nonzero(g_keep).flatten()
-            self.in_per_group = weight.shape[1]
+            # the input channels of the kept groups (None: every group kept)
+            per_in = weight.shape[1]
+            kept = torch.nonzero(g_keep).flatten()
+            all_kept = kept.numel() == groups
+            self.in_idx: torch.Tensor | None = None if all_kept else (
+                kept[:, None] * per_in + torch.arange(per_in)).flatten()
         else:
             in_keep = ~_zero_inputs(weight, 1)
             self.in_idx = None if bool(in_keep.all()) else torch.nonzero(in_keep).flatten()
-            self.in_group_idx = None
         self.out_features = weight.shape[0]
         self.keep = torch.nonzero(out_keep).flatten()
         drop = torch.nonzero(~out_keep).flatten()
         self.drop = drop if drop.numel() else None
         w = weight.detach().index_select(0, self.keep)
-        if self.in_idx is not None:
+        if self.in_idx is not None and groups == 1:  # grouped: a filter's inputs stay its group's
             w = w.index_select(1, self.in_idx)
         self.weight = w.contiguous()
         b = self.bias
@@ -153,19 +161,10 @@ class ShrunkKernel(FastKernel):
     def nbytes(self) -> int:
         return _bytes(self.weight, self.bias_keep, self.fill, self.keep, self.drop, self.in_idx)
 
-    def _select_inputs(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
         # channels: the last axis of a Linear input; axis 1 of an (N, C, H, W) conv input, 0 of (C, H, W)
         ch = -1 if self.linear else (1 if x.dim() == 4 else 0)
-        if self.in_idx is not None:
-            return x.index_select(ch, self.in_idx)
-        if self.in_group_idx is not None and self.groups * self.in_per_group != x.shape[ch]:
-            c = self.in_per_group
-            idx = (self.in_group_idx[:, None] * c + torch.arange(c)).flatten()
-            return x.index_select(ch, idx)
-        return x
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        xs = self._select_inputs(x)
+        xs = x if self.in_idx is None else x.index_select(ch, self.in_idx)
         if self.linear:
             y = F.linear(xs, self.weight, self.bias_keep) if self.keep.numel() else None
             dim = x.dim() - 1
@@ -178,9 +177,7 @@ class ShrunkKernel(FastKernel):
             dim = 1 if x.dim() == 4 else 0
             if y is None:
                 # every filter dropped: the output's spatial size from the conv arithmetic
-                hw = [(s + 2 * p - d * (k - 1) - 1) // st + 1 for s, p, d, k, st in zip(
-                    x.shape[-2:], self.padding, self.dilation, self.kernel_size, self.stride, strict=True)]
-                shape = (*x.shape[:-3], self.out_features, *hw)
+                shape = (*x.shape[:-3], self.out_features, *_conv_out_hw(self, x.shape[-2:]))
             else:
                 shape = (*y.shape[:dim], self.out_features, *y.shape[dim + 1:])
         if self.drop is None:
@@ -255,20 +252,13 @@ class CsrKernel(FastKernel):
             cols = xb.reshape(n, xb.shape[1], h * w)
         else:
             cols = F.unfold(xb, self.kernel_size, self.dilation, self.padding, self.stride)
-            ho, wo = [(s + 2 * p - d * (k - 1) - 1) // st + 1 for s, p, d, k, st in zip(
-                xb.shape[-2:], self.padding, self.dilation, self.kernel_size, self.stride, strict=True)]
-            h, w = ho, wo
-        if n == 1:
-            y = torch.mm(self.csr, cols[0])
-            if self.bias_col is not None:
-                y += self.bias_col
-            out = y.reshape(1, self.out_features, h, w)
-        else:
-            mat = cols.transpose(0, 1).reshape(cols.shape[1], n * h * w)
-            y = torch.mm(self.csr, mat)
-            if self.bias_col is not None:
-                y += self.bias_col
-            out = y.reshape(self.out_features, n, h, w).transpose(0, 1).contiguous()
+            h, w = _conv_out_hw(self, xb.shape[-2:])
+        # one product for the whole batch: images side by side as columns (no copy for one)
+        mat = cols[0] if n == 1 else cols.transpose(0, 1).reshape(cols.shape[1], n * h * w)
+        y = torch.mm(self.csr, mat)
+        if self.bias_col is not None:
+            y += self.bias_col
+        out = y.reshape(self.out_features, n, h, w).transpose(0, 1).contiguous()
         return out if batched else out[0]
 
 

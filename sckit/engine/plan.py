@@ -172,7 +172,7 @@ def _decode_ms(sm: Any, unit: str) -> float:
     from sckit.engine.schedule import decode_ras
 
     rt = sm._runtime
-    names = [n for n in sm._units.get(unit, []) if n in rt.ras and n not in getattr(rt, "cached", ())]
+    names = [n for n in sm._units.get(unit, []) if n in rt.ras and n not in rt.cached]
     if not names:
         return 0.0
     fn = {"decode": lambda: [decode_ras(rt.ras[n]) for n in names]}
@@ -203,7 +203,7 @@ def calibrate(sm: Any, example_input: Any, eligible: dict[str, str]) -> tuple[di
         return pre
 
     rt = sm._runtime
-    overlapped = bool(getattr(rt, "decode_ahead_used", rt.decode_ahead is True))
+    overlapped = rt.decode_ahead_used
     try:
         # registered after the engine's hooks, so the weights are decoded when ours runs
         for unit, why in eligible.items():

@@ -14,6 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from sckit.engine.outputs import bit_equal
+from sckit.engine.trace import call_model
+
 __all__ = ["CONFIGS", "PAPER_SPEED", "configured", "speedup_table"]
 
 #: the configurations of the paper's Tables 1-2 that sckit can build (SNIP -> magnitude, HRank ->
@@ -65,7 +68,6 @@ def speedup_table(model: nn.Module, example_input: Any, *, configs: tuple[str, .
     import pandas as pd
 
     import sckit
-    from sckit.engine.core import bit_equal
     from sckit.timing import interleaved
 
     model = model.eval()
@@ -95,6 +97,4 @@ def speedup_table(model: nn.Module, example_input: Any, *, configs: tuple[str, .
 
 
 def _caller(model: Any, example_input: Any) -> Any:
-    from sckit.engine.trace import call_model
-
     return lambda: call_model(model, example_input)
