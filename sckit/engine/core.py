@@ -22,6 +22,7 @@ from sckit.engine.decode import BackendChoice, choose_backend, make_decoder, mod
 from sckit.engine.fast import FastMode
 from sckit.engine.outputs import bit_equal, fast_tolerance, max_abs_diff
 from sckit.engine.plan import LayerPlan
+from sckit.engine.ras_choice import kind_for, layer_choice, param_owners
 from sckit.engine.schedule import Runtime, check_cache_bytes, decode_ras
 from sckit.engine.trace import call_model, trace_parameter_use
 
@@ -31,63 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["MODES", "SuccinctModel", "bit_equal", "check_mode", "compress", "fast_tolerance",
            "max_abs_diff"]
 
-_KINDS = ("element", "block")
 MODES = ("exact", "fast")
-
-
-def _param_owners(model: nn.Module) -> dict[int, list[tuple[str, str]]]:
-    """id(param) -> every (module name, attribute) that holds it (tied weights have several)."""
-    owners: dict[int, list[tuple[str, str]]] = {}
-    for mname, mod in model.named_modules(remove_duplicate=False):
-        for attr, p in mod._parameters.items():
-            if p is not None and (mname, attr) not in owners.get(id(p), []):
-                owners.setdefault(id(p), []).append((mname, attr))
-    return owners
-
-
-def _layer_choice(model: nn.Module, example_input: Any, ras: Any, fpr_threshold: float | None) -> dict[str, str]:
-    """Per-module RAS kind: the FPr choice of ``sckit.inspect`` for "auto", then dict overrides."""
-    overrides: dict[str, str] = {}
-    if isinstance(ras, dict):
-        overrides = dict(ras)
-        for key, val in overrides.items():
-            if val not in (*_KINDS, "dense"):
-                raise ValueError(f"ras[{key!r}] = {val!r}; expected 'element', 'block' or 'dense'")
-        # "*" sets the kind of everything not named (default: the "auto" FPr choice)
-        mode = overrides.pop("*", "auto")
-        if mode == "dense":
-            raise ValueError("ras['*'] = 'dense' would encode nothing; use the model itself")
-    elif ras in _KINDS or ras == "auto":
-        mode = ras
-    else:
-        raise ValueError(f"ras={ras!r}; expected 'auto', 'element', 'block' or a dict of overrides")
-    choice: dict[str, str] = {}
-    if mode == "auto":
-        from sckit.inspection import inspect
-
-        if fpr_threshold is None:
-            table = inspect(model, example_input, encode=False)
-        else:
-            table = inspect(model, example_input, fpr_threshold=fpr_threshold, encode=False)
-        for layer, kind in zip(table["layer"], table["ras"], strict=True):
-            if kind in _KINDS:
-                choice[str(layer)] = str(kind)
-    else:
-        choice = {name: mode for name, _ in model.named_modules()}
-        choice["*"] = mode
-    choice.update(overrides)
-    return choice
-
-
-def _kind_for(param_name: str, owner: str, ndim: int, choice: dict[str, str]) -> str:
-    if param_name in choice:
-        return choice[param_name]
-    if owner in choice:
-        kind = choice[owner]
-        # a block is a dim-0 slice; 1-D tensors (biases, norm scales) have scalar blocks, whose
-        # delimiters cost more than they save, so they go element-wise unless named explicitly
-        return "element" if ndim < 2 and kind == "block" else kind
-    return choice.get("*", "block" if ndim >= 2 else "element")
 
 
 def compress(
@@ -151,7 +96,7 @@ def compress(
     check = (verify and route.device.type == "cpu"
              and not any(m.training for m in work.modules()))
     try:
-        choice = _layer_choice(work, example_input, ras, fpr_threshold)
+        choice = layer_choice(work, example_input, ras, fpr_threshold)
         trace = trace_parameter_use(work, example_input)
         if check:
             # a plain forward, not the traced one: under a TorchFunctionMode some modules take
@@ -167,13 +112,13 @@ def compress(
     from sckit.tensor_io import encode_tensor
 
     params = dict(work.named_parameters())
-    owners = _param_owners(work)
+    owners = param_owners(work)
     used = {p for ps in trace.units.values() for p in ps}
     encoded: dict[str, Any] = {}
     reasons: dict[str, str] = {}
     for name, p in params.items():
         owner = owners[id(p)][0][0]
-        kind = _kind_for(name, owner, p.ndim, choice)
+        kind = kind_for(name, owner, p.ndim, choice)
         if kind == "dense":
             reasons[name] = "kept dense by ras override"
             continue
@@ -282,6 +227,9 @@ class SuccinctModel(FastMode, nn.Module):
         self._plan: dict[str, LayerPlan] = {}
         self._kernels: dict[str, Any] = {}
         self._fast_note = ""
+        self._chain_note = ""  # what the last chain measurement found (fast mode)
+        self._verified: dict[str, Any] | None = None  # verify_fast's figures
+        self._ahead_timing: dict[str, float] = {}  # tune_decode_ahead's figures
         self._runtime = self._make_runtime(encoded, params, make_decoder(choice, encoded),
                                            decode_ahead=decode_ahead, cache_bytes=cache_bytes)
         if choice.device != model_device(module):
@@ -474,93 +422,9 @@ class SuccinctModel(FastMode, nn.Module):
         resident_bytes, peak_scratch_bytes (decoded weights alive at once in a forward) and, for
         fast mode, what ``verify`` measured.
         """
-        import pandas as pd
+        from sckit.engine.report import layer_report
 
-        rt = self._runtime
-        canon = {id(p): n for n, p in self.module.named_parameters()}
-        cached = rt.cached
-        rows = []
-        for mname, mod in self.module.named_modules():
-            own = [(a, p) for a, p in mod._parameters.items() if p is not None]
-            if not own:
-                continue
-            dense_b = enc_b = 0
-            kinds: list[tuple[int, str]] = []
-            why: list[str] = []
-            n_enc = n_dense = n_tied = 0
-            decode = 0.0
-            routes: set[str] = set()
-            for attr, p in own:
-                cname = canon[id(p)]
-                full = f"{mname}.{attr}" if mname else attr
-                if cname != full:
-                    n_tied += 1
-                    why.append(f"{attr}: tied to {cname}")
-                    continue
-                if cname in rt.ras:
-                    info = self._info[cname]
-                    nbytes = int(torch.Size(info["shape"]).numel()) * _itemsize(info["dtype"])
-                    r = rt.ras[cname]
-                    dense_b += nbytes
-                    enc_b += r.nbytes
-                    kinds.append((nbytes, f"{r.kind}-sparse" if getattr(r, "sparse", False) else r.kind))
-                    decode += rt.decode_ms.get(cname, 0.0)
-                    routes.add(rt.decoder.decoder_of(cname))
-                    n_enc += 1
-                else:
-                    nbytes = p.numel() * p.element_size()
-                    dense_b += nbytes
-                    enc_b += nbytes
-                    why.append(f"{attr}: {self._reasons.get(cname, 'not encoded')}")
-                    n_dense += 1
-            lp = self._plan.get(mname)
-            k = self._kernels.get(mname)
-            fast_b = k.nbytes if k is not None else 0
-            cache_b = sum(rt.decoded_nbytes[c] for c in {canon[id(p)] for _, p in own} & cached)
-            if n_enc and not n_dense:
-                status = "encoded"
-            elif n_enc:
-                status = "partial"
-            elif n_dense:
-                status = "dense"
-            else:
-                status = "tied"
-            rows.append(
-                {
-                    "layer": mname,
-                    "type": type(mod).__name__,
-                    "ras": max(kinds)[1] if kinds else "dense",
-                    "dense_bytes": dense_b,
-                    "bytes": enc_b,
-                    "ratio": dense_b / enc_b if enc_b else float("nan"),
-                    "decoded_on": "+".join(sorted(routes)),
-                    "decode_ms": decode if n_enc else float("nan"),
-                    "wait_ms": rt.wait_ms.get(mname, float("nan")),
-                    "compute_ms": rt.compute_ms.get(mname, float("nan")),
-                    "status": status,
-                    "reason": "; ".join(why),
-                    "kernel": lp.kernel if lp is not None else "dense",
-                    "kernel_why": lp.why if lp is not None else self._fast_note,
-                    "fast_bytes": fast_b,
-                    "resident_bytes": enc_b + fast_b + cache_b,
-                }
-            )
-        df = pd.DataFrame(rows)
-        df.attrs.update({
-            "mode": self.mode,
-            "dense_bytes": int(df["dense_bytes"].sum()) if len(df) else 0,
-            "nbytes": self.nbytes,
-            "fast_bytes": self.fast_nbytes,
-            "cache_bytes": self.cache_nbytes,
-            "resident_bytes": self.resident_nbytes,
-            "peak_scratch_bytes": self.peak_scratch_nbytes(),
-        })
-        if getattr(self, "_verified", None):
-            df.attrs["verify"] = dict(self._verified)
-        df.attrs["decode_ahead"] = {"setting": rt.decode_ahead, "auto_pays": rt.auto_pays,
-                                    "used_last_forward": rt.decode_ahead_used,
-                                    **getattr(self, "_ahead_timing", {})}
-        return df
+        return layer_report(self)
 
     # -- back to dense -----------------------------------------------------------------------
     def to_dense(self) -> nn.Module:
@@ -603,7 +467,3 @@ class SuccinctModel(FastMode, nn.Module):
         return (f"encoded={len(self._runtime.ras)}, nbytes={self.nbytes}, mode={self.mode!r}, "
                 f"fast_layers={len(self._kernels)}, decode_ahead={self.decode_ahead}, "
                 f"backend={self.backend!r}")
-
-
-def _itemsize(dtype: torch.dtype) -> int:
-    return torch.empty(0, dtype=dtype).element_size()

@@ -37,6 +37,8 @@ class FastMode:
     _plan: dict[str, LayerPlan]
     _kernels: dict[str, Any]
     _fast_note: str
+    _chain_note: str
+    _verified: dict[str, Any] | None
 
     def _rebuild_runtime(self) -> None:  # pragma: no cover - provided by SuccinctModel
         raise NotImplementedError
