@@ -101,7 +101,7 @@ def _(r):
     assert 1 <= r["front_size"] <= r["n_configs"] and r["best_ratio_on_front"] > 1
 
 
-@expect("08_seed_tables")
+@expect("08_paper_tables")
 def _(r):
     assert r["resnet50_params"] == 25_557_032
     assert r["resnet50_macs"] != r["resnet50_paper_macs"]  # the paper's total is not reproducible
