@@ -14,6 +14,8 @@ op                                 MACs
 ``bmm``, ``baddbmm``               ``batch*m*k*n``
 ``convolution`` (+ variants)       ``N * prod(weight.shape) * prod(out spatial)``; transposed:
                                    ``prod(input spatial)`` (padding positions included, bias not)
+``mkldnn_rnn_layer`` (CPU LSTM)    ``T*B*G*in`` (input) + ``T*B*G*H`` (recurrent), ``G`` = gate
+                                   rows of ``weight_ih`` (4H), per layer and direction
 everything else                    0: BatchNorm, LayerNorm, ReLU/GELU, pooling, softmax, adds,
                                    embedding lookups
 =================================  ==========================================================
@@ -31,8 +33,14 @@ Where sckit deliberately differs (tested in ``tests/test_macs.py``):
   counts as 0: in-projection, SDPA (as above), out-projection and (encoder layer) both FFN
   matmuls, each charged to its weight.
 
-Not counted (0 in both): recurrent kernels (``mkldnn_rnn_layer``, LSTM/GRU cells), embedding
-lookups, sparse/quantized kernels without an aten matmul.
+Recurrent layers are counted exactly, gates' biases and element-wise gate arithmetic excluded:
+``nn.RNN``, ``nn.GRU``, ``nn.RNNCell``, ``nn.GRUCell``, ``nn.LSTMCell``, an LSTM with
+``proj_size`` and every packed sequence decompose on the CPU into ``addmm``/``mm`` per time step
+(packed: only the live batch rows of each step). A plain ``nn.LSTM`` runs oneDNN's fused
+``mkldnn_rnn_layer``, which FlopCounterMode counts as 0; sckit counts it with the same formula the
+decomposed path gives (``rnn.ih`` and ``rnn.hh`` parts, each charged to its weight).
+
+Not counted (0 in both): embedding lookups, sparse/quantized kernels without an aten matmul.
 
 Like FlopCounterMode, an op without a formula is first offered its CompositeImplicit
 decomposition, so ops that decompose into counted ones are counted identically.
@@ -48,6 +56,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import PackedSequence
 from torch.utils._python_dispatch import TorchDispatchMode
 
 __all__ = ["MacRecord", "MacTracer", "count_macs", "op_macs", "SDPA_OPS", "call_model"]
@@ -103,6 +112,18 @@ def _addmv(args: Sequence[Any], out: Any) -> list[Part]:
 
 def _dot(args: Sequence[Any], out: Any) -> list[Part]:
     return [("dot", args[0].shape[0], (args[0], args[1]))]
+
+
+def _mkldnn_rnn(args: Sequence[Any], out: Any) -> list[Part]:
+    """One layer and direction of oneDNN's LSTM: input [T, B, in] (batch_first already undone),
+    weight_ih [G, in], weight_hh [G, H] (G = 4H gate rows)."""
+    x, w_ih, w_hh = args[0], args[1], args[2]
+    tokens = x.numel() // x.shape[-1] if x.numel() else 0
+    gates = w_ih.shape[0]
+    return [
+        ("rnn.ih", tokens * gates * w_ih.shape[1], (x, w_ih)),
+        ("rnn.hh", tokens * gates * w_hh.shape[1], (None, w_hh)),
+    ]
 
 
 def _sdpa(args: Sequence[Any], out: Any) -> list[Part]:
@@ -172,6 +193,7 @@ _FORMULAS: dict[Any, Callable[[Sequence[Any], Any], list[Part]]] = {
     aten.vdot: _dot,
     aten._native_multi_head_attention: _native_mha,
     aten._transformer_encoder_layer_fwd: _encoder_layer,
+    aten.mkldnn_rnn_layer: _mkldnn_rnn,
 }
 #: SDPA kernels sckit counts (FlopCounterMode counts the CUDA ones, not the CPU one).
 SDPA_OPS = (
@@ -351,6 +373,8 @@ class MacTracer:
 
 
 def _as_call(example_input: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    if isinstance(example_input, PackedSequence):  # a NamedTuple, but one argument
+        return (example_input,), {}
     if isinstance(example_input, Mapping):
         return (), dict(example_input)
     if isinstance(example_input, tuple | list):
