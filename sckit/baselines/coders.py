@@ -1,4 +1,4 @@
-"""General-purpose lossless coders on a model's raw weight bytes: zstd, lzma, ZipNN-style.
+"""General-purpose lossless coders on a model's raw weight bytes: zstd, lzma, ZipNN.
 
 Each takes the model's state (parameters and buffers, tied tensors once), concatenates their raw
 little-endian bytes in ``state_dict`` order, compresses, and decodes back to a bit-identical
@@ -10,7 +10,9 @@ ZipNN-style byte grouping (Hershcovitch et al., "ZipNN: Lossless Compression for
 then byte 1, ...). For float32 the top plane holds the sign and 7 exponent bits - highly
 skewed, since trained weights share few exponents - while the low mantissa planes are nearly
 random. Each plane is entropy-coded on its own (zstd or Huffman) and kept raw when coding does not
-pay, which is what ZipNN does with incompressible mantissa bytes.
+pay, which is what ZipNN does with incompressible mantissa bytes. This is the stand-in
+("zipnn-style (sckit)") for machines without the ``zipnn`` package: :func:`zipnn` runs the real
+package (:mod:`sckit.baselines.zipnn_pkg`) whenever it is installed.
 
 :func:`best_fit_lossless` (zstd / lzma / bz2, keep the smallest) is the index-array coder of
 DeepSZ.
@@ -170,46 +172,92 @@ def zipnn_decode_bytes(blob: bytes) -> bytes:
     return out.T.tobytes()
 
 
-def zipnn(model: nn.Module, *, entropy: str = "zstd", level: int = 3) -> BaselineResult:
-    """ZipNN-style byte grouping of each dtype group, then zstd or Huffman per byte plane.
+def zipnn(model: nn.Module, *, entropy: str = "zstd", level: int = 3, threads: int = 1,
+          package: bool | None = None) -> BaselineResult:
+    """ZipNN on the model's float tensors: the real ``zipnn`` package when installed, else the
+    byte-grouping stand-in above, labelled "zipnn-style (sckit)".
 
-    Tensors are grouped by element size (float32 -> 4 planes, float16 -> 2, ...); each group is
-    one byte-grouped stream, concatenated with a u32 length prefix.
+    ``package``: None uses the package when it is installed (``entropy="zstd"``, the package's
+    own scheme), True requires it (ImportError when missing), False forces the stand-in.
+    ``entropy="huffman"`` is a stand-in variant (Huffman per byte plane). ``threads``: the
+    package's threads (1: the single-thread speed the comparisons report).
+
+    Tensors are grouped by dtype (package: float32 / bfloat16 / float16 each one ZipNN stream,
+    integer and float64 tensors stored raw; stand-in: by element size), each group one stream
+    behind a u32 length. ``method`` is ``"zipnn <version>"`` or ``"zipnn-style (sckit)"``.
     """
+    from sckit.baselines import zipnn_pkg
+
     if entropy not in _ENTROPY:
         raise ValueError(f"entropy must be 'zstd' or 'huffman', got {entropy!r}")
+    if package not in (None, True, False):
+        raise TypeError(f"package must be None, True or False, got {package!r}")
+    if package is True and entropy != "zstd":
+        raise ValueError("the zipnn package has its own entropy coder; entropy='huffman' is "
+                         "the stand-in's variant (package=False)")
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1, got {threads!r}")
     check_model(model)
+    real = package is not False and entropy == "zstd" and zipnn_pkg.version() is not None
+    if package is True and not real:
+        raise ImportError("the zipnn package is not installed (pip install zipnn)")
     state = state_tensors(model)
-    sizes = [t.element_size() for t in state.values()]
-    # groups in first-appearance order of element size; the decoder re-derives them from state
-    group_sizes = list(dict.fromkeys(sizes))
+    if real:
+        keys = [str(t.dtype).removeprefix("torch.") for t in state.values()]
+        keys = [k if k in zipnn_pkg.DTYPES else "raw" for k in keys]
+    else:
+        keys = [str(t.element_size()) for t in state.values()]
+    # groups in first-appearance order; the decoder re-derives them from the state templates
+    groups = list(dict.fromkeys(keys))
+
+    def enc_group(g: str, gb: bytes) -> bytes:
+        if not real:
+            return zipnn_encode_bytes(gb, int(g), entropy=entropy, level=level)
+        if g == "raw":
+            return gb
+        return zipnn_pkg.compress_bytes(gb, g, threads=threads, level=level)
+
+    def dec_group(g: str, body: bytes) -> bytes:
+        if not real:
+            return zipnn_decode_bytes(body)
+        return body if g == "raw" else zipnn_pkg.decompress_bytes(body, g, threads=threads)
 
     def enc(raw: bytes) -> bytes:
         arrays = [tensor_to_numpy(t) for t in state.values()]
         parts = []
-        for g in group_sizes:
-            gb = b"".join(a.tobytes() for a, s in zip(arrays, sizes, strict=True) if s == g)
-            body = zipnn_encode_bytes(gb, g, entropy=entropy, level=level)
+        for g in groups:
+            gb = b"".join(a.tobytes() for a, k in zip(arrays, keys, strict=True) if k == g)
+            body = enc_group(g, gb)
             parts += [struct.pack("<I", len(body)), body]
         return b"".join(parts)
 
     def dec(blob: bytes) -> bytes:
-        groups: dict[int, bytes] = {}
+        decoded: dict[str, bytes] = {}
         pos = 0
-        for g in group_sizes:
+        for g in groups:
+            if pos + 4 > len(blob):
+                raise FormatError("ZipNN model blob truncated")
             (ln,) = struct.unpack_from("<I", blob, pos)
-            groups[g] = zipnn_decode_bytes(blob[pos + 4 : pos + 4 + ln])
+            decoded[g] = dec_group(g, blob[pos + 4 : pos + 4 + ln])
             pos += 4 + ln
-        offs = dict.fromkeys(group_sizes, 0)
+        offs = dict.fromkeys(groups, 0)
         out = []
-        for t, s in zip(state.values(), sizes, strict=True):
-            nb = t.numel() * s
-            out.append(groups[s][offs[s] : offs[s] + nb])
-            offs[s] += nb
+        for t, k in zip(state.values(), keys, strict=True):
+            nb = t.numel() * t.element_size()
+            out.append(decoded[k][offs[k] : offs[k] + nb])
+            offs[k] += nb
         return b"".join(out)
 
-    name = "zipnn" if entropy == "zstd" else "zipnn-huffman"
-    return _run(model, name, enc, dec, {"entropy": entropy, "level": level})
+    if real:
+        name = zipnn_pkg.label()
+        params = {"implementation": "package", "version": zipnn_pkg.version(),
+                  "threads": threads, "level": level}
+    else:
+        name = "zipnn-style (sckit)" + (", Huffman" if entropy == "huffman" else "")
+        params = {"implementation": "stand-in", "entropy": entropy, "level": level,
+                  "note": "zipnn package not installed" if zipnn_pkg.version() is None
+                  else "stand-in requested"}
+    return _run(model, name, enc, dec, params)
 
 
 # --- best-fit lossless (DeepSZ index arrays) ----------------------------------------------------
@@ -259,5 +307,5 @@ def general_coders(model: nn.Module) -> dict[str, BaselineResult]:
         "zstd-3": zstd(model, level=3),
         "zstd-19": zstd(model, level=19),
         "lzma": lzma_coder(model),
-        "zipnn": zipnn(model),
+        "zipnn": zipnn(model),  # the real package when installed (see its ``method``)
     }

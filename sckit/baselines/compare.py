@@ -156,9 +156,18 @@ def _runner(
     if name == "lzma":
         return (lambda m: coders.lzma_coder(m, **kw)), ""
     if name == "zipnn":
-        return (lambda m: coders.zipnn(m, **kw)), ""
+        from sckit.baselines import zipnn_pkg
+
+        if kw.get("package") is False or zipnn_pkg.version() is None:
+            why = "requested" if kw.get("package") is False else "zipnn package not installed"
+            note = f"zipnn-style (sckit) stand-in ({why})"
+        else:
+            note = f"{zipnn_pkg.label()} (PyPI package), threads={kw.get('threads', 1)}"
+        return (lambda m: coders.zipnn(m, **kw)), note
     if name == "zipnn-huffman":
-        return (lambda m: coders.zipnn(m, entropy="huffman", **kw)), ""
+        kw["package"] = False
+        return (lambda m: coders.zipnn(m, entropy="huffman", **kw)), (
+            "zipnn-style (sckit) stand-in, Huffman per byte plane")
     if name == "deep_compression":
         return (lambda m: deep_compression(m, **kw)), ""
     if name == "deepsz":

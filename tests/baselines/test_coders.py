@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from sckit.baselines import lzma_coder, zipnn, zstd
+from sckit.baselines import lzma_coder, zipnn, zipnn_pkg, zstd
 from sckit.baselines.coders import (
     best_fit_lossless,
     best_fit_lossless_decode,
@@ -25,8 +25,10 @@ CODERS = {
     "zstd-19": lambda m: zstd(m, level=19),
     "lzma": lzma_coder,
     "zipnn": zipnn,
+    "zipnn-style (sckit)": lambda m: zipnn(m, package=False),
     "zipnn-huffman": lambda m: zipnn(m, entropy="huffman"),
 }
+LABELS = {"zipnn": zipnn_pkg.label(), "zipnn-huffman": "zipnn-style (sckit), Huffman"}
 
 
 def _mixed_model() -> nn.Module:
@@ -46,7 +48,7 @@ def test_lossless_bit_exact(name):
     m = _mixed_model()
     before = copy.deepcopy(m)
     r = CODERS[name](m)
-    assert r.method == name and r.lossless
+    assert r.method == LABELS.get(name, name) and r.lossless
     assert state_bit_equal(r.model, m)
     assert state_bit_equal(m, before)  # input untouched
     assert r.model is not m
