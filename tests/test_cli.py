@@ -25,6 +25,19 @@ def test_demo_prints_sizes_and_timings(capsys):
     assert huff < plain  # the Huffman shape pays on exponent symbols
 
 
+def test_inspect_a_decoded_compressed_model():
+    """``sckit report x.sck`` inspects ``load(x).to_dense()``: hooks must register on that copy
+    (to_dense once left torch's hook dicts as plain dicts, which torch cannot weak-reference)."""
+    import sckit
+
+    model = sckit.zoo.create_model("lenet300_100", seed=0).eval()
+    x = sckit.zoo.default_input("lenet300_100")
+    dense = sckit.compress(model, x).to_dense()
+    table = sckit.inspect(dense, x, encode=False)
+    assert int(table.n_params.sum()) == sum(p.numel() for p in model.parameters())
+    dense.register_forward_hook(lambda *a: None).remove()
+
+
 def test_bad_arguments_are_messages_not_tracebacks():
     r = _run("demo", "--n", "0")
     assert r.returncode == 2 and "--n must be positive" in r.stderr

@@ -437,12 +437,12 @@ class SuccinctModel(FastMode, nn.Module):
             for u, k in kernels.items():
                 vars(self.module.get_submodule(u))["forward"] = k
         for mod in dense.modules():
-            for hooks in (mod._forward_pre_hooks, mod._forward_hooks):
+            # in place: torch keeps weak references to these OrderedDicts (a plain dict here
+            # made every later register_forward_hook on the copy fail)
+            for hooks in (mod._forward_pre_hooks, mod._forward_hooks,
+                          mod._forward_hooks_always_called):
                 for hid in [k for k in hooks if k in hook_ids]:
                     del hooks[hid]
-            mod._forward_hooks_always_called = {
-                k: v for k, v in mod._forward_hooks_always_called.items() if k not in hook_ids
-            }
         for mod in dense.modules():
             mod.__dict__.pop("forward", None)  # fast kernels: back to the class's forward
         params = dict(dense.named_parameters())
