@@ -33,8 +33,8 @@ _LAZY: dict[str, str] = {
     "distill": "sckit.transforms:distill",
     "compare": "sckit.baselines:compare",
     "sweep": "sckit.sweeps:sweep",
-    "pareto_front": "sckit.pareto:pareto_front",
-    "plot_pareto": "sckit.pareto:plot_pareto",
+    "pareto_front": "sckit.sweeps:pareto_front",
+    "plot_pareto": "sckit.sweeps:plot_pareto",
 }
 
 __all__ = ["FormatError", "__version__", *_LAZY]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sckit.pareto import find_chromium, pareto_front, pareto_mask, plot_pareto, save_figure
+from sckit.sweeps.pareto import find_chromium, pareto_front, pareto_mask, plot_pareto, save_figure
 
 
 def oracle_mask(pts: np.ndarray, minimize: tuple[bool, ...]) -> np.ndarray:
@@ -183,7 +183,7 @@ def test_html_export(tmp_path):
 
 
 def test_png_export_without_chromium_fails_clearly(tmp_path, monkeypatch):
-    import sckit.pareto as pareto
+    import sckit.sweeps.pareto as pareto
 
     monkeypatch.setattr(pareto, "find_chromium", lambda: None)
     with pytest.raises(RuntimeError, match="Chromium"):

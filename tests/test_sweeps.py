@@ -12,9 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-from sckit.sweep_cache import SweepCache
-from sckit.sweep_grid import config_key, expand_grid
 from sckit.sweeps import TIMING_COLUMNS, sweep
+from sckit.sweeps.cache import SweepCache
+from sckit.sweeps.grid import config_key, expand_grid
 
 
 # --------------------------------------------------------------------------- tiny fixtures
@@ -123,7 +123,7 @@ def test_invalid_sweep_args():
 
 def test_mode_axis_expansion():
     from sckit.engine import MODES as ENGINE_MODES
-    from sckit.sweep_grid import CONFIG_COLUMNS, MODES
+    from sckit.sweeps.grid import CONFIG_COLUMNS, MODES
 
     assert MODES == ENGINE_MODES and "mode" in CONFIG_COLUMNS
     # default: exact only, and the labels are those of a grid without the axis
@@ -152,7 +152,7 @@ def test_mode_axis_expansion():
 
 
 def test_exact_mode_keeps_the_old_cache_keys():
-    # literals from sckit.sweep_grid before the mode axis existed (commit 3ea4bb7): caches written
+    # literals from sckit.sweeps.grid before the mode axis existed (commit 3ea4bb7): caches written
     # then still hit for exact rows
     ctx = {"model": "m"}
     cfgs = expand_grid({"ras": ["block"], "prune": [None, ("magnitude", 0.9)], "mode": ["exact", "fast"]})
@@ -219,7 +219,7 @@ def base_run(engine):
 
 
 def test_sweep_rows(base_run):
-    from sckit.sweep_worker import state_bytes, weights_hash
+    from sckit.sweeps.worker import state_bytes, weights_hash
     from sckit.transforms import prune
 
     df = base_run
@@ -416,7 +416,7 @@ def test_cached_rows_without_resident_bytes(engine, tmp_path):
 
 
 def test_grid_methods_match_transforms():
-    from sckit.sweep_grid import PRUNE_METHODS, QUANT_METHODS
+    from sckit.sweeps.grid import PRUNE_METHODS, QUANT_METHODS
     from sckit.transforms import PRUNE_METHODS as TP
     from sckit.transforms import QUANTIZE_METHODS as TQ
 
@@ -439,7 +439,7 @@ def test_baseline_and_quantize_rows(engine):
 
 
 def test_sweep_feeds_pareto_and_plot(base_run):
-    from sckit.pareto import pareto_front, plot_pareto
+    from sckit.sweeps.pareto import pareto_front, plot_pareto
 
     front = pareto_front(base_run, z="accuracy")
     assert len(front) >= 1 and set(front.index) <= set(base_run.index)
@@ -461,7 +461,7 @@ def test_fork_pool_with_threads_rejected():
 def test_hash_and_size_of_int8_modules():
     from torch.ao.nn.quantized import Linear as QLinear
 
-    from sckit.sweep_worker import opaque_state_bytes, state_bytes, weights_hash
+    from sckit.sweeps.worker import opaque_state_bytes, state_bytes, weights_hash
 
     g = torch.Generator().manual_seed(5)  # own generator: tiny_model() reseeds the global one
     q = QLinear(16, 4)  # weights packed: state_dict holds a tuple, no parameters

@@ -8,8 +8,8 @@ from typing import Any
 import ipywidgets as W
 
 import sckit
-from sckit.sweep_grid import CONFIG_COLUMNS
 from sckit.sweeps import configured_model
+from sckit.sweeps.grid import CONFIG_COLUMNS
 
 from ._base import Panel, safe
 

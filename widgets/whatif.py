@@ -12,8 +12,8 @@ from typing import Any
 import ipywidgets as W
 
 import sckit
-from sckit.sweep_grid import MODES as GRID_MODES
 from sckit.sweeps import configured_model
+from sckit.sweeps.grid import MODES as GRID_MODES
 
 from ._base import Panel, safe
 

@@ -1,6 +1,6 @@
 """What-if sweeps (issue 7): measure size, latency and accuracy over a grid of configurations.
 
-``sweep(model, grid, example_input=...)`` expands ``grid`` (grammar in :mod:`sckit.sweep_grid`),
+``sweep(model, grid, example_input=...)`` expands ``grid`` (grammar in :mod:`sckit.sweeps.grid`),
 runs every configuration in-process or on an executor, and returns one row per configuration.
 Feed the result to :func:`sckit.pareto_front` / :func:`sckit.plot_pareto`.
 
@@ -27,8 +27,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sckit.sweep_grid import CONFIG_COLUMNS, config_key, expand_grid
-from sckit.sweep_worker import configured_model
+from sckit.sweeps.grid import CONFIG_COLUMNS, config_key, expand_grid
+from sckit.sweeps.worker import configured_model
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -141,7 +141,7 @@ def sweep(
     Args:
         model: the dense source model (never modified).
         grid: dict of axes ``ras``, ``prune``, ``quantize``, ``mode``, ``baselines``
-            (see :mod:`sckit.sweep_grid`); invalid grids raise ``ValueError`` naming the bad key
+            (see :mod:`sckit.sweeps.grid`); invalid grids raise ``ValueError`` naming the bad key
             or option. The first row is always the dense reference. ``mode``: ``"exact"``
             (default) and/or ``"fast"``, passed to :func:`sckit.compress`; fast mode is
             calibrated on ``example_input`` and ``latency_ms`` times that mode.
@@ -184,8 +184,8 @@ def sweep(
     from torch import nn
 
     from sckit import __version__
-    from sckit.sweep_cache import SweepCache
-    from sckit.sweep_worker import (
+    from sckit.sweeps.cache import SweepCache
+    from sckit.sweeps.worker import (
         dump_payload,
         run_config,
         run_config_remote,

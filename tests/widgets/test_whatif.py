@@ -6,7 +6,7 @@ import torch
 from sckit.widgets import WhatIfPanel
 from torch import nn
 
-from sckit.sweep_worker import weights_hash
+from sckit.sweeps.worker import weights_hash
 
 
 def _model():
