@@ -21,8 +21,9 @@ who calls these kernels directly):
     words and finally the bits of one word (``pdep`` + ``tzcnt``, Pandey et al. 2017).
     Overhead 32 bits per 4096 ones or zeros = 0.78% (Navarro, *Compact Data Structures*, 4.3.3).
 
-njit helpers others may call (all ``cache=True``; ``i``/``k`` are int64; no bounds checks --
-callers validate; arrays may be read-only -- the structures keep theirs read-only so each
+njit helpers others may call (all ``cache=True``; ``i``/``k`` are int64; callers validate
+arguments, but ``rank1`` and ``select*`` clamp their array indices, so a damaged structure gives
+wrong answers rather than reads outside the arrays; arrays may be read-only -- the structures keep theirs read-only so each
 kernel is compiled once):
 
 - ``popcount(x)``, ``tzcnt(x)``, ``pdep(x, mask)`` (BMI2 when the CPU has it), ``select_in_word(w, k)``
@@ -220,11 +221,13 @@ def rank1(words, rdir, i):
     Branch-free: random queries made the sub-block tests and the 0..7-word loop mispredict
     (~3 per query); now all 7 whole-word slots are popcounted under a mask.
     """
-    if i == 0:
+    if i <= 0 or words.shape[0] == 0:
         return np.int64(0)
-    # unsigned indices: spares numba's negative-index wraparound code on each of the 9 loads
+    # unsigned indices: spares numba's negative-index wraparound code on each of the 9 loads;
+    # the directory index is clamped (one cmov) so a position past the end never reads outside
+    # the arrays, whatever a damaged structure asks for
     iu = np.uint64(i)
-    e = rdir[iu >> np.uint64(BLOCK_SHIFT)]
+    e = rdir[min(iu >> np.uint64(BLOCK_SHIFT), np.uint64(rdir.shape[0] - 1))]
     sb = (i >> SUB_SHIFT) & 3
     r = np.int64(e & np.uint64(ABS_MASK))
     r += np.int64((e >> np.uint64(34)) & np.uint64(1023)) * (sb > 0)
@@ -301,9 +304,16 @@ def _before(rdir, b, ones):
 @njit(cache=True, nogil=True)
 def _select(words, rdir, samples, n_bits, k, ones):
     # 1) sampled block range, 2) binary search on the directory, 3) sub-blocks, 4) words, 5) bits
-    t = k >> SAMPLE_SHIFT
-    lo = np.int64(samples[t])
-    hi = np.int64(samples[t + 1]) if t + 1 < samples.shape[0] else rdir.shape[0] - 2
+    # Every index is clamped and the word loop bounded: a damaged directory or sample (which
+    # validation on load refuses) gives a wrong position in [0, n_bits), never a read outside
+    # the arrays or an endless loop.
+    nw = words.shape[0]
+    last_b = rdir.shape[0] - 2
+    if nw == 0 or last_b < 0 or samples.shape[0] == 0:
+        return np.int64(0)
+    t = min(max(k, 0) >> SAMPLE_SHIFT, samples.shape[0] - 1)
+    lo = min(np.int64(samples[t]), last_b)
+    hi = min(np.int64(samples[t + 1]), last_b) if t + 1 < samples.shape[0] else last_b
     while lo < hi:  # last block b in [lo, hi] with before(b) <= k
         mid = (lo + hi + 1) >> 1
         if _before(rdir, mid, ones) <= k:
@@ -312,7 +322,7 @@ def _select(words, rdir, samples, n_bits, k, ones):
             hi = mid - 1
     b = lo
     e = rdir[b]
-    r = k - _before(rdir, b, ones)
+    r = max(k - _before(rdir, b, ones), 0)
     w = b << 5
     for s in range(3):
         c = np.int64((e >> np.uint64(34 + 10 * s)) & np.uint64(1023))
@@ -322,13 +332,14 @@ def _select(words, rdir, samples, n_bits, k, ones):
             break
         r -= c
         w += 8
-    while True:
+    while w < nw:
         x = words[w] if ones else ~words[w]
         c = np.int64(popcount(x))
         if r < c:
-            return (w << 6) + select_in_word(x, r)
+            return min((w << 6) + select_in_word(x, r), max(n_bits - 1, 0))
         r -= c
         w += 1
+    return max(n_bits - 1, 0)
 
 
 @njit(cache=True, nogil=True)

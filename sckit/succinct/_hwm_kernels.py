@@ -166,7 +166,9 @@ def _read64(words, p):
     # 64 bits from bit p (any alignment), branch-free: ``words`` carries padding words, and the
     # double shift avoids the undefined shift by 64 when p is word-aligned.
     # (unsigned index: spares numba's negative-index wraparound code in the hot loop)
-    wi = np.uint64(p) >> np.uint64(6)
+    # The word index is clamped to the padding (one cmov per read): a cursor a damaged
+    # structure (refused on load) sent past the end reads padding, never outside ``words``.
+    wi = min(np.uint64(p) >> np.uint64(6), np.uint64(words.shape[0] - 2))
     off = np.uint64(p) & np.uint64(63)
     return (words[wi] >> off) | (
         (words[wi + np.uint64(1)] << np.uint64(1)) << (np.uint64(63) - off)

@@ -11,8 +11,9 @@ import numpy as np
 
 from sckit.errors import FormatError
 from sckit.succinct import _serial
+from sckit.succinct._bitops import MAX_BITS
 from sckit.succinct.bitvector import BitVector
-from sckit.succinct.huffman import wm_canonical_code
+from sckit.succinct.huffman import _MAX_SUPPORTED_LENGTH, wm_canonical_code
 from sckit.succinct.wavelet_matrix import symbol_dtype
 
 __all__ = ["check_tree", "padded_words", "rebuild"]
@@ -25,19 +26,20 @@ def padded_words(n_bits: int) -> int:
     return (n_bits >> 6) + 2
 
 
-def rebuild(cls: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+def rebuild(
+    cls: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray], *, validate: str = "full"
+) -> Any:
     """A ``cls`` instance over ``arrays`` (no copy of the bits); FormatError if inconsistent."""
-    try:
-        n, sigma = int(meta["n"]), int(meta["sigma"])
-        limit, n_bits = int(meta["max_code_length"]), int(meta["n_bits"])
-    except (KeyError, TypeError, ValueError):
-        raise FormatError(
-            f"{_KIND}: meta needs integer 'n', 'sigma', 'max_code_length', 'n_bits'"
-        ) from None
-    if not (0 <= n and 1 <= sigma <= 1 << 32 and 0 <= n_bits):
-        raise FormatError(f"{_KIND}: inconsistent meta n={n} sigma={sigma} n_bits={n_bits}")
+    mi = _serial.meta_int
+    n = mi(_KIND, meta, "n", 0, MAX_BITS - 1)
+    sigma = mi(_KIND, meta, "sigma", 1, 1 << 32)
+    limit = mi(_KIND, meta, "max_code_length", 1, _MAX_SUPPORTED_LENGTH)
+    n_bits = mi(_KIND, meta, "n_bits", 0, MAX_BITS - 1)
     dt = symbol_dtype(sigma)
-    as_bitmap = meta.get("symbols_as", "values") == "bitmap"
+    symbols_as = meta.get("symbols_as", "values")
+    if symbols_as not in ("values", "bitmap"):
+        raise FormatError(f"{_KIND}: meta 'symbols_as' must be 'values' or 'bitmap', got {symbols_as!r}")
+    as_bitmap = symbols_as == "bitmap"
     a = _serial.check_arrays(
         _KIND,
         arrays,
@@ -91,6 +93,7 @@ def rebuild(cls: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> An
                 # select samples if given (older containers), else BitVector rebuilds them
                 **{k: arrays[k] for k in ("sel1", "sel0") if k in arrays},
             },
+            validate=validate,
         )
     except FormatError as e:
         raise FormatError(f"{_KIND}: {e}") from None

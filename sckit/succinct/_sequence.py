@@ -94,6 +94,7 @@ class SymbolSequence:
         return _serial.pack(self._KIND, *self.to_arrays())  # type: ignore[attr-defined]
 
     @classmethod
-    def from_bytes(cls, b: bytes | bytearray | memoryview) -> Any:
-        """Inverse of :meth:`to_bytes` (zero-copy views into ``b``); FormatError if corrupt."""
-        return cls.from_arrays(*_serial.unpack(b, cls._KIND))  # type: ignore[attr-defined]
+    def from_bytes(cls, b: bytes | bytearray | memoryview, *, validate: str = "full") -> Any:
+        """Inverse of :meth:`to_bytes` (zero-copy views into ``b``); FormatError if corrupt
+        (``validate``: ``"full"`` or ``"fast"``, see the class's ``from_arrays``)."""
+        return cls.from_arrays(*_serial.unpack(b, cls._KIND), validate=validate)  # type: ignore[attr-defined]

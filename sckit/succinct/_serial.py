@@ -47,7 +47,9 @@ import numpy as np
 
 from sckit.errors import FormatError
 
-__all__ = ["MAGIC", "check_arrays", "header_size", "pack", "packed_size", "readonly", "unpack"]
+__all__ = [
+    "MAGIC", "check_arrays", "header_size", "meta_int", "pack", "packed_size", "readonly", "unpack",
+]
 
 MAGIC = b"SK"
 VERSION = 2
@@ -406,3 +408,22 @@ def check_arrays(
             )
         out[name] = a
     return out
+
+
+def meta_int(kind: str, meta: Any, key: str, lo: int, hi: int) -> int:
+    """``meta[key]`` as an int in ``[lo, hi]``; FormatError naming the field otherwise.
+
+    Refuses bools, floats and strings (a forged header's ``"n": -1.5`` or ``"n": "7"``), and
+    negative or huge counts up front, before anything is sized from them.
+    """
+    if not isinstance(meta, dict):
+        raise FormatError(f"{kind}: meta is a {type(meta).__name__}, expected a dict")
+    if key not in meta:
+        raise FormatError(f"{kind}: meta lacks {key!r}")
+    v = meta[key]
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise FormatError(f"{kind}: meta {key!r} must be an integer, got {type(v).__name__}")
+    v = int(v)
+    if not lo <= v <= hi:
+        raise FormatError(f"{kind}: meta {key!r}={v} outside [{lo}, {hi}]")
+    return v

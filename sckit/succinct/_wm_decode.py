@@ -17,6 +17,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from sckit.succinct._bitops import masked_store, pdep, popcount, rank1
+from sckit.succinct._wm_kernels import wm_access_many
 
 
 @njit(cache=True, nogil=True)
@@ -32,7 +33,7 @@ def _gather(bits, rdir, zeros, lv0, lv1, root, m, cur, st, buf, boff, width, an,
     its parent's start ``st``.
     """
     vmask = (1 << (lv1 - lv0)) - 1
-    nw1 = bits.shape[1] - 1
+    nw1u = np.uint64(max(bits.shape[1] - 1, 0))
     last = lv1 - 1
     for base in range(0, m, 64):
         cnt = min(64, m - base)
@@ -47,9 +48,11 @@ def _gather(bits, rdir, zeros, lv0, lv1, root, m, cur, st, buf, boff, width, an,
                 p = cur[h]
                 cur[h] = p + np.int64(popcount(mk))
                 # branch-free unaligned 64-bit read at p; pdep uses only its popcount(mk) low bits
-                wi = p >> 6
+                # clamped (unsigned, so a negative cursor clamps too): a damaged structure
+                # (refused on load) cannot read outside the level
+                wi = min(np.uint64(p) >> np.uint64(6), nw1u)
                 off = np.uint64(p & 63)
-                x = (bits[lv, wi] >> off) | ((bits[lv, min(wi + 1, nw1)] << np.uint64(1)) << (np.uint64(63) - off))
+                x = (bits[lv, wi] >> off) | ((bits[lv, min(wi + np.uint64(1), nw1u)] << np.uint64(1)) << (np.uint64(63) - off))
                 m1 = pdep(x, mk)
                 m0 = mk ^ m1
                 ch = 2 * h
@@ -102,7 +105,7 @@ def _sweep(bits, rdir, zeros, lv0, lv1, root, m, cur, st, buf, boff, width, mask
             h = (root << d) | sfx
             if cur[h] < 0:
                 _open_cursor(bits, rdir, zeros, lv0 + d - 1, h, cur, st)
-    nw1 = bits.shape[1] - 1
+    nw1u = np.uint64(max(bits.shape[1] - 1, 0))
     for base in range(0, m, 64):
         cnt = min(64, m - base)
         masks[1] = np.uint64(0xFFFFFFFFFFFFFFFF) >> np.uint64(64 - cnt)
@@ -119,9 +122,9 @@ def _sweep(bits, rdir, zeros, lv0, lv1, root, m, cur, st, buf, boff, width, mask
                 h = (root << d) | sfx
                 p = cur[h]
                 cur[h] = p + np.int64(popcount(mk))
-                wi = p >> 6
+                wi = min(np.uint64(p) >> np.uint64(6), nw1u)  # clamped, as in _gather
                 off = np.uint64(p & 63)
-                x = (bits[lv, wi] >> off) | ((bits[lv, min(wi + 1, nw1)] << np.uint64(1)) << (np.uint64(63) - off))
+                x = (bits[lv, wi] >> off) | ((bits[lv, min(wi + np.uint64(1), nw1u)] << np.uint64(1)) << (np.uint64(63) - off))
                 m1 = pdep(x, mk)
                 m0 = mk ^ m1
                 if d + 1 < k:
@@ -195,6 +198,11 @@ def _expand_or_store8(typingctx, out, o, src, q, mask, orval):
 
 
 VECTOR_MERGE = HAS_VBMI2
+# The cursor decode allocates 16 bytes per node of the full tree; it runs when the tree has at
+# most max(SCRATCH_NODES_MIN, SCRATCH_NODES_PER_SYMBOL * symbols) nodes (scratch <= 1 MiB or
+# 128 bytes per decoded symbol), else symbols are walked down one by one.
+SCRATCH_NODES_MIN = 1 << 16
+SCRATCH_NODES_PER_SYMBOL = 8
 _BLOCK = 1 << 15  # symbols per block in the two-group decode (buffers stay in L1/L2)
 
 
@@ -244,6 +252,12 @@ def wm_decode(bits, rdir, zeros, L, start, stop, out, width):
     m = stop - start
     if L == 0:
         out[: m * width] = 0
+        return
+    if (1 << L) > max(SCRATCH_NODES_MIN, SCRATCH_NODES_PER_SYMBOL * m):
+        # the per-node cursors below take 16 bytes per node of the full tree (2**L): for a wide
+        # alphabet and a short range (2 symbols over 2**27 letters: 2 GiB) walk each symbol
+        # down instead, O(m L) ranks, scratch bounded by the symbols decoded
+        wm_access_many(bits, rdir, zeros, L, np.arange(start, stop), out, width)
         return
     n_nodes = 1 << L
     cur = np.full(n_nodes, -1, dtype=np.int64)

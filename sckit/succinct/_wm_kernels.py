@@ -84,8 +84,10 @@ def build_dirs(bits: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.nda
 @njit(cache=True, nogil=True)
 def _access(bits, rdir, zeros, L, i):
     c = 0
+    nw1 = max(bits.shape[1] - 1, 0)
     for lv in range(L):
-        b = np.int64((bits[lv, i >> 6] >> np.uint64(i & 63)) & np.uint64(1))
+        # clamped word index: a damaged structure (refused on load) cannot read past the level
+        b = np.int64((bits[lv, min(max(i, 0) >> 6, nw1)] >> np.uint64(i & 63)) & np.uint64(1))
         r = rank1(bits[lv], rdir[lv], i)
         i = zeros[lv] + r if b else i - r
         c = (c << 1) | b
@@ -116,6 +118,7 @@ def wm_access_many(bits, rdir, zeros, L, idx, out, width):
     """``access`` per index into ``out``, a byte view of integers of ``width`` bytes. O(L) each; 16 queries walk the levels together so that their
     dependent rank chains overlap in the CPU (one at a time was latency-bound)."""
     nq = idx.shape[0]
+    nw1 = np.uint64(max(bits.shape[1] - 1, 0))
     pos = np.empty(_LANES, dtype=np.int64)
     sym = np.empty(_LANES, dtype=np.int64)
     for q0 in range(0, nq, _LANES):
@@ -129,8 +132,8 @@ def wm_access_many(bits, rdir, zeros, L, idx, out, width):
             z = zeros[lv]
             for t in range(k):
                 i = pos[t]
-                iu = np.uint64(i)  # unsigned index: no wraparound check
-                b = np.int64((w[iu >> np.uint64(6)] >> (iu & np.uint64(63))) & np.uint64(1))
+                iu = np.uint64(i)  # unsigned index: no wraparound check; clamped (cmov)
+                b = np.int64((w[min(iu >> np.uint64(6), nw1)] >> (iu & np.uint64(63))) & np.uint64(1))
                 r = rank1(w, rd, i)
                 pos[t] = z + r if b else i - r
                 sym[t] = (sym[t] << 1) | b
@@ -166,6 +169,27 @@ def wm_rank_many(bits, rdir, zeros, L, c, idx, out):
                 pos[t] = z + r if one else pos[t] - r
         for t in range(k):
             out[q0 + t] = pos[t] - bottom
+
+
+@njit(cache=True, nogil=True)
+def wm_count_less(bits, rdir, zeros, L, c, n):
+    """Symbols of the whole sequence that are smaller than ``c`` (``0 <= c < 2**L``): follow
+    c's path, adding the 0-side of every level where c has a 1. O(L) ranks (Claude, Navarro and
+    Ordonez 2015, sec. 5's range counting)."""
+    s = np.int64(0)
+    e = np.int64(n)
+    less = np.int64(0)
+    for lv in range(L):
+        rs = rank1(bits[lv], rdir[lv], s)
+        re = rank1(bits[lv], rdir[lv], e)
+        if (c >> (L - 1 - lv)) & 1:
+            less += (e - s) - (re - rs)
+            s = zeros[lv] + rs
+            e = zeros[lv] + re
+        else:
+            s -= rs
+            e -= re
+    return less
 
 
 @njit(cache=True, nogil=True)
@@ -239,7 +263,11 @@ def _select_sweep(words, rdir, pos, z, ones, out):
     (a deep level of the Huffman-shaped matrix, which stores all levels in one vector) does not
     walk the directory from block 0."""
     nb = rdir.shape[0] - 1
+    nw = words.shape[0]
     b = 0
+    if nb <= 0 or nw == 0:  # nothing to select in (only a damaged structure asks)
+        out[:] = 0
+        return
     if pos.shape[0]:
         k0 = pos[0] - z
         hi = nb - 1
@@ -267,14 +295,19 @@ def _select_sweep(words, rdir, pos, z, ones, out):
                     break
                 acc += c
                 w += 8
-        while True:
+        # bounded by the words: a damaged directory (refused on load) cannot run past them
+        while w < nw:
             x = words[w] if ones else ~words[w]
             c = np.int64(popcount(x))
             if k - acc < c:
-                out[j] = (w << 6) + select_in_word(x, k - acc)
+                out[j] = (w << 6) + select_in_word(x, max(k - acc, 0))
                 break
             acc += c
             w += 1
+        if w >= nw:
+            out[j] = (nw << 6) - 1
+            w = nw - 1
+            acc = np.int64(1) << 62  # every later rank is below it: they all land here too
 
 
 @njit(cache=True, nogil=True)

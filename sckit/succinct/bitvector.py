@@ -19,6 +19,7 @@ import numpy as np
 from sckit.errors import FormatError
 from sckit.succinct import _bitops as K
 from sckit.succinct import _serial
+from sckit.succinct._validate import check_mode, verify_bits, verify_samples
 
 __all__ = ["BitVector"]
 
@@ -199,36 +200,37 @@ class BitVector:
         return meta, {"words": self._words, "rank_dir": self._rdir, "sel1": self._s1, "sel0": self._s0}
 
     @classmethod
-    def from_arrays(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> BitVector:
+    def from_arrays(
+        cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], *, validate: str = "full"
+    ) -> BitVector:
         """Zero-copy reconstruction from :meth:`to_arrays` output (arrays may be memory-mapped).
 
         ``sel1`` and ``sel0`` may both be left out: they are then rebuilt from the rank
         directory in O(n / 2048) (serializations of larger structures omit them to save 0.78%).
+
+        Nothing stored is trusted: ``validate="full"`` (default) recomputes the rank directory
+        from the words (O(n / 64) popcounts, memory speed) and compares; ``"fast"`` checks only
+        sizes, the tail and the select samples, relying on the kernels' index clamps. Either
+        way FormatError names the first inconsistent field (:mod:`._validate`).
         """
+        full = check_mode(validate)
         spec: dict[str, tuple[Any, int]] = {"words": (np.uint64, 1), "rank_dir": (np.uint64, 1)}
         rebuild = "sel1" not in arrays and "sel0" not in arrays
         if not rebuild:
             spec.update(sel1=(np.uint32, 1), sel0=(np.uint32, 1))
         a = _serial.check_arrays(_KIND, arrays, spec)
-        try:
-            n = int(meta["n_bits"])
-        except (KeyError, TypeError, ValueError):
-            raise FormatError(f"{_KIND}: meta lacks an integer 'n_bits'") from None
-        if not 0 <= n < K.MAX_BITS or a["words"].shape[0] != (n + 63) // 64:
+        n = _serial.meta_int(_KIND, meta, "n_bits", 0, K.MAX_BITS - 1)
+        if a["words"].shape[0] != (n + 63) // 64:
             raise FormatError(f"{_KIND}: n_bits={n} does not match {a['words'].shape[0]} words")
         nb = (n + 2047) // 2048
         if a["rank_dir"].shape[0] != nb + 1:
             raise FormatError(f"{_KIND}: rank directory has {a['rank_dir'].shape[0]} entries, expected {nb + 1}")
-        n1 = int(a["rank_dir"][-1] & np.uint64(K.ABS_MASK))
+        verify_bits(_KIND, "bit vector", a["words"], a["rank_dir"], n, full)
         if rebuild:
-            if n1 > n:
-                raise FormatError(f"{_KIND}: rank directory counts {n1} ones in {n} bits")
             a["sel1"] = K.build_select_samples(a["words"], a["rank_dir"], n, True)
             a["sel0"] = K.build_select_samples(a["words"], a["rank_dir"], n, False)
-        if n1 > n or a["sel1"].shape[0] != (n1 + 4095) // 4096 + 1 or a["sel0"].shape[0] != (n - n1 + 4095) // 4096 + 1:
-            raise FormatError(f"{_KIND}: select samples do not match the rank directory")
-        if nb and (int(a["sel1"].max()) >= nb or int(a["sel0"].max()) >= nb):
-            raise FormatError(f"{_KIND}: select samples point past the last block")
+        else:
+            verify_samples(_KIND, "bit vector", a["words"], a["rank_dir"], n, a["sel1"], a["sel0"])
         self = cls.__new__(cls)
         ro = _serial.readonly
         self._n, self._words, self._rdir = n, ro(a["words"]), ro(a["rank_dir"])
@@ -256,9 +258,10 @@ class BitVector:
         return _serial.pack(_KIND, *self.to_arrays())
 
     @classmethod
-    def from_bytes(cls, b: bytes | bytearray | memoryview) -> BitVector:
-        """Inverse of :meth:`to_bytes` (zero-copy views into ``b``); FormatError if corrupt."""
-        return cls.from_arrays(*_serial.unpack(b, _KIND))
+    def from_bytes(cls, b: bytes | bytearray | memoryview, *, validate: str = "full") -> BitVector:
+        """Inverse of :meth:`to_bytes` (zero-copy views into ``b``); FormatError if corrupt
+        (``validate``: see :meth:`from_arrays`)."""
+        return cls.from_arrays(*_serial.unpack(b, _KIND), validate=validate)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, BitVector):

@@ -408,11 +408,13 @@ class HuffmanWaveletMatrix(SymbolSequence):
 
     @classmethod
     def from_arrays(
-        cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]
+        cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], *, validate: str = "full"
     ) -> HuffmanWaveletMatrix:
-        """Zero-copy reconstruction from :meth:`to_arrays` output; FormatError if inconsistent
-        (every check: :mod:`sckit.succinct._hwm_load`)."""
-        return rebuild(cls, meta, arrays)
+        """Zero-copy reconstruction from :meth:`to_arrays` output; FormatError naming the field
+        if inconsistent (every check: :mod:`sckit.succinct._hwm_load`). ``validate="full"``
+        (default) recomputes the rank directory from the bits; ``"fast"`` skips that O(n / 64)
+        pass and relies on the kernels' index clamps (:mod:`sckit.succinct._validate`)."""
+        return rebuild(cls, meta, arrays, validate=validate)
 
     def space(self) -> dict[str, int]:
         """Bytes by component: ``levels`` (code bits), ``directories`` (rank directory; select

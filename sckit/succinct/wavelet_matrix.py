@@ -21,6 +21,7 @@ from sckit.succinct import _wm_decode as D
 from sckit.succinct import _wm_kernels as W
 from sckit.succinct._bitops import MAX_BITS
 from sckit.succinct._sequence import SymbolSequence
+from sckit.succinct._validate import check_mode, verify_bits, verify_samples
 from sckit.succinct.bitvector import _check_int
 
 __all__ = ["WaveletMatrix", "symbol_dtype"]
@@ -250,28 +251,52 @@ class WaveletMatrix(SymbolSequence):
         return meta, arrays
 
     @classmethod
-    def from_arrays(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> WaveletMatrix:
-        """Zero-copy reconstruction from :meth:`to_arrays` output; FormatError if inconsistent."""
+    def from_arrays(
+        cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], *, validate: str = "full"
+    ) -> WaveletMatrix:
+        """Zero-copy reconstruction from :meth:`to_arrays` output; FormatError naming the field
+        if anything is inconsistent.
+
+        Checked: meta counts (integers, in range, ``levels = ceil(log2 sigma)``), every array's
+        shape, each level's tail bits, zero count and select samples against its directory, and
+        that no decoded symbol can reach ``sigma`` (O(L) ranks). ``validate="full"`` (default)
+        also recomputes each level's rank directory from its bits (O(n L / 64) popcounts);
+        ``"fast"`` relies on the kernels' index clamps for those (see :mod:`._validate`).
+        """
+        full = check_mode(validate)
         a = _serial.check_arrays(_KIND, arrays, {
             "bits": (np.uint64, 2), "zeros": (np.int64, 1), "rank_dir": (np.uint64, 2),
             "sel": (np.uint32, 1), "sel_off": (np.int64, 1),
         })
-        try:
-            n, sigma, L = int(meta["n"]), int(meta["sigma"]), int(meta["levels"])
-        except (KeyError, TypeError, ValueError):
-            raise FormatError(f"{_KIND}: meta needs integer 'n', 'sigma', 'levels'") from None
-        if not (0 <= n < MAX_BITS and 1 <= sigma <= MAX_SIGMA and L == (sigma - 1).bit_length()):
-            raise FormatError(f"{_KIND}: inconsistent meta n={n} sigma={sigma} levels={L}")
+        n = _serial.meta_int(_KIND, meta, "n", 0, MAX_BITS - 1)
+        sigma = _serial.meta_int(_KIND, meta, "sigma", 1, MAX_SIGMA)
+        L = _serial.meta_int(_KIND, meta, "levels", 0, 32)
+        if L != (sigma - 1).bit_length():
+            raise FormatError(f"{_KIND}: levels={L} does not match sigma={sigma}")
         nd = (n + 2047) // 2048 + 1
-        if a["bits"].shape != (L, (n + 63) // 64) or a["rank_dir"].shape != (L, nd) or a["zeros"].shape != (L,):
-            raise FormatError(f"{_KIND}: array shapes do not match n={n}, levels={L}")
-        off = a["sel_off"]
-        if off.shape != (2 * L + 1,) or (L and (off[0] != 0 or off[-1] != a["sel"].shape[0] or np.any(np.diff(off) < 1))):
-            raise FormatError(f"{_KIND}: select sample offsets are inconsistent")
-        if L and (a["zeros"].min() < 0 or a["zeros"].max() > n or (nd > 1 and int(a["sel"].max()) >= nd - 1)):
-            raise FormatError(f"{_KIND}: zero counts or select samples out of range")
+        bits, zeros, rdir = a["bits"], a["zeros"], a["rank_dir"]
+        if bits.shape != (L, (n + 63) // 64):
+            raise FormatError(f"{_KIND}: bits has shape {bits.shape}, expected {(L, (n + 63) // 64)}")
+        if rdir.shape != (L, nd):
+            raise FormatError(f"{_KIND}: rank_dir has shape {rdir.shape}, expected {(L, nd)}")
+        if zeros.shape != (L,):
+            raise FormatError(f"{_KIND}: zeros has shape {zeros.shape}, expected {(L,)}")
+        sel, off = a["sel"], a["sel_off"]
+        if off.shape != (2 * L + 1,) or (L and (off[0] != 0 or off[-1] != sel.shape[0] or np.any(np.diff(off) < 1))):
+            raise FormatError(f"{_KIND}: select sample offsets sel_off are inconsistent")
+        for lv in range(L):
+            ones = verify_bits(_KIND, f"level {lv}", bits[lv], rdir[lv], n, full)
+            if int(zeros[lv]) != n - ones:
+                raise FormatError(f"{_KIND}: zeros[{lv}]={int(zeros[lv])}, its bits hold {n - ones}")
+            verify_samples(_KIND, f"level {lv}", bits[lv], rdir[lv], n,
+                           sel[off[2 * lv] : off[2 * lv + 1]], sel[off[2 * lv + 1] : off[2 * lv + 2]])
+        if L and sigma < 1 << L:
+            # any bit matrix is the wavelet matrix of some sequence; its symbols must be < sigma
+            less = int(W.wm_count_less(bits, rdir, zeros, L, sigma, n))
+            if less != n:
+                raise FormatError(f"{_KIND}: {n - less} symbols are >= sigma={sigma}")
         self = cls.__new__(cls)
-        self._set(n, sigma, a["bits"], a["zeros"], a["rank_dir"], a["sel"], off)
+        self._set(n, sigma, bits, zeros, rdir, sel, off)
         return self
 
     def space(self) -> dict[str, int]:
