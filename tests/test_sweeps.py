@@ -298,6 +298,20 @@ def test_on_error_record(engine):
     assert "simulated" in df["error"].iloc[1] and pd.isna(df["size_bytes"].iloc[1])
 
 
+@pytest.mark.parametrize("result", ["0.9", float("nan"), True, None])
+def test_an_evaluate_returning_no_number_is_an_error(engine, result):
+    df = sweep(tiny_model(), {"ras": "block"}, example_input=tiny_input(),
+               evaluate=lambda m: result, on_error="record", **FAST)
+    assert df["error"].str.contains("evaluate\\(model\\) must return a").all(), df["error"].tolist()
+    assert df["accuracy"].isna().all()
+
+
+def test_latency_quartiles_and_threads(base_run):
+    df = base_run
+    assert (df.latency_q1_ms <= df.latency_ms).all() and (df.latency_ms <= df.latency_q3_ms).all()
+    assert (df.threads == 1).all()
+
+
 def _fail_second():
     calls = {"n": 0}
 

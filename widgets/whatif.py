@@ -3,9 +3,8 @@ what they buy."""
 
 from __future__ import annotations
 
+import html
 import math
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,8 +13,10 @@ import ipywidgets as W
 import sckit
 from sckit.sweeps import configured_model
 from sckit.sweeps.grid import MODES as GRID_MODES
+from sckit.sweeps.worker import score_value
+from sckit.timing import Timing, time_forward, torch_threads
 
-from ._base import Panel, safe
+from ._base import Panel, number_check, safe
 
 __all__ = ["WhatIfPanel"]
 
@@ -26,14 +27,14 @@ MODES = list(GRID_MODES)  # sckit.engine.MODES: "exact", "fast"
 BASELINES = ("deep_compression", "deepsz")
 
 
-def _median_ms(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up: first call pays allocation and numba dispatch
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "amount": number_check("amount", low=0.0, high=1.0, high_open=True),
+    "bits": number_check("bits", low=1, high=16, integer=True),
+}
+
+
+def _latency_cell(t: Timing | None) -> str:
+    return "-" if t is None else f"{t.median:,.3f} [{t.q1:,.3f}-{t.q3:,.3f}]"
 
 
 class WhatIfPanel(Panel):
@@ -46,18 +47,33 @@ class WhatIfPanel(Panel):
     ``example_input``: where pruning buys latency). The compressed row's latency and accuracy
     are that mode's; ``resident_bytes`` adds what fast mode's kernels hold besides the RAS.
 
+    Latency is :func:`sckit.timing.time_forward`, as in ``sckit.sweep``: every model of the
+    table runs interleaved in each Apply (``repeats`` rounds after a warm-up), with ``threads``
+    torch threads (1 by default, the sweep's default, so the two agree); the table shows the
+    median and the interquartile range, ``results`` has them as ``latency_ms``,
+    ``latency_q1_ms`` and ``latency_q3_ms``.
+
     ``apply()`` is a plain method (tests call it); ``results`` is the last table (a DataFrame).
-    Settings are checked before any work starts, so a bad value leaves the last results intact.
+    Every control and every ``evaluate`` result is checked: a bad value (NaN, out of range,
+    ``bits=True``, an evaluate that returns a string) is reported in the panel and the last
+    good settings and results stay.
     """
 
     def __init__(self, model: Any, example_input: Any, *,
-                 evaluate: Callable[[Any], float] | None = None, repeats: int = 5) -> None:
+                 evaluate: Callable[[Any], float] | None = None, repeats: int = 5,
+                 threads: int | None = 1) -> None:
         import torch
 
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if evaluate is not None and not callable(evaluate):
+            raise TypeError(f"evaluate must be callable, got {type(evaluate).__name__}")
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+            raise ValueError(f"repeats must be an int >= 1, got {repeats!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be an int >= 1 or None, got {threads!r}")
         self.model, self.example_input, self.evaluate = model, example_input, evaluate
-        self.repeats = int(repeats)
+        self.repeats, self.threads = repeats, threads
         self.prune_method = W.Dropdown(options=PRUNE_METHODS, value="magnitude", description="prune")
         self.amount = W.FloatSlider(value=0.5, min=0.0, max=0.99, step=0.01, description="amount",
                                     readout_format=".2f", continuous_update=False)
@@ -72,6 +88,7 @@ class WhatIfPanel(Panel):
         self.progress = W.IntProgress(value=0, min=0, max=1, description="", layout=W.Layout(width="300px"))
         self.view = W.HTML()
         self.results = None
+        self.timings: dict[str, Timing] = {}
         self.size_label = W.HTML()
         super().__init__([
             W.HBox([self.prune_method, self.amount]),
@@ -82,30 +99,37 @@ class WhatIfPanel(Panel):
             self.size_label,
             self.view,
         ])
+        for name, check in _CHECKS.items():
+            self.watch(getattr(self, name), check)
         self.apply_button.on_click(lambda _b: self.apply())
-        self._dense_ms: float | None = None
         self._dense_acc: float | None = None
 
     # -- settings --------------------------------------------------------------------------
+    def _check(self, name: str, value: Any) -> None:
+        if name in _CHECKS:
+            message = _CHECKS[name](value)
+            if message is not None:
+                raise ValueError(message)
+            return
+        control = getattr(self, name)
+        options = getattr(control, "options", None)
+        if options is not None:
+            ok = isinstance(value, str) and value in options
+            expected = f"one of {tuple(options)}"
+        else:  # the checkbox
+            ok, expected = isinstance(value, bool), "True or False"
+        if not ok:
+            raise ValueError(f"{name}={value!r} is not valid: expected {expected}")
+
     @safe
     def configure(self, **settings: Any) -> None:
-        """Set several controls at once, validating each (``amount=1.0`` -> a message)."""
-        checks = {
-            "prune_method": lambda v: v in PRUNE_METHODS,
-            "amount": lambda v: isinstance(v, int | float) and 0.0 <= v < 1.0,
-            "quant_method": lambda v: v in QUANT_METHODS,
-            "bits": lambda v: isinstance(v, int) and 1 <= v <= 16,
-            "ras": lambda v: v in RAS_POLICIES,
-            "mode": lambda v: isinstance(v, str) and v in MODES,
-            "with_baselines": lambda v: isinstance(v, bool),
-        }
+        """Set several controls at once, validating each (``amount=1.0`` -> a message); one bad
+        value changes nothing."""
+        known = ("prune_method", "amount", "quant_method", "bits", "ras", "mode", "with_baselines")
         for name, value in settings.items():
-            if name not in checks:
-                raise ValueError(f"unknown setting {name!r}; known: {sorted(checks)}")
-            if not checks[name](value):
-                hint = {"amount": "a fraction in [0, 1)", "bits": "an integer in 1..16"}.get(
-                    name, f"one of {getattr(self, name).options}" if hasattr(getattr(self, name), "options") else "")
-                raise ValueError(f"{name}={value!r} is not valid: expected {hint}")
+            if name not in known:
+                raise ValueError(f"unknown setting {name!r}; known: {sorted(known)}")
+            self._check(name, value)
         for name, value in settings.items():
             getattr(self, name).value = value
         self.info("settings updated; press Apply to measure")
@@ -119,29 +143,53 @@ class WhatIfPanel(Panel):
             "quantize_bits": self.bits.value,
         })
 
+    def _score(self, model: Any) -> float:
+        if self.evaluate is None:
+            return math.nan
+        return score_value(self.evaluate(model))
+
     # -- the measurement ---------------------------------------------------------------------
     @safe
     def apply(self) -> None:
+        """Measure the current settings. Nothing visible changes until every step succeeded."""
         import pandas as pd
-        import torch
 
+        for name in ("prune_method", "amount", "quant_method", "bits", "ras", "mode", "with_baselines"):
+            self._check(name, getattr(self, name).value)  # controls set behind the panel's back
         steps = 3 + (len(BASELINES) if self.with_baselines.value else 0)
         self.progress.max, self.progress.value = steps, 0
         self.info("applying transforms ...")
-        with torch.no_grad():
-            if self._dense_ms is None:
-                self.model.eval()
-                self._dense_ms = _median_ms(lambda: self.model(self.example_input), self.repeats)
-                self._dense_acc = self.evaluate(self.model) if self.evaluate else math.nan
+        self.model.eval()
+        # compress (fast mode calibrates its layouts) and time with the same thread count
+        with torch_threads(self.threads):
+            dense_acc = self._dense_acc if self._dense_acc is not None else self._score(self.model)
             configured = self._configured()
             self.progress.value += 1
             self.info("compressing ...")
             sm = sckit.compress(configured, self.example_input, ras=self.ras.value, mode=self.mode.value)
             self.progress.value += 1
-            self.info("measuring latency and accuracy ...")
-            ms = _median_ms(lambda: sm(self.example_input), self.repeats)
-            acc = self.evaluate(sm) if self.evaluate else math.nan
+            acc = self._score(sm)
+            baselines = []
+            if self.with_baselines.value:
+                for name in BASELINES:
+                    self.info(f"running {name} ...")
+                    fn = getattr(sckit.baselines, name)
+                    kw: dict[str, Any] = {"prune_amount": self.amount.value}
+                    if name == "deepsz":  # without an evaluator DeepSZ needs a fixed error bound
+                        if self.evaluate:
+                            kw["eval_fn"] = self.evaluate
+                        else:
+                            kw["error_bound"] = 1e-3
+                    r = fn(self.model, **kw)
+                    baselines.append((name, r, self._score(r.model)))
+                    self.progress.value += 1
+            self.info("measuring latency (all models interleaved) ...")
+            models = {"original (dense)": self.model, "compressed": sm,
+                      **{name: r.model.eval() for name, r, _ in baselines}}
+            timings = time_forward(models, self.example_input, repeats=self.repeats, warmup=1,
+                                   threads=None)
             self.progress.value += 1
+        self._dense_acc = dense_acc
         dense_bytes = sum(t.numel() * t.element_size() for t in self.model.state_dict().values())
         resident = int(getattr(sm, "resident_nbytes", sm.nbytes))
         label = f"{self.prune_method.value} {self.amount.value:.2f} + {self.quant_method.value}"
@@ -149,33 +197,31 @@ class WhatIfPanel(Panel):
             else f" + RAS {self.ras.value}"
         label += f" ({self.mode.value})"
         rows = [
-            {"config": "original (dense)", "size_bytes": dense_bytes, "resident_bytes": dense_bytes,
-             "latency_ms": self._dense_ms, "accuracy": self._dense_acc},
-            {"config": label, "size_bytes": int(sm.nbytes), "resident_bytes": resident,
-             "latency_ms": ms, "accuracy": acc},
+            ("original (dense)", "original (dense)", dense_bytes, dense_bytes, dense_acc),
+            ("compressed", label, int(sm.nbytes), resident, acc),
+            *[(name, name, int(r.size_bytes), math.nan, a) for name, r, a in baselines],
         ]
-        if self.with_baselines.value:
-            for name in BASELINES:
-                self.info(f"running {name} ...")
-                fn = getattr(sckit.baselines, name)
-                kw: dict[str, Any] = {"prune_amount": self.amount.value}
-                if name == "deepsz":  # without an evaluator DeepSZ needs a fixed error bound
-                    if self.evaluate:
-                        kw["eval_fn"] = self.evaluate
-                    else:
-                        kw["error_bound"] = 1e-3
-                r = fn(self.model, **kw)
-                rows.append({"config": name, "size_bytes": int(r.size_bytes),
-                             "resident_bytes": math.nan, "latency_ms": math.nan,
-                             "accuracy": self.evaluate(r.model) if self.evaluate else math.nan})
-                self.progress.value += 1
-        df = pd.DataFrame(rows)
+        df = pd.DataFrame([
+            {"config": shown, "size_bytes": size, "resident_bytes": res,
+             "latency_ms": timings[key].median, "latency_q1_ms": timings[key].q1,
+             "latency_q3_ms": timings[key].q3, "accuracy": a}
+            for key, shown, size, res, a in rows])
         df["ratio"] = dense_bytes / df.size_bytes
-        self.results = df
-        self.compressed = sm
+        self.results, self.compressed, self.timings = df, sm, timings
         self.size_label.value = (f"<b>compressed size: {sm.nbytes:,} bytes "
                                  f"({dense_bytes / sm.nbytes:.2f}x smaller)</b>")
         if resident != sm.nbytes:
             self.size_label.value += f" - {resident:,} bytes resident in {self.mode.value} mode"
-        self.view.value = df.to_html(index=False, float_format=lambda x: f"{x:,.3f}", na_rep="-")
+        self.view.value = self._table_html(df, [timings[key] for key, *_ in rows])
         self.info("done")
+
+    def _table_html(self, df: Any, timings: list[Timing]) -> str:
+        shown = df.drop(columns=["latency_ms", "latency_q1_ms", "latency_q3_ms"])
+        shown.insert(3, "latency ms: median [IQR]", [_latency_cell(t) for t in timings])
+        t = timings[0]
+        th = "torch's thread setting" if t.threads is None else \
+            f"{t.threads} torch thread{'s' if t.threads != 1 else ''}"
+        note = (f"latency: median of {t.runs} interleaved run{'s' if t.runs != 1 else ''} per model "
+                f"after a warm-up call, {th}; [IQR] = interquartile range (sckit.timing)")
+        return (shown.to_html(index=False, float_format=lambda x: f"{x:,.3f}", na_rep="-")
+                + f"<div style='color:#555;font-size:90%'>{html.escape(note)}</div>")

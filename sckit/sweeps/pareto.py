@@ -5,7 +5,7 @@ minimised and maximised columns); ``plot_pareto`` draws every configuration with
 top; ``save_figure`` writes a figure as self-contained HTML or, through kaleido and a Chromium
 browser, as PNG/SVG/PDF.
 
-Definitions (issue 7). After turning every maximised objective into a minimised one (negation),
+Definitions. After turning every maximised objective into a minimised one (negation),
 row ``a`` *dominates* row ``b`` when ``a <= b`` in every objective and ``a < b`` in at least one.
 The front is the set of rows no row dominates. Consequences:
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import pickle
 import random
-import statistics
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -20,13 +20,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
+    from sckit.timing import Timing
+
 __all__ = [
     "weights_hash",
     "state_bytes",
     "opaque_state_bytes",
-    "measure_latency_ms",
+    "measure_latency",
     "run_config",
     "run_config_remote",
+    "score_value",
     "dump_payload",
 ]
 
@@ -124,14 +127,6 @@ def _tensor_bytes(value: Any) -> int:
     return 0
 
 
-def _call(model: nn.Module, x: Any) -> Any:
-    if isinstance(x, Mapping):
-        return model(**x)
-    if isinstance(x, tuple | list):
-        return model(*x)
-    return model(x)
-
-
 def batch_size_of(x: Any) -> int | None:
     """Leading dimension of the first tensor in ``example_input`` (None if there is none)."""
     import torch
@@ -146,22 +141,13 @@ def batch_size_of(x: Any) -> int | None:
     return None
 
 
-def measure_latency_ms(model: nn.Module, example_input: Any, *, repeats: int, warmup: int) -> float:
-    """Median wall-clock milliseconds of one forward on ``example_input`` after ``warmup`` calls.
+def measure_latency(model: nn.Module, example_input: Any, *, repeats: int, warmup: int) -> Timing:
+    """Latency of one forward on ``example_input`` (:func:`sckit.timing.time_forward`, the
+    timing every sckit figure uses) with the torch thread count the caller set (recorded)."""
+    from sckit.timing import time_forward
 
-    Median, not mean: on shared CPUs one descheduled run would drag a mean far off.
-    """
-    import torch
-
-    with torch.inference_mode():
-        for _ in range(warmup):
-            _call(model, example_input)
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            _call(model, example_input)
-            times.append((time.perf_counter() - t0) * 1e3)
-    return float(statistics.median(times))
+    return time_forward({"model": model}, example_input, repeats=repeats, warmup=warmup,
+                        threads=None)["model"]
 
 
 def seed_all(seed: int) -> None:
@@ -174,14 +160,26 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def score_value(value: Any, what: str = "evaluate(model)") -> float:
+    """``value`` as a float when it is a finite real number (a 0-d/1-element tensor or array
+    counts); otherwise a ``TypeError``/``ValueError`` naming ``what`` and the value. A string
+    ("0.9"), a bool, NaN or an infinity is a broken evaluate function, never a score."""
+    import numbers
+
+    if not isinstance(value, numbers.Real) and hasattr(value, "item"):  # torch / numpy scalars
+        numel = value.numel() if callable(getattr(value, "numel", None)) else getattr(value, "size", 0)
+        if numel == 1:
+            value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must return a number, got {type(value).__name__} {value!r:.60}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{what} must return a finite number, got {v!r}")
+    return v
+
+
 def _accuracy(evaluate: Callable[[Any], Any] | None, model: nn.Module) -> float | None:
-    if evaluate is None:
-        return None
-    value = evaluate(model)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"evaluate(model) must return a number, got {type(value).__name__}") from None
+    return None if evaluate is None else score_value(evaluate(model))
 
 
 def configured_model(model: nn.Module, cfg: Mapping[str, Any]) -> nn.Module:
@@ -281,15 +279,17 @@ def run_config(
         roundtrip = w_hash == weights_hash(given)
     else:
         raise ValueError(f"unknown configuration kind {kind!r}")
-    latency = measure_latency_ms(measured, example_input, repeats=repeats, warmup=warmup)
+    latency = measure_latency(measured, example_input, repeats=repeats, warmup=warmup)
     accuracy = _accuracy(evaluate, measured)
     return {
         "size_bytes": size,
         "compression_ratio": dense_bytes / size if size else float("inf"),
         "resident_bytes": resident,
-        "latency_ms": latency,
+        "latency_ms": latency.median,
+        "latency_q1_ms": latency.q1,
+        "latency_q3_ms": latency.q3,
         "batch_size": batch_size_of(example_input),
-        "threads": torch.get_num_threads(),
+        "threads": latency.threads if latency.threads is not None else torch.get_num_threads(),
         "accuracy": accuracy,
         "roundtrip_ok": roundtrip,
         "weights_hash": w_hash,
