@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 import sckit
-from sckit import container, zoo
+from sckit import atomic, container, zoo
 from sckit.engine import SuccinctModel, bit_equal
 from sckit.errors import FormatError
 
@@ -82,10 +82,10 @@ def test_dense_round_trip_and_layout(tmp_path: Path) -> None:
     assert _state_equal(loaded.state_dict(), model.state_dict())
     raw = path.read_bytes()
     magic, version, hcrc, hoff, hlen, _ = struct.unpack("<8sIIQQ32s", raw[:64])
-    assert magic == container.MAGIC and version == container.FORMAT_VERSION
-    header = json.loads(raw[hoff : hoff + hlen])
+    assert magic == container.MAGIC and version == container.FORMAT_VERSION == 2
+    header, _ = _header(raw)
     assert header["kind"] == "dense" and zlib.crc32(raw[hoff:]) == hcrc
-    assert all(s["offset"] % 64 == 0 for s in header["sections"])
+    assert [t["n"] for t in header["tensors"]] == list(model.state_dict())
 
 
 def test_zoo_model_rebuilt_from_registry(tmp_path: Path) -> None:
@@ -128,7 +128,7 @@ def test_atomic_save_leaves_nothing_on_crash(tmp_path: Path, monkeypatch: pytest
     def boom(*_a: object, **_k: object) -> None:
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(container.os, "fsync", boom)
+    monkeypatch.setattr(atomic.os, "fsync", boom)
     with pytest.raises(OSError, match="disk full"):
         sckit.save(_mlp(), path)
     assert path.read_bytes() == good  # the old file is intact
@@ -148,14 +148,15 @@ def _expect_format_error(path: Path, data: bytes, what: str) -> None:
 
 def _header(raw: bytes) -> tuple[dict, int]:
     _, _, _, hoff, hlen, _ = struct.unpack("<8sIIQQ32s", raw[:64])
-    return json.loads(raw[hoff : hoff + hlen]), hoff
+    return json.loads(zlib.decompress(raw[hoff : hoff + hlen])), hoff
 
 
-def _with_header(raw: bytes, header: dict) -> bytes:
+def _with_header(raw: bytes, header: dict | list) -> bytes:
     """Rewrite the header and fix its checksum, so only the semantic checks can object."""
     _, hoff = _header(raw)
-    hb = json.dumps(header).encode()
-    prefix = struct.pack("<8sIIQQ32s", container.MAGIC, 1, zlib.crc32(hb), hoff, len(hb), b"")
+    hj = json.dumps(header).encode()
+    hb = zlib.compress(hj)
+    prefix = struct.pack("<8sIIQQQ24s", container.MAGIC, 2, zlib.crc32(hb), hoff, len(hb), len(hj), b"")
     return prefix + raw[64:hoff] + hb
 
 
@@ -163,8 +164,10 @@ def test_fuzz_truncation(saved: tuple[Path, bytes, torch.Tensor], tmp_path: Path
     _, raw, _ = saved
     header, hoff = _header(raw)
     cuts = {0, 1, 8, 12, 63, 64, hoff, hoff + 1, len(raw) - 1}
-    for s in header["sections"]:
-        cuts |= {s["offset"], s["offset"] + s["bytes"], s["offset"] + s["bytes"] // 2}
+    r = container.Reader(saved[0])
+    for e in r._entries.values():
+        for start, end, _ in e.checks:
+            cuts |= {start, end, (start + end) // 2}
     rng = random.Random(0)
     cuts |= {rng.randrange(len(raw)) for _ in range(20)}
     target = tmp_path / "t.sck"
@@ -188,46 +191,37 @@ def test_fuzz_header_rewrites(saved: tuple[Path, bytes, torch.Tensor], tmp_path:
     _, raw, _ = saved
     header, hoff = _header(raw)
     target = tmp_path / "h.sck"
-    first_ras = next(t for t in header["tensors"] if t["storage"] == "ras")
-    first_raw = next(t for t in header["tensors"] if t["storage"] == "raw")
+    first_ras = next(t["n"] for t in header["tensors"] if "r" in t)
+    first_raw = next(t["n"] for t in header["tensors"] if "r" not in t and "t" not in t)
+
+    def row(h: dict, name: str) -> dict:
+        return next(t for t in h["tensors"] if t["n"] == name)
+
     edits = {
-        "version": lambda h: h.update(version=2),
+        "version": lambda h: h.update(version=3),
         "format": lambda h: h.update(format="zip"),
         "kind": lambda h: h.update(kind="weird"),
-        "sections not a list": lambda h: h.update(sections={}),
-        "section offset misaligned": lambda h: h["sections"][0].update(offset=h["sections"][0]["offset"] + 8),
-        "section out of bounds": lambda h: h["sections"][-1].update(offset=hoff + 64),
-        "section overlap": lambda h: h["sections"][1].update(offset=h["sections"][0]["offset"]),
-        "section crc": lambda h: h["sections"][0].update(crc32=h["sections"][0]["crc32"] ^ 1),
-        "section dtype object": lambda h: h["sections"][0].update(dtype="object"),
-        "section shape": lambda h: h["sections"][0].update(shape=[10**12]),
-        "section negative bytes": lambda h: h["sections"][0].update(bytes=-1),
-        "tensor shape": lambda h: first_raw_entry(h).update(shape=[1, 2, 3]),
-        "tensor dtype": lambda h: first_raw_entry(h).update(dtype="float16"),
-        "tensor dtype unknown": lambda h: first_raw_entry(h).update(dtype="nn"),
-        "tensor renamed": lambda h: first_raw_entry(h).update(name="nope.weight"),
+        "tensors not a list": lambda h: h.update(tensors={}),
+        "unknown field": lambda h: h.update(sections=[]),
+        "tensor shape": lambda h: row(h, first_raw).update(s=[1, 2, 3]),
+        "tensor shape huge": lambda h: row(h, first_raw).update(s=[10**12]),
+        "tensor dtype": lambda h: row(h, first_raw).update(d="float16"),
+        "tensor dtype unknown": lambda h: row(h, first_raw).update(d="nn"),
+        "tensor renamed": lambda h: row(h, first_raw).update(n="nope.weight"),
         "tensor dropped": lambda h: h["tensors"].pop(),
         "tensor duplicated": lambda h: h["tensors"].append(dict(h["tensors"][0])),
-        "tensor section index": lambda h: first_raw_entry(h).update(section=10**6),
-        "tensor storage": lambda h: first_raw_entry(h).update(storage="pickle"),
-        "ras array section": lambda h: first_ras_entry(h)["ras"]["arrays"].update(
-            {k: 10**6 for k in first_ras_entry(h)["ras"]["arrays"]}
-        ),
-        "ras meta": lambda h: first_ras_entry(h)["ras"].update(meta={}),
-        "ras shape": lambda h: first_ras_entry(h).update(shape=first_ras_entry(h)["shape"][::-1] + [1]),
+        "tensor crc": lambda h: row(h, first_raw).update(c=row(h, first_raw)["c"] ^ 1),
+        "tensor role": lambda h: row(h, first_raw).update(p=1 - row(h, first_raw)["p"]),
+        "ras array shape": lambda h: row(h, first_ras)["a"][0].__setitem__(1, [10**6]),
+        "ras schema index": lambda h: row(h, first_ras)["r"].__setitem__(0, 99),
+        "ras meta": lambda h: row(h, first_ras).update(r=[0]),
+        "ras shape": lambda h: row(h, first_ras).update(s=row(h, first_ras)["s"][::-1] + [1]),
         "engine unit": lambda h: h["engine"]["units"].update({"nope": ["fc1.weight"]}),
         "engine schedule": lambda h: h["engine"].update(schedule=["nope"]),
         "engine missing": lambda h: h.pop("engine"),
         "model class": lambda h: h["model"].update({"class": "os.system"}),
         "header not object": lambda h: h.clear(),
     }
-
-    def first_raw_entry(h: dict) -> dict:
-        return next(t for t in h["tensors"] if t["name"] == first_raw["name"])
-
-    def first_ras_entry(h: dict) -> dict:
-        return next(t for t in h["tensors"] if t["name"] == first_ras["name"])
-
     for what, edit in edits.items():
         h = json.loads(json.dumps(header))
         edit(h)
@@ -245,15 +239,17 @@ def test_fuzz_header_rewrites(saved: tuple[Path, bytes, torch.Tensor], tmp_path:
     # prefix-level rewrites
     _expect_format_error(target, b"NOTSCKIT" + raw[8:], "bad magic")
     _expect_format_error(target, raw[:8] + struct.pack("<I", 99) + raw[12:], "unknown version")
-    hb = b"\xff\xfe not json"
-    bad = struct.pack("<8sIIQQ32s", container.MAGIC, 1, zlib.crc32(hb), hoff, len(hb), b"")
+    hb = zlib.compress(b"\xff\xfe not json")
+    bad = struct.pack("<8sIIQQQ24s", container.MAGIC, 2, zlib.crc32(hb), hoff, len(hb), 14, b"")
     _expect_format_error(target, bad + raw[64:hoff] + hb, "header not JSON")
     _expect_format_error(target, b"", "empty file")
 
 
-def test_missing_file_is_format_error(tmp_path: Path) -> None:
-    with pytest.raises(FormatError, match="cannot read"):
+def test_missing_file_is_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
         sckit.load(tmp_path / "nope.sck")
+    with pytest.raises(IsADirectoryError):
+        sckit.load(tmp_path)
 
 
 def test_save_rejects_non_module(tmp_path: Path) -> None:

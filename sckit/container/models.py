@@ -1,91 +1,46 @@
-"""The sckit container: ``save(obj, path)`` / ``load(path, model=None)`` (format in docs/format.md).
+"""``sckit.save(obj, path)`` / ``sckit.load(path, model=None)``: a model (``SuccinctModel`` or
+plain ``nn.Module``) in a container, written with :class:`Writer` and read with :class:`Reader`.
 
-Layout (all integers little-endian)::
-
-    [0, 64)            prefix: magic b"SCKITCF\\0", u32 version, u32 crc32(header),
-                       u64 header offset, u64 header length, 32 zero bytes
-    [64, ...)          binary sections, each starting at a multiple of 64, zero padding between
-    [header offset,..) JSON header (UTF-8), last in the file so its offsets are known when written
-
-No pickle, no code execution on load: the header is JSON, every section is a flat numeric array
-(``np.frombuffer``/``np.memmap`` of a whitelisted dtype), and the architecture comes from the zoo
-registry or from a fresh instance the caller passes. Every defect raises ``FormatError`` naming it.
+No pickle, no code execution on load: the architecture comes from the zoo registry or from a
+fresh instance the caller passes, and the class name in the file is only compared.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
+from sckit.container._layout import TensorInfo
+from sckit.container.reader import Reader, copy_bytes_into
+from sckit.container.writer import Writer
 from sckit.errors import FormatError
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "load", "save"]
-
-MAGIC = b"SCKITCF\x00"
-FORMAT_VERSION = 1
-ALIGN = 64
-_PREFIX = struct.Struct("<8sIIQQ32s")  # 64 bytes
-assert _PREFIX.size == ALIGN
-# numpy dtypes a section may have: plain numbers only (never object or structured dtypes)
-_NP_DTYPES = {
-    d: np.dtype(d)
-    for d in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-              "float16", "float32", "float64")
-}
-# torch dtypes a tensor may have
-_TORCH_DTYPES = {
-    str(d).removeprefix("torch."): d
-    for d in (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int8, torch.uint8,
-              torch.int16, torch.int32, torch.int64, torch.bool, torch.complex64, torch.complex128)
-}
+__all__ = ["load", "save"]
 
 
-def _pad(n: int) -> int:
-    return (-n) % ALIGN
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    name = str(dtype).removeprefix("torch.")
-    if name not in _TORCH_DTYPES:
-        raise ValueError(f"cannot store tensors of dtype {dtype}")
-    return name
-
-
-# --------------------------------------------------------------------------------------------
-# save
-# --------------------------------------------------------------------------------------------
 def _model_description(module: nn.Module, zoo: Any) -> dict[str, Any]:
     cls = type(module)
     desc: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}", "zoo": None}
     if isinstance(zoo, dict) and isinstance(zoo.get("name"), str):
         kwargs = zoo.get("kwargs") or {}
         try:
-            json.dumps(kwargs)
+            json.dumps(kwargs, allow_nan=False)
             desc["zoo"] = {"name": zoo["name"], "kwargs": kwargs}
-        except TypeError:
+        except (TypeError, ValueError):
             pass  # kwargs not JSON-able: loading then needs model=
     return desc
 
 
-def _tensor_bytes(t: torch.Tensor) -> np.ndarray:
-    # reshape(-1) first: a 0-d tensor cannot be viewed as bytes of another width
-    t = t.detach().cpu().contiguous().reshape(-1)
-    return t.view(torch.uint8).numpy() if t.numel() else np.zeros(0, np.uint8)
-
-
 def save(obj: nn.Module, path: str | os.PathLike[str]) -> None:
     """Write a ``SuccinctModel`` (weights as RAS) or a plain ``nn.Module`` (dense tensors, lossless)
-    to ``path`` atomically: a temporary file in the same folder is written, fsynced and renamed, so
-    a crash never leaves a partial file under ``path``.
+    to ``path`` atomically: a temporary file in the same folder is written tensor by tensor (no
+    second copy of the model in memory), fsynced and renamed, so a crash never leaves a partial
+    file under ``path``. A symlink at ``path`` is kept and the file it points to replaced.
 
     A plain module is stored uncompressed on purpose (``save`` never changes what it is given);
     compress it first with ``sckit.compress`` to store RAS.
@@ -94,21 +49,6 @@ def save(obj: nn.Module, path: str | os.PathLike[str]) -> None:
 
     if not isinstance(obj, nn.Module):
         raise TypeError(f"save() takes an nn.Module or SuccinctModel, got {type(obj).__name__}")
-    # before any work: these would otherwise surface as a failed rename of the temporary file
-    target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(f"{target} is a folder; give a file name, e.g. {target / 'model.sck'}")
-    if not target.parent.is_dir():
-        raise FileNotFoundError(f"cannot save to {target}: folder {target.parent} does not exist")
-    arrays: list[np.ndarray] = []
-
-    def add(a: np.ndarray) -> int:
-        a = np.ascontiguousarray(a)
-        if a.dtype.name not in _NP_DTYPES:
-            raise ValueError(f"cannot store an array of dtype {a.dtype}")
-        arrays.append(a)
-        return len(arrays) - 1
-
     if isinstance(obj, SuccinctModel):
         module, kind = obj.module, "succinct"
         ras: dict[str, Any] = obj._runtime.ras
@@ -117,162 +57,49 @@ def save(obj: nn.Module, path: str | os.PathLike[str]) -> None:
     else:
         module, kind, ras, info = obj, "dense", {}, {}
         zoo = getattr(obj, "_sckit_zoo", None)
-    canon = {id(p): n for n, p in module.named_parameters()}
-    tensors = []
-    for key, val in module.state_dict(keep_vars=True).items():
-        entry: dict[str, Any] = {"name": key}
-        if isinstance(val, nn.Parameter):
-            entry["role"] = "parameter"
-            cname = canon.get(id(val), key)
-            if cname != key:
-                entry.update(storage="tied", tied_to=cname)
-                tensors.append(entry)
-                continue
-        else:
-            entry["role"] = "buffer"
-        if key in ras:
-            r = ras[key]
-            meta, named = r.to_arrays()
-            entry.update(
-                dtype=_dtype_name(info[key]["dtype"]),
-                shape=list(info[key]["shape"]),
-                requires_grad=bool(info[key]["requires_grad"]),
-                storage="ras",
-                ras={"meta": meta, "arrays": {k: add(np.asarray(v)) for k, v in named.items()}},
-            )
-        else:
-            entry.update(
-                dtype=_dtype_name(val.dtype),
-                shape=list(val.shape),
-                requires_grad=bool(getattr(val, "requires_grad", False)),
-                storage="raw",
-                section=add(_tensor_bytes(val)),
-            )
-        tensors.append(entry)
-    sections, offset = [], ALIGN
-    for a in arrays:
-        sections.append(
-            {
-                "offset": offset,
-                "bytes": int(a.nbytes),
-                "dtype": a.dtype.name,
-                "shape": list(a.shape),
-                "crc32": zlib.crc32(a.data.cast("B")) if a.nbytes else 0,
-            }
-        )
-        offset += a.nbytes + _pad(a.nbytes)
-    header: dict[str, Any] = {
-        "format": "sckit-container",
-        "version": FORMAT_VERSION,
-        "kind": kind,
+    fields: dict[str, Any] = {
         "model": _model_description(module, zoo),
-        "sections": sections,
-        "tensors": tensors,
         # train/eval mode is part of what the model computes (BatchNorm, Dropout)
         "training": [n for n, m in module.named_modules() if m.training],
     }
-    if kind == "succinct":
-        assert isinstance(obj, SuccinctModel)
+    if isinstance(obj, SuccinctModel):
         rt = obj._runtime
-        header["engine"] = {
+        eng: dict[str, Any] = {
             "units": obj._units,
             "schedule": obj._schedule,
             "reasons": obj._reasons,
             "decode_ahead": rt.decode_ahead if rt.decode_ahead == "auto" else bool(rt.decode_ahead),
         }
         if rt.auto_pays is not None:
-            header["engine"]["auto_pays"] = bool(rt.auto_pays)
+            eng["auto_pays"] = bool(rt.auto_pays)
         if obj.plan:
             # fast mode's measured per-layer kernels: loading with mode="fast" reuses them
-            header["engine"]["plan"] = obj.plan
-    header_offset = offset
-    hbytes = json.dumps(header, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    prefix = _PREFIX.pack(MAGIC, FORMAT_VERSION, zlib.crc32(hbytes), header_offset, len(hbytes), b"")
-    _atomic_write(Path(path), prefix, arrays, hbytes)
+            eng["plan"] = obj.plan
+        fields["engine"] = eng
+    canon = {id(p): n for n, p in module.named_parameters()}
+    with Writer(path, kind=kind) as w:
+        w._set_fields(**fields)
+        for key, val in module.state_dict(keep_vars=True).items():
+            is_param = isinstance(val, nn.Parameter)
+            role = "parameter" if is_param else "buffer"
+            if is_param and canon.get(id(val), key) != key:
+                w.add_tied(key, canon[id(val)])
+            elif key in ras:
+                w.add_tensor(key, ras=ras[key], dtype=str(info[key]["dtype"]).removeprefix("torch."),
+                             shape=list(info[key]["shape"]), role=role,
+                             requires_grad=bool(info[key]["requires_grad"]))
+            else:
+                w.add_tensor(key, val, role=role, requires_grad=bool(getattr(val, "requires_grad", False)))
 
 
-def _atomic_write(path: Path, prefix: bytes, arrays: list[np.ndarray], hbytes: bytes) -> None:
-    from sckit.atomic import atomic_open
-
-    with atomic_open(path) as f:
-        f.write(prefix)
-        for a in arrays:
-            f.write(a.data.cast("B") if a.nbytes else b"")
-            f.write(b"\0" * _pad(a.nbytes))
-        f.write(hbytes)
-
-
-# --------------------------------------------------------------------------------------------
-# load
-# --------------------------------------------------------------------------------------------
 def _need(cond: bool, what: str) -> None:
     if not cond:
         raise FormatError(what)
 
 
-def _read_prefix(buf: memoryview, size: int, path: Path) -> tuple[int, int, int]:
-    _need(size >= ALIGN, f"{path}: truncated file ({size} bytes; the prefix alone is {ALIGN})")
-    magic, version, hcrc, hoff, hlen, reserved = _PREFIX.unpack(bytes(buf[:ALIGN]))
-    _need(magic == MAGIC, f"{path}: bad magic {magic!r} (expected {MAGIC!r}); not an sckit container")
-    _need(version == FORMAT_VERSION, f"{path}: unknown format version {version} (this sckit reads {FORMAT_VERSION})")
-    _need(reserved == b"\0" * 32, f"{path}: reserved prefix bytes are not zero")
-    _need(hoff % ALIGN == 0 and hoff >= ALIGN, f"{path}: header offset {hoff} is not a 64-aligned offset past the prefix")
-    _need(hoff + hlen <= size, f"{path}: truncated file (header ends at {hoff + hlen}, file has {size} bytes)")
-    _need(hoff + hlen == size, f"{path}: {size - hoff - hlen} unexpected bytes after the header")
-    return hcrc, hoff, hlen
-
-
-def _parse_header(buf: memoryview, hcrc: int, hoff: int, hlen: int, path: Path) -> dict[str, Any]:
-    raw = bytes(buf[hoff : hoff + hlen])
-    _need(zlib.crc32(raw) == hcrc, f"{path}: header checksum mismatch (crc32 {zlib.crc32(raw):#x} != {hcrc:#x})")
-    try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FormatError(f"{path}: header is not valid UTF-8 JSON: {exc}") from exc
-    _need(isinstance(header, dict), f"{path}: header is not a JSON object")
-    _need(header.get("format") == "sckit-container", f"{path}: header format field is {header.get('format')!r}")
-    _need(header.get("version") == FORMAT_VERSION, f"{path}: unknown header version {header.get('version')!r}")
-    _need(header.get("kind") in ("succinct", "dense"), f"{path}: unknown kind {header.get('kind')!r}")
-    for key, typ in (("sections", list), ("tensors", list), ("model", dict)):
-        _need(isinstance(header.get(key), typ), f"{path}: header field {key!r} missing or not a {typ.__name__}")
-    return header
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _check_sections(header: dict[str, Any], buf: memoryview, hoff: int, path: Path, verify: bool) -> list[np.ndarray]:
-    """Validate the section table (bounds, alignment, order, dtype, checksum, zero padding) and
-    return one numpy array per section (views of ``buf``)."""
-    out, cursor = [], ALIGN
-    for i, sec in enumerate(header["sections"]):
-        where = f"{path}: section {i}"
-        _need(isinstance(sec, dict), f"{where} is not an object")
-        off, nbytes, dt, shape, crc = (sec.get(k) for k in ("offset", "bytes", "dtype", "shape", "crc32"))
-        _need(_is_int(off) and _is_int(nbytes) and nbytes >= 0 and _is_int(crc), f"{where}: offset/bytes/crc32 must be integers")
-        _need(off % ALIGN == 0, f"{where}: offset {off} is not 64-byte aligned")
-        _need(off >= cursor, f"{where}: offset {off} overlaps the previous section (ends at {cursor})")
-        _need(off + nbytes <= hoff, f"{where}: out of bounds ([{off}, {off + nbytes}) runs into the header at {hoff})")
-        _need(dt in _NP_DTYPES, f"{where}: dtype {dt!r} is not allowed")
-        _need(isinstance(shape, list) and all(_is_int(d) and d >= 0 for d in shape), f"{where}: bad shape {shape!r}")
-        dtype = _NP_DTYPES[dt]
-        n = math.prod(shape)  # Python ints: a forged huge shape cannot wrap around
-        _need(n * dtype.itemsize == nbytes, f"{where}: shape {shape} x {dt} is not {nbytes} bytes")
-        if verify:
-            _need(not any(buf[cursor:off]), f"{path}: non-zero padding before section {i}")
-            got = zlib.crc32(buf[off : off + nbytes])
-            _need(got == crc, f"{where}: checksum mismatch (crc32 {got:#x} != {crc:#x})")
-        out.append(np.frombuffer(buf, dtype=dtype, count=n, offset=off).reshape(shape))
-        cursor = off + nbytes
-    if verify:
-        _need(not any(buf[cursor:hoff]), f"{path}: non-zero padding before the header")
-    return out
-
-
 def _build_module(header: dict[str, Any], model: nn.Module | None, path: Path) -> nn.Module:
     desc = header["model"]
-    cls_name = desc.get("class")
+    cls_name = desc["class"]
     if model is not None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model= must be an nn.Module, got {type(model).__name__}")
@@ -280,13 +107,10 @@ def _build_module(header: dict[str, Any], model: nn.Module | None, path: Path) -
         _need(got == cls_name, f"{path}: header describes a {cls_name} but model= is a {got}")
         return model
     zoo = desc.get("zoo")
-    if not (isinstance(zoo, dict) and isinstance(zoo.get("name"), str)):
-        raise FormatError(
-            f"{path}: stores a {cls_name} that is not from the sckit zoo; pass model= a freshly "
-            "constructed instance of it"
-        )
+    if zoo is None:
+        raise FormatError(f"{path}: stores a {cls_name} that is not from the sckit zoo; pass model= "
+                          "a freshly constructed instance of it")
     kwargs = zoo.get("kwargs") or {}
-    _need(isinstance(kwargs, dict), f"{path}: zoo kwargs is not an object")
     from sckit import zoo as zoo_mod
 
     _need(zoo["name"] in zoo_mod.list_models(), f"{path}: unknown zoo model {zoo['name']!r}")
@@ -307,19 +131,6 @@ def _build_module(header: dict[str, Any], model: nn.Module | None, path: Path) -
     return module
 
 
-def _tensor_from(entry: dict[str, Any], arrays: list[np.ndarray], path: Path) -> torch.Tensor:
-    sec: Any = entry.get("section")
-    _need(_is_int(sec) and 0 <= sec < len(arrays), f"{path}: tensor {entry['name']!r} names missing section {sec!r}")
-    a = arrays[sec]
-    dtype = _TORCH_DTYPES[entry["dtype"]]
-    shape = entry["shape"]
-    itemsize = torch.empty(0, dtype=dtype).element_size()
-    n = math.prod(shape)
-    _need(a.dtype == np.uint8 and a.nbytes == n * itemsize, f"{path}: tensor {entry['name']!r}: section {sec} has {a.nbytes} bytes, shape {shape} x {entry['dtype']} needs {n * itemsize}")
-    t = torch.from_numpy(a.copy())  # copy: the buffer is read-only and may be a memory map
-    return t.view(dtype).reshape(shape)
-
-
 def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: bool = False,
          backend: str = "auto", mode: str | None = None, example_input: Any = None) -> nn.Module:
     """Read a container written by ``save``: a ``SuccinctModel`` or a plain ``nn.Module``.
@@ -327,8 +138,11 @@ def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: 
     The architecture is rebuilt from the zoo registry (name + kwargs recorded in the file) or is
     ``model``, a freshly constructed instance whose weights are replaced by the stored ones. Every
     defect (bad magic, unknown version, truncation, a section out of bounds, a checksum mismatch,
-    a header that does not match the module) raises ``sckit.FormatError``. With ``mmap=True`` the
-    RAS arrays stay views of a read-only memory map of the file instead of being copied to memory.
+    a header field of the wrong type or range, a header that does not match the module) raises
+    ``sckit.FormatError`` naming it; a missing path FileNotFoundError, a folder
+    IsADirectoryError. Every CRC is checked, so no byte of the file goes unchecked.
+    With ``mmap=True`` the RAS arrays stay views of a read-only memory map of the file instead of
+    being read into memory. Reads format versions 1 and 2.
     ``backend`` (a ``SuccinctModel`` only) is as for ``sckit.compress``: "cuda" runs it on the GPU
     with sckit's decode kernels; "auto" keeps it on the CPU, where it is built.
     ``mode`` (a ``SuccinctModel`` only) is as for ``sckit.compress``; None keeps the mode it was
@@ -343,42 +157,34 @@ def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: 
     if mode is not None:
         check_mode(mode)
     path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read: {exc}") from exc
-    if mmap and size:
-        buf = np.memmap(path, dtype=np.uint8, mode="r").data
-    else:
-        buf = memoryview(path.read_bytes())
-    hcrc, hoff, hlen = _read_prefix(buf, size, path)
-    header = _parse_header(buf, hcrc, hoff, hlen, path)
-    arrays = _check_sections(header, buf, hoff, path, verify=True)
+    reader = Reader(path, mmap=mmap, verify=True)
+    if reader.kind == "checkpoint":
+        raise FormatError(f"{path} is a checkpoint (named tensors, no model): read it with "
+                          "sckit.container.Reader or unpack it")
+    reader.verify()
+    header = reader.header
     module = _build_module(header, model, path)
-    entries = _check_tensors(header, module, path)
+    entries = _check_tensors(reader, module, path)
     _set_modes(header, module, path)
-    if header["kind"] == "dense":
-        _assign_dense(module, entries, arrays, path)
+    if reader.kind == "dense":
+        _assign_dense(module, entries, reader, path)
         return module
-    sm: Any = _assemble_succinct(header, module, entries, arrays, path, copy_arrays=not mmap, backend=backend)
-    pays = header["engine"].get("auto_pays")
-    _need(pays is None or isinstance(pays, bool), f"{path}: engine auto_pays is not a bool")
-    sm._runtime.auto_pays = pays
+    sm: Any = _assemble_succinct(header, module, entries, reader, path, backend=backend)
+    sm._runtime.auto_pays = header["engine"].get("auto_pays")
     _set_engine_mode(sm, header["engine"], mode, example_input, path)
     return sm
 
 
 def _set_engine_mode(sm: Any, eng: dict[str, Any], mode: str | None, example_input: Any, path: Path) -> None:
     plan = eng.get("plan")
-    _need(plan is None or (isinstance(plan, dict) and all(isinstance(v, dict) for v in plan.values())), f"{path}: engine plan is not an object of layer plans")
     want = mode if mode is not None else ("fast" if plan else "exact")
     if want == "exact":
         return
     if plan and example_input is None:
         try:
             sm.apply_plan(plan)
-        except ValueError as exc:
-            raise FormatError(f"{path}: engine plan: {exc}") from exc
+        except (ValueError, TypeError, KeyError) as exc:
+            raise FormatError(f"{path}: engine.plan: {exc}") from exc
         return
     if example_input is None:
         zoo = getattr(sm, "_zoo", None)
@@ -394,20 +200,17 @@ def _set_engine_mode(sm: Any, eng: dict[str, Any], mode: str | None, example_inp
 def _set_modes(header: dict[str, Any], module: nn.Module, path: Path) -> None:
     training = header.get("training", [])
     names = dict(module.named_modules())
-    _need(isinstance(training, list) and all(isinstance(n, str) and n in names for n in training), f"{path}: header does not match the module: 'training' names unknown submodules")
+    for i, n in enumerate(training):
+        _need(n in names, f"{path}: header training[{i}] names {n[:80]!r}, not a submodule of the module")
     flags = set(training)
     for name, mod in names.items():
         mod.training = name in flags
 
 
-def _check_tensors(header: dict[str, Any], module: nn.Module, path: Path) -> dict[str, dict[str, Any]]:
+def _check_tensors(reader: Reader, module: nn.Module, path: Path) -> dict[str, TensorInfo]:
     """Header tensor entries must name exactly the module's state_dict keys, with its shapes/dtypes."""
     expected = module.state_dict(keep_vars=True)
-    entries: dict[str, dict[str, Any]] = {}
-    for e in header["tensors"]:
-        _need(isinstance(e, dict) and isinstance(e.get("name"), str), f"{path}: tensor entry without a name")
-        _need(e["name"] not in entries, f"{path}: tensor {e['name']!r} listed twice")
-        entries[e["name"]] = e
+    entries = {n: reader.entry(n) for n in reader.names}
     missing = sorted(set(expected) - set(entries))
     extra = sorted(set(entries) - set(expected))
     _need(not missing, f"{path}: header does not match the module: module tensors missing from the file: {missing[:5]}")
@@ -415,83 +218,67 @@ def _check_tensors(header: dict[str, Any], module: nn.Module, path: Path) -> dic
     canon = {id(p): n for n, p in module.named_parameters()}
     for name, e in entries.items():
         val = expected[name]
-        storage = e.get("storage")
-        _need(storage in ("raw", "ras", "tied"), f"{path}: tensor {name!r}: unknown storage {storage!r}")
         is_param = isinstance(val, nn.Parameter)
-        _need(e.get("role") == ("parameter" if is_param else "buffer"), f"{path}: tensor {name!r}: role {e.get('role')!r} does not match the module")
-        if storage == "tied":
-            _need(is_param and e.get("tied_to") == canon.get(id(val)), f"{path}: tensor {name!r}: tied_to {e.get('tied_to')!r} does not match the module's weight tying")
+        _need(e.role == ("parameter" if is_param else "buffer"), f"{path}: tensor {name!r}: role {e.role!r} does not match the module")
+        if e.storage == "tied":
+            _need(is_param and e.tied_to == canon.get(id(val)), f"{path}: tensor {name!r}: tied_to {e.tied_to!r} does not match the module's weight tying")
             continue
         _need(not is_param or canon.get(id(val)) == name, f"{path}: tensor {name!r} is tied in the module but stored separately")
-        _need(e.get("dtype") in _TORCH_DTYPES, f"{path}: tensor {name!r}: unknown dtype {e.get('dtype')!r}")
-        _need(_TORCH_DTYPES[e["dtype"]] == val.dtype, f"{path}: header does not match the module: {name!r} is {e['dtype']} in the file, {val.dtype} in the module")
-        _need(isinstance(e.get("shape"), list) and e["shape"] == list(val.shape), f"{path}: header does not match the module: {name!r} has shape {e.get('shape')!r} in the file, {list(val.shape)} in the module")
-        _need(isinstance(e.get("requires_grad", False), bool), f"{path}: tensor {name!r}: requires_grad is not a bool")
+        _need(getattr(torch, e.dtype, None) == val.dtype, f"{path}: header does not match the module: {name!r} is {e.dtype} in the file, {val.dtype} in the module")
+        _need(list(e.shape) == list(val.shape), f"{path}: header does not match the module: {name!r} has shape {list(e.shape)} in the file, {list(val.shape)} in the module")
+        _need(e.storage != "ras" or is_param, f"{path}: tensor {name!r} is RAS-encoded but is not a parameter")
     return entries
 
 
-def _assign_dense(module: nn.Module, entries: dict[str, dict[str, Any]], arrays: list[np.ndarray], path: Path) -> None:
+def _assign_dense(module: nn.Module, entries: dict[str, TensorInfo], reader: Reader, path: Path) -> None:
     sd = module.state_dict(keep_vars=True)
     with torch.no_grad():
         for name, e in entries.items():
-            if e["storage"] == "tied":
+            if e.storage != "raw":
+                _need(e.storage == "tied" or reader.kind == "succinct", f"{path}: tensor {name!r}: a dense container stores raw tensors only")
                 continue
-            _need(e["storage"] == "raw", f"{path}: tensor {name!r}: a dense container stores raw tensors only")
-            t = _tensor_from(e, arrays, path)
-            sd[name].copy_(t)
-            if isinstance(sd[name], nn.Parameter):
-                sd[name].requires_grad_(e.get("requires_grad", True))
+            dst = sd[name]
+            if dst.numel():
+                if dst.is_contiguous() and dst.device.type == "cpu":
+                    copy_bytes_into(dst.data, reader.raw(name))  # straight from the file's bytes
+                else:
+                    dst.copy_(reader.tensor(name))
+            if isinstance(dst, nn.Parameter):
+                dst.requires_grad_(e.requires_grad)
 
 
-def _assemble_succinct(header: dict[str, Any], module: nn.Module, entries: dict[str, dict[str, Any]], arrays: list[np.ndarray], path: Path, *, copy_arrays: bool, backend: str) -> nn.Module:
+def _assemble_succinct(header: dict[str, Any], module: nn.Module, entries: dict[str, TensorInfo], reader: Reader, path: Path, *, backend: str) -> nn.Module:
     from sckit.engine import SuccinctModel
-    from sckit.ras import RAS
 
-    eng: Any = header.get("engine")
-    _need(isinstance(eng, dict), f"{path}: succinct container without an engine section")
-    units, schedule, reasons = eng.get("units"), eng.get("schedule"), eng.get("reasons", {})
+    eng = header["engine"]
+    units, schedule, reasons = eng["units"], eng["schedule"], eng.get("reasons", {})
     modules = dict(module.named_modules(remove_duplicate=False))
     params = dict(module.named_parameters())
-    _need(isinstance(units, dict) and isinstance(schedule, list) and isinstance(reasons, dict), f"{path}: engine units/schedule/reasons malformed")
+    covered: set[str] = set()
     for unit, names in units.items():
-        _need(unit in modules, f"{path}: header does not match the module: engine unit {unit!r} is not a submodule")
-        _need(isinstance(names, list) and all(n in params for n in names), f"{path}: engine unit {unit!r} names unknown parameters")
-    _need(all(u in units for u in schedule), f"{path}: engine schedule names unknown units")
-    _need(all(isinstance(v, str) for v in reasons.values()), f"{path}: engine reasons must be strings")
+        _need(unit in modules, f"{path}: engine.units[{unit[:80]!r}]: header does not match the module: not a submodule")
+        for j, n in enumerate(names):
+            _need(n in params, f"{path}: engine.units[{unit[:80]!r}][{j}]: {n[:80]!r} is not a parameter of the module")
+        covered.update(names)
+    for i, u in enumerate(schedule):
+        _need(u in units, f"{path}: engine.schedule[{i}]: {u[:80]!r} is not an engine unit")
     encoded: dict[str, Any] = {}
-    rest: dict[str, dict[str, Any]] = {}
     for name, e in entries.items():
-        if e["storage"] != "ras":
-            rest[name] = e
+        if e.storage != "ras":
             continue
-        _need(name in params, f"{path}: tensor {name!r} is RAS-encoded but is not a parameter")
-        spec: Any = e.get("ras")
-        _need(isinstance(spec, dict) and isinstance(spec.get("meta"), dict) and isinstance(spec.get("arrays"), dict), f"{path}: tensor {name!r}: malformed ras descriptor")
-        named = {}
-        for key, sec in spec["arrays"].items():
-            _need(_is_int(sec) and 0 <= sec < len(arrays), f"{path}: tensor {name!r}: ras array {key!r} names missing section {sec!r}")
-            named[key] = arrays[sec].copy() if copy_arrays else arrays[sec]
-        try:
-            r = RAS.from_arrays(spec["meta"], named)
-        except FormatError:
-            raise
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
-            raise FormatError(f"{path}: tensor {name!r}: bad RAS descriptor: {exc}") from exc
-        _need(tuple(r.shape) == tuple(e["shape"]), f"{path}: tensor {name!r}: RAS shape {tuple(r.shape)} != header shape {tuple(e['shape'])}")
-        _need(str(r.dtype) == e["dtype"], f"{path}: tensor {name!r}: RAS dtype {r.dtype} != header dtype {e['dtype']}")
-        encoded[name] = r
-    _assign_dense(module, rest, arrays, path)
-    for name, e in entries.items():
-        if name in encoded:
-            params[name].requires_grad_(e.get("requires_grad", True))
+        _need(name in covered, f"{path}: engine.units: encoded weight {name!r} is in no unit, so no forward would decode it")
+        encoded[name] = reader.ras(name)
+    _assign_dense(module, entries, reader, path)
+    for name in encoded:
+        params[name].requires_grad_(entries[name].requires_grad)
+    da = eng.get("decode_ahead", False)
     return SuccinctModel(
         module,
         encoded,
         reasons,
         units,
         schedule,
-        decode_ahead=eng.get("decode_ahead") if eng.get("decode_ahead") == "auto" else bool(eng.get("decode_ahead", False)),
+        decode_ahead=da if da == "auto" else bool(da),
         backend=backend,
         zoo=header["model"].get("zoo"),
     )
-

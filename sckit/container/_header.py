@@ -1,0 +1,284 @@
+"""The container header's schema (versions 1 and 2) and its translation into the reader's
+per-tensor records. Every check raises ``FormatError`` naming the field (docs/format.md)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sckit.container._layout import (
+    ALIGN,
+    SECTION_DTYPES,
+    TENSOR_DTYPES,
+    Entry,
+    Section,
+    TensorInfo,
+    align_for,
+    np_dtype,
+    pad_to,
+)
+from sckit.container._schema import (
+    Bool,
+    Int,
+    JsonValue,
+    List,
+    Map,
+    Nullable,
+    Obj,
+    OneOf,
+    Str,
+    fail,
+)
+
+__all__ = ["KINDS", "MODEL_FIELDS", "entries_v1", "entries_v2", "flatten_meta", "unflatten_meta"]
+
+KINDS = ("checkpoint", "dense", "succinct")
+MAX_TENSORS = 10**6
+MAX_DIMS = 32
+NAME = Str(1024)
+SHAPE = List(Int(0, 2**62), max_len=MAX_DIMS)
+CRC = Int(0, 2**32 - 1)
+# the RAS meta's own dtype and shape repeat the tensor's: version 2 stores them once
+META_FROM_ENTRY = ("dtype", "shape")
+
+MODEL_FIELDS: dict[str, Any] = {
+    "model": Obj({"class": Str(512)},
+                 {"zoo": Nullable(Obj({"name": Str(256)}, {"kwargs": Map(JsonValue(6), max_len=256)}))}),
+    "training": List(Str(1024), max_len=MAX_TENSORS),
+    "engine": Obj(
+        {"units": Map(List(NAME, max_len=4096), key=Str(1024), max_len=MAX_TENSORS),
+         "schedule": List(Str(1024), max_len=MAX_TENSORS)},
+        {"reasons": Map(Str(4096), key=Str(1024), max_len=MAX_TENSORS),
+         "decode_ahead": OneOf(Bool(), Str(8, choices=("auto",))),
+         "auto_pays": Nullable(Bool()),
+         "plan": Map(Map(JsonValue(4), max_len=64), key=Str(1024), max_len=MAX_TENSORS)},
+    ),
+}
+METADATA = Map(Str(2**24), key=Str(1024), max_len=10**5)
+
+
+def _common(kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(required, optional) model-level fields for ``kind``."""
+    if kind == "checkpoint":
+        return {}, {"metadata": METADATA}
+    req = {"model": MODEL_FIELDS["model"]}
+    opt = {"training": MODEL_FIELDS["training"], "metadata": METADATA}
+    if kind == "succinct":
+        req["engine"] = MODEL_FIELDS["engine"]
+    return req, opt
+
+
+def _kind_of(h: Any, version: int) -> str:
+    if not isinstance(h, dict):
+        raise fail("header", "is not a JSON object")
+    fmt = h.get("format")
+    if fmt != "sckit-container":
+        raise fail("format", f"is {str(fmt)[:40]!r}, expected 'sckit-container'")
+    if h.get("version") != version:
+        raise fail("version", f"header says {str(h.get('version'))[:20]}, prefix says {version}")
+    return Str(16, choices=KINDS if version >= 2 else ("dense", "succinct")).check(h.get("kind"), "kind")
+
+
+# -- version 2 -------------------------------------------------------------------------------
+_RAS_SCHEMA = Obj({"meta": List(Str(256), max_len=256), "arrays": List(Str(256), max_len=256)})
+_TENSOR_V2 = Obj({"n": NAME}, {
+    "d": Str(32, choices=tuple(TENSOR_DTYPES)), "s": SHAPE, "c": CRC, "p": Int(0, 1), "g": Bool(),
+    "t": NAME, "r": List(JsonValue(4), max_len=257),
+    "a": List(List(OneOf(Int(0, len(SECTION_DTYPES) - 1), SHAPE), length=2), max_len=256),
+})
+
+
+def entries_v2(h: Any, data_end: int) -> tuple[dict[str, Any], list[Entry]]:
+    """Validate a version-2 header and lay its tensors out: sections follow each other from byte
+    64 in tensor order, each aligned by :func:`align_for`, and must end exactly at ``data_end``
+    (the header's offset). Returns (model-level fields, entries in file order)."""
+    kind = _kind_of(h, 2)
+    req, opt = _common(kind)
+    top = Obj({"format": Str(32), "version": Int(), "kind": Str(16),
+               "tensors": List(_TENSOR_V2, max_len=MAX_TENSORS), **req},
+              {"ras_schemas": List(_RAS_SCHEMA, max_len=1024), **opt}).check(h, "")
+    schemas = top.get("ras_schemas", [])
+    model_kind = kind != "checkpoint"
+    out: list[Entry] = []
+    cursor = ALIGN
+    for i, t in enumerate(top["tensors"]):
+        where = f"tensors[{i}]"
+        if model_kind and "p" not in t:
+            raise fail(f"{where}.p", "missing (parameter or buffer)")
+        if not model_kind and ("p" in t or "t" in t):
+            raise fail(where, "a checkpoint has no roles or tied tensors")
+        role = None if not model_kind else ("parameter" if t["p"] else "buffer")
+        if "t" in t:
+            extra = set(t) - {"n", "t", "p"}
+            if extra:
+                raise fail(f"{where}.{sorted(extra)[0]}", "not allowed on a tied tensor")
+            if role != "parameter":
+                raise fail(f"{where}.p", "a tied tensor must be a parameter")
+            out.append(Entry(TensorInfo(t["n"], "float32", (), "tied", role, False, t["t"])))
+            continue
+        for k in ("d", "s", "c"):
+            if k not in t:
+                raise fail(f"{where}.{k}", "missing")
+        dtype, shape = t["d"], tuple(t["s"])
+        start = cursor
+        meta: dict[str, Any] | None = None
+        arrays: dict[str, Section] | None = None
+        raw: Section | None = None
+        if "r" in t or "a" in t:
+            meta, arrays, cursor = _ras_v2(t, schemas, where, dtype, shape, cursor, data_end)
+        else:
+            nbytes = math.prod(shape) * TENSOR_DTYPES[dtype]
+            cursor += pad_to(cursor, align_for(nbytes, TENSOR_DTYPES[dtype]))
+            raw = Section(cursor, "uint8", (nbytes,))
+            cursor += nbytes
+            if cursor > data_end:
+                raise fail(f"{where}.s", f"shape {list(shape)} x {dtype} runs past the data "
+                           f"({cursor} > {data_end} bytes)")
+        info = TensorInfo(t["n"], dtype, shape, "raw" if raw else "ras", role,
+                          bool(t.get("g", False)), None, cursor - start)
+        out.append(Entry(info, raw=raw, arrays=arrays, meta=meta, checks=((start, cursor, t["c"]),)))
+    if cursor != data_end:
+        raise fail("tensors", f"sections end at byte {cursor}, the header starts at {data_end}")
+    return top, out
+
+
+def _ras_v2(t: dict[str, Any], schemas: list[dict[str, Any]], where: str, dtype: str,
+            shape: tuple[int, ...], cursor: int, data_end: int
+            ) -> tuple[dict[str, Any], dict[str, Section], int]:
+    if "r" not in t or "a" not in t:
+        raise fail(where, "a RAS tensor needs both 'r' (meta) and 'a' (arrays)")
+    r, a = t["r"], t["a"]
+    sid = Int(0, max(len(schemas) - 1, 0)).check(r[0] if r else None, f"{where}.r[0]")
+    if not schemas:
+        raise fail(f"{where}.r[0]", "names a RAS schema but the header has none")
+    keys, names = schemas[sid]["meta"], schemas[sid]["arrays"]
+    if len(r) - 1 != len(keys):
+        raise fail(f"{where}.r", f"has {len(r) - 1} meta values, schema {sid} names {len(keys)}")
+    if len(a) != len(names):
+        raise fail(f"{where}.a", f"has {len(a)} arrays, schema {sid} names {len(names)}")
+    flat = dict(zip(keys, r[1:], strict=True))
+    meta = unflatten_meta(flat, f"ras_schemas[{sid}].meta")
+    for k in META_FROM_ENTRY:
+        if k in meta:
+            raise fail(f"ras_schemas[{sid}].meta", f"{k!r} is stored on the tensor, not in its meta")
+    meta["dtype"], meta["shape"] = dtype, list(shape)
+    arrays: dict[str, Section] = {}
+    for j, ((code, dims), name) in enumerate(zip(a, names, strict=True)):
+        if not isinstance(code, int) or not isinstance(dims, list):
+            raise fail(f"{where}.a[{j}]", "must be [dtype code, shape]")
+        if name in arrays:
+            raise fail(f"ras_schemas[{sid}].arrays", f"names {name!r} twice")
+        dt = SECTION_DTYPES[code]
+        itemsize = np_dtype(dt).itemsize
+        nbytes = math.prod(dims) * itemsize
+        cursor += pad_to(cursor, align_for(nbytes, itemsize))
+        arrays[name] = Section(cursor, dt, tuple(dims))
+        cursor += nbytes
+        if cursor > data_end:
+            raise fail(f"{where}.a[{j}]", f"array {name!r} runs past the data ({cursor} > {data_end} bytes)")
+    return meta, arrays, cursor
+
+
+def flatten_meta(meta: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"wm": {"n": 3}}`` -> ``{"wm.n": 3}`` (nested objects become dotted keys)."""
+    out: dict[str, Any] = {}
+    for k, v in meta.items():
+        if "." in k:
+            raise ValueError(f"RAS meta key {k!r} contains '.'")
+        if isinstance(v, dict) and v:
+            out.update(flatten_meta(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def unflatten_meta(flat: dict[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, v in flat.items():
+        parts = key.split(".")
+        node = out
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                raise fail(where, f"key {key!r} nests under a value")
+            node = nxt
+        if parts[-1] in node:
+            raise fail(where, f"key {key!r} given twice")
+        node[parts[-1]] = v
+    return out
+
+
+# -- version 1 -------------------------------------------------------------------------------
+_SECTION_V1 = Obj({"offset": Int(), "bytes": Int(), "dtype": Str(16, choices=SECTION_DTYPES),
+                   "shape": SHAPE, "crc32": CRC})
+_TENSOR_V1 = Obj({"name": NAME, "role": Str(16, choices=("parameter", "buffer")),
+                  "storage": Str(16, choices=("raw", "ras", "tied"))},
+                 {"dtype": Str(32, choices=tuple(TENSOR_DTYPES)), "shape": SHAPE,
+                  "requires_grad": Bool(), "section": Int(), "tied_to": NAME,
+                  "ras": Obj({"meta": Map(JsonValue(6), max_len=256),
+                              "arrays": Map(Int(), max_len=256)})})
+
+
+def entries_v1(h: Any, data_end: int) -> tuple[dict[str, Any], list[Entry], list[Section]]:
+    """Validate a version-1 header: explicit, 64-aligned, ordered section offsets, one CRC per
+    section. Returns (model-level fields, entries, sections) (sections for the padding check)."""
+    kind = _kind_of(h, 1)
+    req, opt = _common(kind)
+    top = Obj({"format": Str(32), "version": Int(), "kind": Str(16),
+               "sections": List(_SECTION_V1, max_len=10**7),
+               "tensors": List(_TENSOR_V1, max_len=MAX_TENSORS), **req}, opt).check(h, "")
+    sections: list[Section] = []
+    crcs: list[int] = []
+    cursor = ALIGN
+    for i, s in enumerate(top["sections"]):
+        where = f"sections[{i}]"
+        off = s["offset"]
+        if off % ALIGN:
+            raise fail(f"{where}.offset", f"{off} is not 64-byte aligned")
+        if off < cursor:
+            raise fail(f"{where}.offset", f"{off} overlaps the previous section (ends at {cursor})")
+        sec = Section(off, s["dtype"], tuple(s["shape"]))
+        if sec.nbytes != s["bytes"]:
+            raise fail(f"{where}.bytes", f"shape {s['shape']} x {s['dtype']} is not {s['bytes']} bytes")
+        if off + sec.nbytes > data_end:
+            raise fail(where, f"out of bounds ([{off}, {off + sec.nbytes}) runs into the header at {data_end})")
+        sections.append(sec)
+        crcs.append(s["crc32"])
+        cursor = off + sec.nbytes
+
+    def section(idx: Any, where: str) -> tuple[Section, tuple[int, int, int]]:
+        if not (isinstance(idx, int) and 0 <= idx < len(sections)):
+            raise fail(where, f"names missing section {idx!r}")
+        sec = sections[idx]
+        return sec, (sec.offset, sec.offset + sec.nbytes, crcs[idx])
+
+    out: list[Entry] = []
+    for i, t in enumerate(top["tensors"]):
+        where = f"tensors[{i}]"
+        if t["storage"] == "tied":
+            if "tied_to" not in t:
+                raise fail(f"{where}.tied_to", "missing")
+            out.append(Entry(TensorInfo(t["name"], "float32", (), "tied", t["role"], False, t["tied_to"])))
+            continue
+        for k in ("dtype", "shape"):
+            if k not in t:
+                raise fail(f"{where}.{k}", "missing")
+        dtype, shape = t["dtype"], tuple(t["shape"])
+        info_args = (t["name"], dtype, shape, t["storage"], t["role"], t.get("requires_grad", False), None)
+        if t["storage"] == "raw":
+            sec, check = section(t.get("section"), f"{where}.section")
+            need = math.prod(shape) * TENSOR_DTYPES[dtype]
+            if sec.dtype != "uint8" or sec.nbytes != need:
+                raise fail(f"{where}.shape", f"section has {sec.nbytes} bytes, shape {list(shape)} x {dtype} needs {need}")
+            out.append(Entry(TensorInfo(*info_args, sec.nbytes), raw=sec, checks=(check,)))
+            continue
+        if "ras" not in t:
+            raise fail(f"{where}.ras", "missing")
+        arrays, checks = {}, []
+        for key, idx in t["ras"]["arrays"].items():
+            arrays[key], check = section(idx, f"{where}.ras.arrays[{key!r}]")
+            checks.append(check)
+        nbytes = sum(s.nbytes for s in arrays.values())
+        out.append(Entry(TensorInfo(*info_args, nbytes), arrays=arrays, meta=t["ras"]["meta"],
+                         checks=tuple(checks)))
+    return top, out, sections
