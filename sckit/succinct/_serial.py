@@ -70,6 +70,8 @@ STRINGS: tuple[str, ...] = (
     "wm.words", "wm.rank_dir", "wm.sel1", "wm.sel0", "wm.symbols", "wm.lengths", "wm.level_sizes",
     "dist.words", "dist.rank_dir", "dist.sel1", "dist.sel0", "dist.symbols", "dist.lengths",
     "dist.level_sizes",
+    # byte-grouped RAS (sckit.ras.bytegroup)
+    "layout", "bytegroup", "pairs", "total_bits",
 )  # fmt: skip
 # Key sequences of the structures' meta dicts: a dict whose keys are a prefix of one of these
 # (in order) is written as its values only. Append only.
@@ -79,6 +81,8 @@ SCHEMAS: tuple[tuple[str, ...], ...] = (
     ("n", "sigma", "max_code_length", "n_bits", "symbols_as"),  # HuffmanWaveletMatrix
     ("n", "sigma", "levels"),  # WaveletMatrix
     ("n_bits",),  # BitVector
+    ("version", "layout", "kind", "dtype", "shape", "codebook", "pairs", "total_bits",
+     "h0_total_bits"),  # byte-grouped RAS
 )  # fmt: skip
 # dtype codes (low 4 bits of the table byte). Append only.
 DTYPES: tuple[np.dtype, ...] = tuple(
