@@ -1,7 +1,9 @@
-"""The ``sckit`` console script.
+"""The sckit console script.
 
-``sckit demo``   builds succinct structures from model-like weights and prints sizes and timings.
-``sckit report`` executes the quickstart notebook for a zoo model and writes an HTML report.
+sckit demo    builds succinct structures from model-like weights and prints sizes and timings.
+sckit report  executes the quickstart notebook for a zoo model or .sck file and writes HTML.
+
+Help text is plain (argparse prints it as written): no reST markup here or in the help strings.
 """
 
 from __future__ import annotations
@@ -59,10 +61,17 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from sckit.report import build_report
+    from sckit.report import ReportError, build_report
 
-    path = build_report(args.model, out=args.out, parameters=dict(args.param or []))
+    try:
+        path = build_report(args.model, out=args.out, parameters=dict(args.param or []),
+                            keep_notebook=args.keep_notebook)
+    except ReportError as exc:
+        print(f"sckit report: {exc}", file=sys.stderr)
+        return 1
     print(f"report written to {path}")
+    if args.keep_notebook:
+        print(f"executed notebook kept at {path.with_suffix('.ipynb')}")
     return 0
 
 
@@ -74,8 +83,13 @@ def _param(text: str) -> tuple[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sckit", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from sckit import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="sckit", description="Succinct Compression for PyTorch models: lossless, queryable "
+        "weights. Each command has its own --help.")
+    parser.add_argument("--version", action="version", version=f"sckit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = sub.add_parser("demo", help="build wavelet matrices from model-like weights")
     demo.add_argument("--n", type=int, default=4_000_000, help="number of weights")
     demo.add_argument("--seed", type=int, default=0)
@@ -83,9 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = sub.add_parser("report", help="run the quickstart notebook and write an HTML report")
     report.add_argument("model", help="zoo model name (see sckit.zoo.list_models()) or a .sck file")
     report.add_argument("--out", default="report.html", help="HTML file to write")
+    report.add_argument("--keep-notebook", action="store_true",
+                        help="also keep the executed notebook, as OUT with .ipynb")
     report.add_argument("--param", "-p", type=_param, action="append",
                         help="notebook parameter override NAME=VALUE (repeatable)")
     report.set_defaults(func=_report)
+    from sckit.cli_pack import add_parsers  # pack / unpack (checkpoints)
+
+    add_parsers(sub)
     args = parser.parse_args(argv)
     if getattr(args, "n", 1) <= 0:
         parser.error("--n must be positive")

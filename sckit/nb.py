@@ -1,10 +1,16 @@
-"""Record headline results in notebooks and read them back (issue 8).
+"""Notebook plumbing: quiet records of headline results, and plotly figures that render offline.
 
-In a notebook, ``record(name, value)`` emits a display output carrying the JSON value and a
-metadata marker; after a headless run (papermill / nbclient), ``records(path)`` reads every
-marked output back with nbformat. This replaces scrapbook (unmaintained since 2021, partly
-broken on pandas 3 - ../shared/ENVIRONMENT.md). Outside a Jupyter kernel ``record`` stores the
-value in an in-process dict (``recorded()``), so the same code runs in scripts and tests.
+``record(name, value)`` emits a display output that only :func:`records` reads: its one mimetype
+(``application/vnd.sckit.record+json``) has no renderer, so JupyterLab shows nothing and
+nbconvert writes an empty output. After a headless run (papermill / nbclient) ``records(path)``
+reads every marked output back with nbformat. (scrapbook did this once; it is unmaintained and
+partly broken on pandas 3.) Outside a Jupyter kernel ``record`` stores the value in an
+in-process dict (``recorded()``), so the same code runs in scripts and tests.
+
+Importing this module inside a Jupyter kernel calls :func:`setup`, which makes every plotly
+figure a native output: the plotly mimetype (JupyterLab's own renderer) plus an HTML fallback for
+nbconvert and other front ends, with plotly.js embedded once per kernel and never fetched from a
+CDN (no MathJax, no require.js).
 
 >>> record("ratio", 3.5)
 >>> recorded()["ratio"]
@@ -16,15 +22,70 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
+import re
 from os import PathLike
 from typing import Any
 
-__all__ = ["record", "records", "recorded", "clear", "MARKER", "MIME"]
+__all__ = ["record", "records", "recorded", "clear", "setup", "styled", "human_bytes", "MARKER", "MIME",
+           "RENDERER"]
 
 MARKER = "sckit_record"  # output metadata key; its value is the record name
-MIME = "application/json"
+MIME = "application/vnd.sckit.record+json"  # no front end renders it: records stay invisible
+_OLD_MIMES = ("application/json",)  # what notebooks executed by earlier versions carry
+RENDERER = "plotly_mimetype+sckit_offline"  # what setup() makes plotly's default
+FIGURE_HEIGHT = 480  # px of the HTML fallback when the figure's layout gives no height
 
 _RECORDS: dict[str, Any] = {}
+_PLOTLYJS = {"embedded": False}  # has a figure of this process carried plotly.js yet?
+
+
+def _offline_html_renderer() -> Any:
+    """A plotly renderer writing ``text/html`` that needs no network.
+
+    The first figure of the process carries plotly.js (about 5 MB) inline; later ones call the
+    ``window.Plotly`` it defined, guarded so that a notebook whose first figure was re-run away
+    shows an empty box instead of a script error. plotly's own ``"notebook"`` renderer adds a
+    MathJax ``<script src>`` from a CDN to every figure, which is why it is not used.
+    """
+    from plotly.io import to_html
+    from plotly.io._base_renderers import MimetypeRenderer
+
+    class OfflineHTMLRenderer(MimetypeRenderer):
+        def to_mimebundle(self, fig_dict: Any) -> dict[str, str]:
+            # plotly renders with a shallow copy of the renderer: the flag lives in the module
+            embedded = _PLOTLYJS["embedded"]
+            html = to_html(fig_dict, include_plotlyjs=not embedded, include_mathjax=False,
+                           full_html=False, default_width="100%",
+                           default_height=f"{FIGURE_HEIGHT}px", validate=False,
+                           config={"displaylogo": False})
+            if embedded:
+                html = re.sub(r'if \(document\.getElementById\("([^"]+)"\)\) \{',
+                              r'if (document.getElementById("\1") && window.Plotly) {', html, count=1)
+            _PLOTLYJS["embedded"] = True
+            return {"text/html": html}
+
+    return OfflineHTMLRenderer()
+
+
+def setup(renderer: str | None = None) -> str:
+    """Make plotly figures native, offline notebook outputs; returns the renderer now default.
+
+    ``renderer`` overrides the choice (any plotly renderer name); otherwise a renderer the user
+    named in ``PLOTLY_RENDERER`` is kept, and sckit's is set: the plotly mimetype, which
+    JupyterLab (and VS Code) draw with their bundled plotly.js, plus the offline HTML that
+    nbconvert exports. Calling it again embeds plotly.js again in the next figure (for a
+    notebook whose first figure's cell was cleared).
+    """
+    import plotly.io as pio
+
+    _PLOTLYJS["embedded"] = False
+    if "sckit_offline" not in pio.renderers:
+        pio.renderers["sckit_offline"] = _offline_html_renderer()
+    if renderer is None:
+        renderer = os.environ.get("PLOTLY_RENDERER") or RENDERER
+    pio.renderers.default = renderer
+    return renderer
 
 
 def _jsonable(value: Any, where: str = "value") -> Any:
@@ -84,8 +145,9 @@ def record(name: str, value: Any) -> None:
     """Record ``value`` under ``name``.
 
     Always stores into the in-process dict (``recorded()``). Inside a Jupyter kernel it also
-    displays an output ``{"application/json": {"name": name, "value": value}}`` with metadata
-    ``{"sckit_record": name}`` so :func:`records` finds it in the saved notebook.
+    displays an output ``{MIME: {"name": name, "value": value}}`` with metadata
+    ``{"sckit_record": name}`` so :func:`records` finds it in the saved notebook. No front end
+    renders that mimetype: the cell shows nothing.
 
     Raises:
         TypeError: ``name`` is not a str, or ``value`` is not JSON-serialisable (the message
@@ -102,7 +164,7 @@ def record(name: str, value: Any) -> None:
         from IPython.display import display
 
         display(
-            {MIME: {"name": name, "value": clean}, "text/plain": f"{name} = {clean!r}"},
+            {MIME: {"name": name, "value": clean}},
             raw=True,
             metadata={MARKER: name},
         )
@@ -142,10 +204,58 @@ def records(path: str | PathLike[str] | Any) -> dict[str, Any]:
             name = (out.get("metadata") or {}).get(MARKER)
             if name is None:
                 continue
-            payload = (out.get("data") or {}).get(MIME)
+            data = out.get("data") or {}
+            payload = next((data[m] for m in (MIME, *_OLD_MIMES) if m in data), None)
             if isinstance(payload, str):  # some writers keep JSON mime data as text
                 payload = json.loads(payload)
             if not isinstance(payload, dict) or "value" not in payload:
                 raise ValueError(f"record {name!r} in {path!s} has no {MIME} value")
             found[str(payload.get("name", name))] = payload["value"]
     return found
+
+
+
+def human_bytes(n: float) -> str:
+    """``1430800`` -> ``"1.36 MiB"``; below 1 KiB the exact count (``"980 B"``)."""
+    n = float(n)
+    if abs(n) < 1024:
+        return f"{n:,.0f} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if abs(n) < 1024 or unit == "TiB":
+            break
+    return f"{n:.0f} {unit}" if abs(n) >= 100 else f"{n:.3g} {unit}"
+
+
+def styled(df: Any, *, percent: tuple[str, ...] = ("accuracy",), hide_index: bool = True) -> Any:
+    """A pandas Styler showing ``df`` for people: thousands separators on integers, byte columns
+    (``bytes``, ``*_bytes``) in KiB/MiB, other floats to 4 significant digits, ``percent``
+    columns as percentages, and missing values as a dash (never nan / None / <NA>).
+
+    The frame itself is untouched (analysis keeps the raw numbers).
+    """
+    import pandas as pd
+
+    fmt: dict[str, Any] = {}
+    for col in df.columns:
+        s = df[col]
+        name = str(col)
+        if pd.api.types.is_bool_dtype(s) or not pd.api.types.is_numeric_dtype(s):
+            continue
+        if name == "bytes" or name.endswith("_bytes"):
+            fmt[col] = human_bytes
+        elif name in percent:
+            fmt[col] = "{:.2%}".format
+        elif pd.api.types.is_integer_dtype(s):
+            fmt[col] = "{:,}".format
+        else:
+            fmt[col] = "{:.4g}".format
+    sty = df.style.format(fmt, na_rep="\u2014")
+    return sty.hide(axis="index") if hide_index else sty
+
+
+if _in_kernel():  # a notebook that imports sckit.nb gets offline, native figures
+    try:
+        setup()
+    except ImportError:  # plotly is in the jupyter extra; records work without it
+        pass

@@ -60,6 +60,12 @@ def _output(name, value):
     )
 
 
+def test_records_from_notebooks_executed_before_the_quiet_mimetype(tmp_path):
+    old = new_output("display_data", data={"application/json": {"name": "a", "value": 1},
+                                           "text/plain": "a = 1"}, metadata={nb.MARKER: "a"})
+    assert nb.records(new_notebook(cells=[new_code_cell("x", outputs=[old])])) == {"a": 1}
+
+
 def test_records_from_hand_built_notebook(tmp_path):
     book = new_notebook(
         cells=[
@@ -108,4 +114,51 @@ def test_records_after_papermill(tmp_path):
         cwd=str(tmp_path),
     )
     assert nb.records(dst) == {"total": 40, "meta": {"n": 4, "ok": True}}
+    # invisible: the only mimetype is one no front end renders (JupyterLab draws nothing for an
+    # output without a renderer; nbconvert writes an empty output)
+    outs = [o for c in nbformat.read(dst, as_version=4).cells if c.cell_type == "code" for o in c.outputs]
+    recs = [o for o in outs if nb.MARKER in o.get("metadata", {})]
+    assert len(recs) == 3 and all(set(o.data) == {nb.MIME} for o in recs)
     assert nb.recorded() == {}  # the kernel's records did not leak into this process
+
+
+def test_setup_makes_figures_native_and_offline():
+    import re
+
+    go = pytest.importorskip("plotly.graph_objects")
+    pio = pytest.importorskip("plotly.io")
+    old = pio.renderers.default
+    try:
+        assert nb.setup() == nb.RENDERER == pio.renderers.default
+        fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
+        first, second = fig._repr_mimebundle_(), fig._repr_mimebundle_()
+        # JupyterLab draws the plotly mimetype with its own plotly.js; nbconvert uses the HTML
+        assert set(first) == set(second) == {"application/vnd.plotly.v1+json", "text/html"}
+        assert "plotly.js v" in first["text/html"] and len(first["text/html"]) > 1_000_000
+        assert "plotly.js v" not in second["text/html"] and len(second["text/html"]) < 100_000
+        assert "&& window.Plotly)" in second["text/html"]  # no script error without plotly.js
+        for html in (first["text/html"], second["text/html"]):
+            outside_scripts = re.sub(r"<script[^>]*>.*?</script>", "", html, flags=re.S)
+            assert not re.search(r"(src|href)=[\"']?(https?:)?//", outside_scripts)
+            assert "mathjax.js" not in html.lower()  # plotly's notebook renderer adds it from a CDN
+            assert re.search(r"height:\s*\d{3}px", html)  # a fixed height, not 100% of nothing
+        nb.setup()  # again: the next figure carries plotly.js again
+        assert "plotly.js v" in fig._repr_mimebundle_()["text/html"]
+        assert nb.setup("json") == "json" == pio.renderers.default
+    finally:
+        pio.renderers.default = old
+
+
+def test_human_bytes_and_styled_tables():
+    pd = pytest.importorskip("pandas")
+    assert [nb.human_bytes(v) for v in (980, 1024, 1430800, 1023 * 1024, 5e9)] == [
+        "980 B", "1 KiB", "1.36 MiB", "1023 KiB", "4.66 GiB"]
+    df = pd.DataFrame({"n": [1, 2_000_000], "size_bytes": pd.array([1430800, None], "Int64"),
+                       "accuracy": [0.96666, float("nan")], "ms": [1.23456789, None],
+                       "label": ["a", None]})
+    html = nb.styled(df).to_html()
+    for shown in ("2,000,000", "1.36 MiB", "96.67%", "1.235", "\u2014"):
+        assert shown in html, shown
+    for raw in ("nan", "None", "&lt;NA&gt;", "0.96666", "1430800"):
+        assert raw not in html, raw
+    assert df.size_bytes.iloc[0] == 1430800  # the frame keeps its numbers
