@@ -1,0 +1,238 @@
+"""The container header's schema, field by field: every malformed field is a FormatError from
+``sckit.load`` / ``Reader`` that names the field (never a TypeError, OverflowError or
+RecursionError, and never a model that loads and fails later)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import struct
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import sckit
+from sckit import container
+from sckit.errors import FormatError
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(16, 64)
+        self.bn = nn.BatchNorm1d(64)
+        self.fc2 = nn.Linear(64, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.relu(self.bn(self.fc1(x))))
+
+
+def _net() -> Net:
+    torch.manual_seed(0)
+    m = Net().eval()
+    with torch.no_grad():  # 8 levels: RAS pays on the weights
+        for p in (m.fc1.weight, m.fc2.weight):
+            p.copy_(torch.randint(-4, 4, p.shape).float() / 4)
+    return m
+
+
+X = torch.randn(3, 16, generator=torch.Generator().manual_seed(1))
+
+
+def _split(raw: bytes) -> tuple[dict[str, Any], int]:
+    _, _, _, hoff, hlen, _ = struct.unpack("<8sIIQQ32s", raw[:64])
+    return json.loads(zlib.decompress(raw[hoff : hoff + hlen])), hoff
+
+
+def _rewrite(raw: bytes, header: Any, *, text: bytes | None = None) -> bytes:
+    """The file with ``header`` in place of its own, every checksum recomputed."""
+    _, hoff = _split(raw)
+    hj = text if text is not None else json.dumps(header).encode()
+    hb = zlib.compress(hj)
+    prefix = struct.pack("<8sIIQQQ24s", container.MAGIC, 2, zlib.crc32(hb), hoff, len(hb), len(hj), b"")
+    return prefix + raw[64:hoff] + hb
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    d = tmp_path_factory.mktemp("schema")
+    sm = sckit.compress(_net(), X, ras="element", decode_ahead=False)
+    assert {"fc1.weight", "fc2.weight"} <= set(sm.ras)
+    sckit.save(sm, d / "s.sck")
+    with container.Writer(d / "c.sck", metadata={"k": "v"}) as w:
+        w.add_tensor("a", torch.ones(2, 3))
+        w.add_tensor("b", torch.zeros(4, dtype=torch.int64))
+    return {"succinct": (d / "s.sck").read_bytes(), "checkpoint": (d / "c.sck").read_bytes()}
+
+
+def _idx(h: dict[str, Any], name: str) -> int:
+    return next(i for i, t in enumerate(h["tensors"]) if t["n"] == name)
+
+
+def _ras_idx(h: dict[str, Any]) -> int:
+    return _idx(h, "fc1.weight")
+
+
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    """An edit setting ``path`` ("/"-separated; "T:name" picks a tensor row by name) to ``value``."""
+    def edit(h: dict[str, Any]) -> None:
+        node: Any = h
+        parts = path.split("/")
+        for p in parts[:-1]:
+            node = node["tensors"][_idx(h, p[2:])] if p.startswith("T:") else (
+                node[int(p)] if isinstance(node, list) else node[p])
+        last = parts[-1]
+        if isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    return edit
+
+
+# (edit, the field the message must name) on the compressed model's file
+SUCCINCT_CASES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+    "kind wrong type": (_set("kind", ["succinct"]), "kind"),
+    "format": (_set("format", "zip"), "format"),
+    "version in header": (_set("version", 1), "version"),
+    "unknown top field": (_set("sections", []), "sections: unknown field"),
+    "tensors not a list": (_set("tensors", {"a": 1}), "tensors: must be a list"),
+    "name a list": (_set("T:bn.running_mean/n", ["x"]), "].n: must be a string"),
+    "dtype a list": (_set("T:bn.running_mean/d", ["float32"]), "].d: must be a string"),
+    "dtype unknown": (_set("T:bn.running_mean/d", "float128"), "].d: 'float128' is not one of"),
+    "shape a string": (_set("T:bn.running_mean/s", "64"), "].s: must be a list"),
+    "shape negative": (_set("T:bn.running_mean/s", [-64]), "].s[0]: -64 is out of range"),
+    "shape float": (_set("T:bn.running_mean/s", [64.0]), "].s[0]: must be an integer"),
+    "shape huge": (_set("T:bn.running_mean/s", [10**30]), "].s[0]"),
+    "shape product": (_set("T:bn.running_mean/s", [65]), "tensors"),
+    "shape too big for file": (_set("T:bn.running_mean/s", [2**40]), "].s: shape [1099511627776]"),
+    "crc negative": (_set("T:bn.running_mean/c", -1), "].c: -1 is out of range"),
+    "crc string": (_set("T:bn.running_mean/c", "0"), "].c: must be an integer"),
+    "role": (_set("T:bn.running_mean/p", 2), "].p: 2 is out of range"),
+    "requires_grad": (_set("T:bn.running_mean/g", "yes"), "].g: must be true or false"),
+    "unknown tensor field": (_set("T:bn.running_mean/zz", 1), "].zz: unknown field"),
+    "tied to a missing tensor": (lambda h: h["tensors"].__setitem__(_idx(h, "bn.bias"), {"n": "bn.bias", "t": "nope", "p": 1}), "tied to 'nope'"),
+    "tied with data fields": (lambda h: h["tensors"][_idx(h, "fc2.bias")].update(t="fc1.bias"), "not allowed on a tied tensor"),
+    "buffer tied": (lambda h: h["tensors"].__setitem__(_idx(h, "bn.running_var"), {"n": "bn.running_var", "t": "fc1.bias", "p": 0}), "must be a parameter"),
+    "ras schema index": (_set("T:fc1.weight/r/0", 7), "].r[0]: 7 is out of range"),
+    "ras schema index type": (_set("T:fc1.weight/r/0", "0"), "].r[0]: must be an integer"),
+    "ras meta count": (_set("T:fc1.weight/r", [0, 1]), "].r: has 1 meta values"),
+    "ras meta nan": (lambda h: h["tensors"][_ras_idx(h)]["r"].__setitem__(-1, float("nan")), "].r["),
+    "ras meta inf": (lambda h: h["tensors"][_ras_idx(h)]["r"].__setitem__(-1, float("inf")), "not a finite number"),
+    "ras meta negative count": (lambda h: _negate_meta(h, "n_stream"), "'fc1.weight'"),
+    "ras array code": (lambda h: h["tensors"][_ras_idx(h)]["a"].__setitem__(0, [99, [3]]), "].a[0]"),
+    "ras array dims": (lambda h: h["tensors"][_ras_idx(h)]["a"].__setitem__(0, [0, [-3]]), "].a[0]"),
+    "ras array count": (lambda h: h["tensors"][_ras_idx(h)]["a"].pop(), "].a: has"),
+    "ras_schemas type": (_set("ras_schemas", {"meta": []}), "ras_schemas: must be a list"),
+    "ras_schemas key type": (lambda h: h["ras_schemas"][0]["meta"].__setitem__(0, 5), "ras_schemas[0].meta[0]"),
+    "ras_schemas dtype key": (lambda h: h["ras_schemas"][0]["meta"].__setitem__(0, "dtype"), "stored on the tensor"),
+    "metadata value": (_set("metadata", {"a": 1}), "metadata['a']: must be a string"),
+    "model class": (_set("model/class", 5), "model.class: must be a string"),
+    "model zoo kwargs": (_set("model/zoo", {"name": "lenet5", "kwargs": [1]}), "model.zoo.kwargs: must be an object"),
+    "training": (_set("training", "fc1"), "training: must be a list"),
+    "training unknown": (_set("training", ["nope"]), "training[0]"),
+    "engine missing": (lambda h: h.pop("engine"), "engine: missing"),
+    "engine units type": (_set("engine/units", ["fc1"]), "engine.units: must be an object"),
+    "engine unit value": (_set("engine/units/fc1", "fc1.weight"), "engine.units['fc1']: must be a list"),
+    "engine unit names a missing weight": (_set("engine/units/fc1", ["fc1.nope"]), "engine.units['fc1'][0]"),
+    "engine unit not a module": (lambda h: h["engine"]["units"].update(nope=["fc1.weight"]), "engine.units['nope']"),
+    "engine omits an encoded weight": (_set("engine/units/fc1", ["fc1.bias"]), "encoded weight 'fc1.weight' is in no unit"),
+    "engine schedule type": (_set("engine/schedule", [1]), "engine.schedule[0]: must be a string"),
+    "engine schedule unknown": (_set("engine/schedule", ["nope"]), "engine.schedule[0]"),
+    "engine decode_ahead": (_set("engine/decode_ahead", "sometimes"), "engine.decode_ahead"),
+    "engine reasons": (_set("engine/reasons", {"a": 3}), "engine.reasons['a']: must be a string"),
+    "engine plan": (_set("engine/plan", {"fc1": 5}), "engine.plan['fc1']: must be an object"),
+    "engine unknown field": (_set("engine/extra", 1), "engine.extra: unknown field"),
+    "header without format": (lambda h: h.pop("format"), "format"),
+}
+
+
+def _negate_meta(h: dict[str, Any], key: str) -> None:
+    i = _ras_idx(h)
+    sid = h["tensors"][i]["r"][0]
+    k = h["ras_schemas"][sid]["meta"].index(key)
+    h["tensors"][i]["r"][1 + k] = -5
+
+
+@pytest.mark.parametrize("case", list(SUCCINCT_CASES))
+def test_field(case: str, files: dict[str, bytes], tmp_path: Path) -> None:
+    edit, field = SUCCINCT_CASES[case]
+    h, _ = _split(files["succinct"])
+    h = copy.deepcopy(h)
+    edit(h)
+    path = tmp_path / "x.sck"
+    path.write_bytes(_rewrite(files["succinct"], h))
+    with pytest.raises(FormatError) as info:
+        sckit.load(path, model=Net())
+    assert field in str(info.value), str(info.value)
+
+
+def test_the_file_itself_loads(files: dict[str, bytes], tmp_path: Path) -> None:
+    path = tmp_path / "x.sck"
+    path.write_bytes(_rewrite(files["succinct"], _split(files["succinct"])[0]))
+    sm = sckit.load(path, model=Net())
+    with torch.no_grad():
+        assert torch.equal(sm(X).view(torch.int32), _net()(X).view(torch.int32))
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    (b"[" * 100_000 + b"]" * 100_000, "nested deeper"),
+    (b'{"a":' * 40 + b"1" + b"}" * 40, "nested deeper than 32"),
+    (b'{"format": NaN}', "format"),
+    (b"\xff\xfe", "not valid UTF-8"),
+    (b'{"format": "sckit-container", "version": 2, "kind": "checkpoint", "tensors": [], '
+     b'"metadata": {"k": 1e999}}', "metadata['k']: must be a string"),
+    (b"1" * 5000, "not valid JSON"),
+    (b"[]", "header: is not a JSON object"),
+])
+def test_parse_level(text: bytes, field: str, files: dict[str, bytes], tmp_path: Path) -> None:
+    path = tmp_path / "x.sck"
+    path.write_bytes(_rewrite(files["checkpoint"], None, text=text))
+    with pytest.raises(FormatError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        container.Reader(path)
+
+
+CHECKPOINT_CASES = {
+    "role in a checkpoint": (_set("T:a/p", 1), "no roles"),
+    "checkpoint kind": (_set("kind", "checkpoints"), "kind"),
+    "metadata key": (_set("metadata", {"k": ["v"]}), "metadata['k']"),
+    "missing crc": (lambda h: h["tensors"][0].pop("c"), "tensors[0].c: missing"),
+    "missing name": (lambda h: h["tensors"][0].pop("n"), "tensors[0].n: missing"),
+    "duplicate name": (_set("T:b/n", "a"), "listed twice"),
+    "model fields in a checkpoint": (_set("engine", {}), "engine: unknown field"),
+}
+
+
+@pytest.mark.parametrize("case", list(CHECKPOINT_CASES))
+def test_checkpoint_field(case: str, files: dict[str, bytes], tmp_path: Path) -> None:
+    edit, field = CHECKPOINT_CASES[case]
+    h = copy.deepcopy(_split(files["checkpoint"])[0])
+    edit(h)
+    path = tmp_path / "x.sck"
+    path.write_bytes(_rewrite(files["checkpoint"], h))
+    with pytest.raises(FormatError) as info:
+        container.Reader(path)
+    assert field in str(info.value), str(info.value)
+
+
+def test_load_refuses_a_checkpoint(files: dict[str, bytes], tmp_path: Path) -> None:
+    path = tmp_path / "c.sck"
+    path.write_bytes(files["checkpoint"])
+    with pytest.raises(FormatError, match="is a checkpoint"):
+        sckit.load(path)
+
+
+def test_header_size_is_checked_before_inflating(files: dict[str, bytes], tmp_path: Path) -> None:
+    raw = files["checkpoint"]
+    _, hoff = _split(raw)
+    bomb = zlib.compress(b" " * (20 << 20))  # 20 MiB of spaces in ~20 kB
+    for declared, msg in ((len(bomb), "does not decompress to"), (2**40, "larger than")):
+        prefix = struct.pack("<8sIIQQQ24s", container.MAGIC, 2, zlib.crc32(bomb), hoff, len(bomb), declared, b"")
+        path = tmp_path / "b.sck"
+        path.write_bytes(prefix + raw[64:hoff] + bomb)
+        with pytest.raises(FormatError, match=msg):
+            container.Reader(path)
