@@ -1,20 +1,25 @@
-"""Deep Compression (Han, Mao & Dally, ICLR 2016; seed 002): prune, share weights, Huffman-code.
+"""Deep Compression (Han, Mao & Dally, ICLR 2016): prune, retrain, share weights, Huffman-code.
 
-Per Conv/Linear weight matrix:
+The pipeline as the paper ran it, per Conv/Linear weight matrix:
 
-1. **Prune** the smallest-magnitude weights (``prune_amount`` per layer); an optional
-   ``fine_tune`` callable retrains the pruned model (the mask is re-applied afterwards).
+1. **Prune** the smallest-magnitude weights (``prune_amount`` per layer) and **retrain** with the
+   mask fixed (sec. 2; "Learning both Weights and Connections"): on by default wherever the
+   training set is known (zoo models with ``pretrained="digits"`` or ``"mnist"``), ``epochs`` of
+   :func:`sckit.training.train`; a ``fine_tune`` callable replaces the built-in retraining (the
+   mask is re-applied to its output).
 2. **Quantize** the surviving weights by 1-D k-means with *linear* centroid initialisation
-   (evenly spaced over [min, max], the initialisation the paper found best;
-   :func:`sckit.transforms.quantization.kmeans_1d`), ``2**bits``
-   codes per layer: code 0 is the shared zero used by filler entries, codes 1.. are the
-   ``2**bits - 1`` centroids. The paper's centroid fine-tuning by gradient descent is not done.
+   (evenly spaced over [min, max], the initialisation the paper found best, sec. 3.2;
+   :func:`sckit.transforms.quantization.kmeans_1d`), ``2**bits`` codes per layer: code 0 is the
+   shared zero used by pruned and filler entries, codes 1.. are the ``2**bits - 1`` centroids;
+   then **fine-tune the centroids** (sec. 3.3: each shared weight's gradient is the sum of its
+   members' gradients; :func:`sckit.transforms.fine_tune_centroids`) for ``centroid_epochs``
+   when retraining.
 3. Store the sparse layer in **relative-index** form: for every stored entry a ``bits``-bit
    weight code and an ``index_bits``-bit gap to the previous entry; a gap wider than
-   ``2**index_bits`` gets **filler zeros** (seed 002, Fig. 2).
+   ``2**index_bits`` gets **filler zeros** (Deep Compression, Fig. 2).
 4. **Huffman-code** the weight codes and the gaps, each with its own canonical code per layer.
 
-Per-layer accounting (seed 002, Tables 6-9, and its formula ``r = nb / (n log2 k + kb)``)::
+Per-layer accounting (Deep Compression, Tables 2-5, and its formula ``r = nb / (n log2 k + kb)``)::
 
     compress_rate_pq  = (n_entries * (bits + index_bits) + 32 * 2**bits) / (32 * n_weights)
     compress_rate_pqh = (huffman weight bits + huffman index bits + 32 * 2**bits) / (32 * n_weights)
@@ -49,36 +54,79 @@ from sckit.baselines.result import (
     state_tensors,
     weight_layers,
 )
+from sckit.baselines.retrain import check_training_args, masked_retrain, training_set
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from torch import nn
 
-__all__ = ["deep_compression", "seed002_table"]
+__all__ = ["PAPER_LENET", "deep_compression", "seed002_table"]
+
+#: Deep Compression's LeNet results on MNIST (Tables 2 and 3, and Table 1's errors): the kept
+#: fraction of each layer's weights (the pruning we repeat), the weight bits, and the totals.
+PAPER_LENET: dict[str, dict[str, Any]] = {
+    "lenet300_100": {
+        "weights_kept": {"fc1": 0.08, "fc2": 0.09, "fc3": 0.26},
+        "bits_fc": 6,
+        "index_bits_fc": 5,
+        "weights_pct": 8.0,
+        "weight_bits_pqh": 5.1,
+        "index_bits_pqh": 3.7,
+        "compress_rate_pq": 3.1,
+        "compress_rate_pqh": 2.49,
+        "ratio": 40.0,
+        "top1_error_before": 1.64,
+        "top1_error_after": 1.58,
+    },
+    "lenet5": {
+        "weights_kept": {"conv1": 0.66, "conv2": 0.12, "fc1": 0.08, "fc2": 0.19},
+        "bits_conv": 8,
+        "bits_fc": 5,
+        "index_bits_conv": 5,
+        "index_bits_fc": 5,
+        "weights_pct": 8.0,
+        "weight_bits_pqh": 4.1,
+        "index_bits_pqh": 4.4,
+        "compress_rate_pq": 3.05,
+        "compress_rate_pqh": 2.55,
+        "ratio": 39.0,
+        "top1_error_before": 0.80,
+        "top1_error_after": 0.74,
+    },
+}
 
 _LEN = struct.Struct("<I")
 
 
-def _encode_layer(
-    w: np.ndarray, keep: np.ndarray, bits: int, index_bits: int
-) -> tuple[bytes, dict[str, Any]]:
+def _quantize_layer(w: np.ndarray, keep: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(``2**bits - 1`` float32 centroids, int64 codes of ``w``'s shape: 0 where pruned).
+
+    The transforms helper's 1-D k-means with linear init (Deep Compression's best, sec. 3.2).
+    """
+    from sckit.transforms.quantization import kmeans_1d
+
     flat = w.reshape(-1).astype(np.float32)
+    keep_flat = keep.reshape(-1)
+    centroids, kept_codes = kmeans_1d(flat[keep_flat], (1 << bits) - 1, init="linear")
+    codes = np.zeros(flat.size, dtype=np.int64)
+    codes[keep_flat] = kept_codes + 1
+    return centroids.astype(np.float32), codes.reshape(w.shape)
+
+
+def _encode_layer(
+    codes_dense: np.ndarray, keep: np.ndarray, centroids: np.ndarray, bits: int, index_bits: int
+) -> tuple[bytes, dict[str, Any]]:
     keep_flat = keep.reshape(-1)
     k = 1 << bits
     gaps, positions = relative_indices(keep_flat, index_bits)
-    kept_mask = keep_flat[positions] if positions.size else np.zeros(0, dtype=bool)
-    # the transforms helper's 1-D k-means, linear init (Deep Compression's best init, seed 002 3.3)
-    from sckit.transforms.quantization import kmeans_1d
-
-    centroids, kept_codes = kmeans_1d(flat[keep_flat], k - 1, init="linear")
-    codebook = np.concatenate(([0.0], centroids)).astype(np.float32)
-    codes = np.zeros(positions.size, dtype=np.int64)  # fillers keep code 0 == 0.0
-    codes[kept_mask] = kept_codes + 1
+    codebook = np.zeros(k, dtype=np.float32)
+    codebook[1 : 1 + centroids.size] = centroids
+    codes = codes_dense.reshape(-1)[positions]  # fillers sit on pruned entries: code 0 == 0.0
     w_stream = huffman_encode(codes, alphabet_size=k)
     i_stream = huffman_encode(gaps, alphabet_size=1 << index_bits)
     wb, ib = w_stream.to_bytes(), i_stream.to_bytes()
     blob = b"".join((_LEN.pack(len(wb)), wb, _LEN.pack(len(ib)), ib, codebook.tobytes()))
-    n = flat.size
+    n = keep_flat.size
     n_entries = int(positions.size)
     n_kept = int(keep_flat.sum())
     codebook_bits = 32 * k
@@ -167,25 +215,48 @@ def deep_compression(
     index_bits_conv: int = 8,
     index_bits_fc: int = 5,
     fine_tune: Callable[[nn.Module], nn.Module] | None = None,
+    retrain: bool | None = None,
+    epochs: int = 10,
+    centroid_epochs: int = 4,
+    lr: float = 1e-3,
+    centroid_lr: float = 1e-3,
+    dataset: str | None = None,
+    size: int | None = None,
+    progress: bool = True,
 ) -> BaselineResult:
-    """Deep Compression of ``model``'s Conv/Linear weights: prune + k-means + Huffman.
+    """Deep Compression of ``model``'s Conv/Linear weights: prune, retrain, k-means, fine-tune
+    the centroids, Huffman.
 
     ``prune_amount``: fraction of each layer's weights removed (a float, or a mapping from
     layer name to fraction; unnamed layers are not pruned). ``bits_*``: weight-code bits (the
     paper: 8 for conv, 5 for fc); ``index_bits_*``: relative-index bits (the paper's LeNet
-    tables use 5, AlexNet 4). ``fine_tune(model) -> model`` retrains the pruned model; the
-    pruning mask is re-applied to its output and its time is reported in ``params``, not in
-    ``encode_s``.
+    tables use 5, AlexNet 4).
 
-    Returns a lossy :class:`BaselineResult`; ``to_frame()`` has the seed-002 table columns
+    Retraining (the paper's pipeline): ``retrain=None`` retrains wherever the training set is
+    known: ``dataset`` (``"digits"``/``"mnist"``), else the one a zoo model was trained on
+    (``create_model(..., pretrained=...)``); ``retrain=False`` skips it (prune + quantize only),
+    ``retrain=True`` without a known data set is an error. Retraining runs ``epochs`` of masked
+    training at ``lr`` after pruning, then ``centroid_epochs`` of centroid fine-tuning at
+    ``centroid_lr`` after k-means, on images of side ``size`` (default: the zoo recipe's, 28),
+    with a tqdm bar when ``progress``. ``fine_tune(model) -> model``, if given, replaces the
+    masked retraining (the mask is re-applied to its output). Training time is reported in
+    ``params`` (``fine_tune_s``, ``centroid_s``), not in ``encode_s``; with a known data set
+    ``params["accuracy"]`` holds the test accuracy after each stage.
+
+    Returns a lossy :class:`BaselineResult`; ``to_frame()`` has the paper's table columns
     (``n_weights, weights_pct, weight_bits_pq, weight_bits_pqh, index_bits_pq, index_bits_pqh,
     compress_rate_pq, compress_rate_pqh`` in percent) per layer and a ``Total`` row;
     :func:`seed002_table` formats it with the paper's headings. The decoded model holds exactly
-    the pruned + quantized weights.
+    the pruned + quantized (+ fine-tuned) weights.
     """
     import torch
 
     check_model(model)
+    ds, side = training_set(model, retrain, dataset, size)
+    retrain = ds is not None if retrain is None else retrain
+    check_training_args(
+        epochs=epochs, centroid_epochs=centroid_epochs, lr=lr, centroid_lr=centroid_lr
+    )
     bits = {"conv": _check_bits("bits_conv", bits_conv), "fc": _check_bits("bits_fc", bits_fc)}
     ibits = {
         "conv": _check_bits("index_bits_conv", index_bits_conv),
@@ -198,29 +269,76 @@ def deep_compression(
         raise ValueError("model has no Conv/Linear weights to compress")
     amounts = per_layer_amount(prune_amount, list(layers), "prune_amount")
 
+    accuracy: dict[str, float] = {}
+
+    def measure(stage: str, m: nn.Module) -> None:
+        if ds is not None:
+            from sckit.data import evaluate
+
+            accuracy[stage] = float(evaluate(m, dataset=ds, size=side))
+
+    measure("original", model)
     t0 = time.perf_counter()
     state = state_tensors(model)
     masks = {n: magnitude_prune(state[n].float().numpy(), amounts[n]) for n in layers}
     prune_s = time.perf_counter() - t0
-    fine_tune_s = 0.0
-    if fine_tune is not None:
-        pruned = rebuild_model(model, {n: state[n] * torch.from_numpy(masks[n]) for n in layers})
+    fine_tune_s = centroid_s = 0.0
+    pruned = rebuild_model(model, {n: state[n] * torch.from_numpy(masks[n]) for n in layers})
+    measure("pruned", pruned)
+    if fine_tune is not None or retrain:
         t1 = time.perf_counter()
-        tuned = fine_tune(pruned)
+        if fine_tune is not None:
+            tuned = fine_tune(pruned)
+        else:
+            tuned = masked_retrain(
+                pruned,
+                masks,
+                epochs=epochs,
+                lr=lr,
+                size=side,
+                dataset=ds or "digits",
+                progress=progress,
+            )
         fine_tune_s = time.perf_counter() - t1
         check_model(tuned)
         state = state_tensors(tuned)
+        state.update({n: state[n] * torch.from_numpy(masks[n]) for n in layers})
+        measure("retrained", rebuild_model(model, state))
+    t0 = time.perf_counter()
+    codebooks = {
+        n: _quantize_layer(state[n].float().numpy(), masks[n], bits[k]) for n, k in layers.items()
+    }
+    quantize_s = time.perf_counter() - t0
+    if ds is not None:
+        measure("quantized", rebuild_model(model, {**state, **_shared(codebooks, state)}))
+    if retrain and centroid_epochs:
+        from sckit.transforms.weight_sharing import fine_tune_centroids
+
+        t1 = time.perf_counter()
+        shared, centroids = fine_tune_centroids(
+            rebuild_model(model, state),
+            codebooks,
+            epochs=centroid_epochs,
+            lr=centroid_lr,
+            size=side,
+            dataset=ds or "digits",
+            progress=progress,
+        )
+        centroid_s = time.perf_counter() - t1
+        state = state_tensors(shared)
+        codebooks = {n: (centroids[n], codebooks[n][1]) for n in layers}
     t0 = time.perf_counter()
     blobs: dict[str, bytes] = {}
     rows: list[dict[str, Any]] = []
     for name, kind in layers.items():
-        w = state[name].float().numpy() * masks[name]
-        blob, row = _encode_layer(w, masks[name], bits[kind], ibits[kind])
+        centroids_l, codes_l = codebooks[name]
+        blob, row = _encode_layer(codes_l, masks[name], centroids_l, bits[kind], ibits[kind])
         blobs[name] = blob
         rows.append({"layer": name.removesuffix(".weight"), "kind": kind, **row})
     others = {n: t for n, t in state.items() if n not in layers}
     raw = raw_state_bytes(others)
-    encode_s = prune_s + time.perf_counter() - t0  # fine-tuning (training) is reported apart
+    # training (retraining, centroid fine-tuning) is reported apart
+    encode_s = prune_s + quantize_s + time.perf_counter() - t0
 
     t0 = time.perf_counter()
     decoded: dict[str, torch.Tensor] = {}
@@ -229,6 +347,8 @@ def deep_compression(
         decoded[name] = torch.from_numpy(flat).reshape(state[name].shape)
     decoded.update(state_from_raw(raw, others))
     decode_s = time.perf_counter() - t0
+    out_model = rebuild_model(model, decoded)
+    measure("final", out_model)
 
     rows.append(_total_row(rows))
     size = sum(len(b) for b in blobs.values()) + len(raw)
@@ -241,20 +361,39 @@ def deep_compression(
         encode_s=encode_s,
         decode_s=decode_s,
         lossless=False,
-        model=rebuild_model(model, decoded),
+        model=out_model,
         layers=tuple(rows),
         params={
             "prune_amount": amounts,
             "bits": {n: bits[k] for n, k in layers.items()},
             "index_bits": {n: ibits[k] for n, k in layers.items()},
+            "retrained": bool(fine_tune is not None or retrain),
+            "dataset": ds,
+            "epochs": epochs if retrain and fine_tune is None else 0,
+            "centroid_epochs": centroid_epochs if retrain else 0,
             "fine_tune_s": fine_tune_s,
+            "centroid_s": centroid_s,
+            "accuracy": accuracy,
             "other_bytes": len(raw),
         },
     )
 
 
+def _shared(
+    codebooks: Mapping[str, tuple[np.ndarray, np.ndarray]], state: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``{weight name: [0, *centroids][codes]}`` as tensors (the quantized weights)."""
+    import torch
+
+    out = {}
+    for n, (c, codes) in codebooks.items():
+        table = np.concatenate(([0.0], c)).astype(np.float32)
+        out[n] = torch.from_numpy(table[codes]).to(state[n].dtype)
+    return out
+
+
 def seed002_table(result: BaselineResult) -> pd.DataFrame:
-    """The Deep Compression result formatted like seed 002's Tables 6-9 (string cells)."""
+    """The Deep Compression result formatted like the paper's Tables 2-5 (string cells)."""
     import pandas as pd
 
     def k(n: int) -> str:

@@ -23,11 +23,13 @@ from sckit.transforms.quantization import (
     quantize,
     uniform_quantize,
 )
+from sckit.transforms.weight_sharing import fine_tune_centroids, shared_weight_model
 
 __all__ = [
     "PRUNE_METHODS",
     "QUANTIZE_METHODS",
     "distill",
+    "fine_tune_centroids",
     "history",
     "kmeans_1d",
     "kmeans_quantize",
@@ -36,6 +38,7 @@ __all__ = [
     "prune",
     "quantize",
     "recalibrate_batchnorm",
+    "shared_weight_model",
     "small_student",
     "sparsity",
     "uniform_quantize",
