@@ -131,3 +131,24 @@ def test_reader_errors_name_the_tensor(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not RAS"):
         r.ras("a")
     assert "a" in r and len(r) == 1 and list(r) == ["a"]
+
+
+def test_save_streams_and_keeps_symlinks(tmp_path: Path) -> None:
+    """Writer writes each tensor when it is added (the temporary grows before commit), and
+    sckit.save through a symlink replaces the link's target."""
+    import sckit
+
+    path = tmp_path / "c.sck"
+    with Writer(path) as w:
+        w.add_tensor("a", torch.zeros(256, 1024))
+        temps = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+        assert len(temps) == 1 and temps[0].stat().st_size >= 1 << 20
+    assert not temps[0].exists()
+    real = tmp_path / "real.sck"
+    link = tmp_path / "link.sck"
+    link.symlink_to(real)
+    m = torch.nn.Linear(4, 3)
+    sckit.save(m, link)
+    assert link.is_symlink() and real.is_file()
+    back = sckit.load(link, model=torch.nn.Linear(4, 3))
+    assert torch.equal(back.weight.view(torch.int32), m.weight.view(torch.int32))
