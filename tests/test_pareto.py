@@ -212,7 +212,39 @@ def test_nullable_columns_like_a_sweep():
     assert pareto_front(df).index.tolist() == [2, 3, 4]  # row 1 (NA) excluded, row 0 dominated
     fig = plot_pareto(df)
     assert np.isnan(fig.data[0].x[1]) and fig.layout.xaxis.type == "log"
-    assert "roundtrip_ok: <NA>" in fig.data[0].text[0]
+    fig = plot_pareto(df, hover_cols=["method", "size_bytes", "roundtrip_ok"])
+    assert fig.data[0].text[0] == "method: dense<br>size_bytes: 100,000"  # <NA> left out
+    assert fig.data[0].text[4] == "method: both<br>size_bytes: 500<br>roundtrip_ok: False"
+
+
+def test_infinite_values_are_not_drawn_and_the_legend_says_so():
+    df = _frame()
+    df["compression_ratio"] = [1.0, 2.5, 5.0, float("inf"), 200.0]
+    df.loc[1, "latency_ms"] = -float("inf")
+    fig = plot_pareto(df, x="compression_ratio", y="latency_ms", minimize=(False, True))
+    pts, fr, note = fig.data
+    assert len(pts.x) == len(df)  # one entry per row still (clicks map to rows)
+    for trace in (pts, fr):  # nothing infinite reaches plotly
+        assert np.isfinite(np.asarray(trace.x, dtype=float)[~np.isnan(np.asarray(trace.x, dtype=float))]).all()
+        assert np.isfinite(np.asarray(trace.y, dtype=float)[~np.isnan(np.asarray(trace.y, dtype=float))]).all()
+    assert np.isnan(pts.x[3]) and np.isnan(pts.y[1])
+    assert note.name == "2 configurations with infinite compression_ratio or latency_ms: not drawn"
+    assert "compression_ratio: infinite" in pts.text[3]
+    assert "Infinity" not in fig.to_json()
+    assert fig.layout.height >= 300
+
+
+def test_figure_is_native_with_an_explicit_height():
+    import plotly.graph_objects as go
+
+    fig = plot_pareto(_frame())
+    assert isinstance(fig, go.Figure) and fig.layout.height == 460
+    assert plot_pareto(_frame(), height=320).layout.height == 320
+    for bad in (100, 460.0, True):
+        with pytest.raises(ValueError, match="height"):
+            plot_pareto(_frame(), height=bad)
+    # the default hover is short: name, axes, colour (not every column)
+    assert fig.data[0].text[0] == "method: dense<br>size_bytes: 100,000<br>latency_ms: 1<br>accuracy: 0.98"
 
 
 def test_plot_symbols_by_category():

@@ -32,7 +32,8 @@ def number_check(name: str, *, low: float | None = None, high: float | None = No
     hi = ")" if high_open else "]"
     what = f"{'an integer' if integer else 'a finite number'}"
     if low is not None or high is not None:
-        what += f" in {lo}{'-inf' if low is None else low:g}, {'inf' if high is None else high:g}{hi}"
+        what += (f" in {lo}{'-inf' if low is None else format(low, 'g')}, "
+                 f"{'inf' if high is None else format(high, 'g')}{hi}")
 
     def check(value: Any) -> str | None:
         bad = f"{name}={value!r} is not valid: expected {what}"

@@ -10,7 +10,7 @@ import ipywidgets as W
 import sckit
 from sckit.inspection import DEFAULT_FPR_THRESHOLD, choose_ras
 
-from ._base import Panel, safe
+from ._base import Panel, number_check, safe
 
 __all__ = ["LayerInspector", "decode_cost"]
 
@@ -29,6 +29,9 @@ def decode_cost(n_params: int, macs: int, ras: str) -> int:
     return 0
 
 
+_THRESHOLD_CHECK = number_check("FPr threshold", low=0.0, low_open=True)
+
+
 class LayerInspector(Panel):
     """``sckit.inspect`` as a dashboard.
 
@@ -39,6 +42,9 @@ class LayerInspector(Panel):
 
     def __init__(self, model: Any, example_input: Any, *,
                  fpr_threshold: float = DEFAULT_FPR_THRESHOLD) -> None:
+        message = _THRESHOLD_CHECK(fpr_threshold)
+        if message is not None:
+            raise ValueError(message)
         base = sckit.inspect(model, example_input, fpr_threshold=fpr_threshold)
         weights = base.loc[base.ras != "", "layer"].tolist()
         self.sizes = {
@@ -64,7 +70,9 @@ class LayerInspector(Panel):
             self.totals,
             self.view,
         ])
-        self.threshold.observe(lambda ch: self.set_threshold(ch["new"]), names="value")
+        # a NaN/inf/non-positive threshold is refused and the slider put back, so no later
+        # action ever computes with it
+        self.watch(self.threshold, _THRESHOLD_CHECK, then=self._threshold_changed)
         self.layer.observe(lambda _ch: self._show_layer_choice(), names="value")
         self.layer_ras.observe(lambda ch: self.set_layer_ras(self.layer.value, ch["new"]),
                                names="value")
@@ -75,12 +83,18 @@ class LayerInspector(Panel):
     # -- handlers (plain methods: tests call them directly) -----------------------------------
     @safe
     def set_threshold(self, value: float) -> None:
-        if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-            raise ValueError(f"FPr threshold must be a positive number, got {value!r}")
+        message = _THRESHOLD_CHECK(value)
+        if message is not None:
+            raise ValueError(message)
         if self.threshold.value != value:
-            self.threshold.value = value  # re-enters through the observer
+            self.threshold.value = value  # re-enters through the watcher, which refreshes
             return
+        self._threshold_changed(value)
+
+    @safe
+    def _threshold_changed(self, value: float) -> None:
         self.refresh()
+        self.info(f"FPr threshold {value:.3g}")
 
     @safe
     def set_layer_ras(self, layer: str, ras: str) -> None:
@@ -93,6 +107,7 @@ class LayerInspector(Panel):
         else:
             self.overrides[layer] = ras
         self.refresh()
+        self.info(f"{layer}: RAS {ras}")
 
     def choices(self) -> dict[str, str]:
         """``{layer: "block"|"element"}`` for every weight layer under the current settings."""

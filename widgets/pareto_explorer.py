@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import ipywidgets as W
@@ -11,7 +12,7 @@ import sckit
 from sckit.sweeps import configured_model
 from sckit.sweeps.grid import CONFIG_COLUMNS
 
-from ._base import Panel, safe
+from ._base import FIGURE_HEIGHT, Panel, safe
 
 __all__ = ["ParetoExplorer"]
 
@@ -26,13 +27,17 @@ class ParetoExplorer(Panel):
 
     def __init__(self, sweep_df: Any, *, x: str = "size_bytes", y: str = "latency_ms",
                  model: Any = None, example_input: Any = None) -> None:
+        import pandas as pd
         import plotly.graph_objects as go
 
+        if not isinstance(sweep_df, pd.DataFrame):
+            raise TypeError(f"sweep_df must be a DataFrame (sckit.sweep's result), got {type(sweep_df).__name__}")
         if len(sweep_df) == 0:
             raise ValueError("the sweep frame is empty: nothing to plot")
         self.df = sweep_df.reset_index(drop=True)
         self.model, self.example_input = model, example_input
-        self.figure = go.FigureWidget(sckit.plot_pareto(self.df, x=x, y=y))
+        # a FigureWidget (clicks reach Python) of the native figure, at an explicit height
+        self.figure = go.FigureWidget(sckit.plot_pareto(self.df, x=x, y=y, height=FIGURE_HEIGHT))
         self.front = sckit.pareto_front(self.df.dropna(subset=[x, y]), x=x, y=y)
         self.details = W.HTML("<i>click a point to see its configuration</i>")
         self.layer_table = W.HTML()
@@ -50,6 +55,9 @@ class ParetoExplorer(Panel):
 
     @safe
     def select(self, index: int) -> None:
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):
+            raise TypeError(f"select takes a row number (int), got {type(index).__name__} {index!r}")
+        index = int(index)
         if not 0 <= index < len(self.df):
             raise IndexError(f"no configuration {index}; the sweep has {len(self.df)} rows")
         row = self.df.iloc[index]

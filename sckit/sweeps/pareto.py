@@ -233,10 +233,37 @@ def _resolve_log(flag: bool | str, values: Any, name: str) -> bool:
     raise ValueError(f"{name} must be True, False or 'auto', got {flag!r}")
 
 
+def _missing(v: Any) -> bool:
+    import pandas as pd
+
+    return v is None or (not isinstance(v, str | bytes) and bool(pd.isna(v)))
+
+
 def _fmt(v: Any) -> str:
+    """A hover value: thousands separators for counts, 4 significant digits otherwise."""
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    if isinstance(v, int | np.integer):
+        return f"{int(v):,}"
     if isinstance(v, float | np.floating):
-        return f"{v:.6g}"
+        v = float(v)
+        if math.isinf(v):
+            return "infinite"
+        return f"{v:,.0f}" if v.is_integer() and abs(v) >= 1000 else f"{v:.4g}"
     return str(v)
+
+
+#: sweep columns worth a hover line besides the name, the axes and the colour
+_HOVER_EXTRA = ("compression_ratio", "speedup", "accuracy", "mode", "error")
+
+
+def _default_hover(df: pd.DataFrame, x: str, y: str, color: str | None, symbol: str | None) -> list[str]:
+    """A short hover: the row's name (``label``, else the first text column), the axes, the
+    colour and symbol columns and a few sweep measurements, not every column of the frame."""
+    names = ["label"] if "label" in df.columns else \
+        [c for c in df.columns if not _is_numeric(df[c])][:1]
+    wanted = [*names, x, y, color, symbol, *_HOVER_EXTRA]
+    return [c for c in dict.fromkeys(wanted) if c is not None and c in df.columns]
 
 
 def plot_pareto(
@@ -252,18 +279,27 @@ def plot_pareto(
     log_y: bool | str = "auto",
     hover_cols: Sequence[str] | None = None,
     title: str | None = None,
+    height: int = 460,
 ) -> go.Figure:
     """A plotly figure of every configuration with the (x, y) Pareto front drawn on top.
 
     Traces: ``"configurations"`` (one marker per row, coloured by ``color`` when that column
     exists and is numeric, with a colour bar) and, with ``front=True``, ``"Pareto front"``: the
     front points sorted by ``x`` joined by a staircase (the region the front dominates). Hover
-    shows ``hover_cols`` (default: every column but ``*_hash`` digests) for each point.
+    shows ``hover_cols`` for each point (missing values left out); the default is short: the
+    row's ``label``, the axes, colour and symbol columns, and ``compression_ratio``,
+    ``speedup``, ``accuracy``, ``mode`` and ``error`` where the frame has them.
     ``symbol``: a categorical column (e.g. ``"mode"`` of a sweep) whose values get distinct
     marker shapes, with one legend entry per value (missing values show as "none"); the
     markers stay in the one ``"configurations"`` trace, one per row in frame order.
     ``log_x``/``log_y``: ``"auto"`` switches to a log axis when the positive values span at
     least two decades. ``minimize`` gives the front's directions for (x, y).
+
+    Infinite values (a zero-byte size makes an infinite ratio) cannot be drawn: those points
+    are left out of both traces (the configurations trace keeps one entry per row, as NaN) and
+    a legend entry says how many were left out and why. ``height`` (pixels, >= 300) is set
+    explicitly, so the figure never collapses in a flexible notebook container. Returns a
+    native ``go.Figure``: display it, ``fig.show()`` it or wrap it in ``go.FigureWidget``.
     """
     import plotly.graph_objects as go
 
@@ -271,20 +307,25 @@ def plot_pareto(
         if c not in df.columns:
             raise ValueError(f"column {c!r} not in the frame (columns: {list(df.columns)})")
     if hover_cols is None:
-        # every column except digests (weights_hash, config_hash): long and meaningless to read
-        hover_cols = [c for c in df.columns if not str(c).endswith("_hash")]
+        hover_cols = _default_hover(df, x, y, color, symbol)
     missing = [c for c in hover_cols if c not in df.columns]
     if missing:
         raise ValueError(f"hover_cols not in the frame: {missing}")
     for c in (x, y):
         if not _is_numeric(df[c]):
             raise TypeError(f"column {c!r} must be numeric, got dtype {df[c].dtype}")
+    if isinstance(height, bool) or not isinstance(height, int) or height < 300:
+        raise ValueError(f"height must be an int >= 300 (pixels), got {height!r}")
     xs, ys = _as_float(df[x]), _as_float(df[y])
+    # plotly cannot place a point at infinity (the browser logs `<text> attribute x: Expected
+    # length, "Infinity"`): leave such points out, as NaN so rows keep their marker index
+    infinite = np.isinf(xs) | np.isinf(ys)
+    xs, ys = np.where(infinite, np.nan, xs), np.where(infinite, np.nan, ys)
     use_log_x = _resolve_log(log_x, xs, "log_x")
     use_log_y = _resolve_log(log_y, ys, "log_y")
 
     hover_text = [
-        "<br>".join(f"{c}: {_fmt(v)}" for c, v in zip(hover_cols, row, strict=True))
+        "<br>".join(f"{c}: {_fmt(v)}" for c, v in zip(hover_cols, row, strict=True) if not _missing(v))
         for row in df[list(hover_cols)].itertuples(index=False, name=None)
     ]
     marker: dict[str, Any] = {"size": 9, "line": {"width": 0.5, "color": "#333"}}
@@ -295,7 +336,8 @@ def plot_pareto(
         and df[color].notna().any()
     )
     if has_color:
-        marker.update(color=_as_float(df[color]), colorscale="Viridis", showscale=True,
+        colors = _as_float(df[color])
+        marker.update(color=np.where(np.isinf(colors), np.nan, colors), colorscale="Viridis", showscale=True,
                       colorbar={"title": {"text": color}})
     keys: list[str] = []
     if symbol is not None:
@@ -315,9 +357,11 @@ def plot_pareto(
     )
     if front and len(df):
         f = pareto_front(df, x, y, minimize=minimize).sort_values([x, y])
+        fx, fy = _as_float(f[x]), _as_float(f[y])
+        drawn = np.isfinite(fx) & np.isfinite(fy)
         fig.add_trace(
             go.Scatter(
-                x=_as_float(f[x]), y=_as_float(f[y]), mode="lines+markers", name="Pareto front",
+                x=fx[drawn], y=fy[drawn], mode="lines+markers", name="Pareto front",
                 line={"shape": "hv", "color": "crimson", "width": 2},
                 marker={"symbol": "circle-open", "size": 13, "color": "crimson"},
                 hoverinfo="skip",
@@ -327,9 +371,15 @@ def plot_pareto(
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{symbol}: {k}",
                                  marker={"symbol": _SYMBOLS[keys.index(k)], "size": 9, "color": "#888"},
                                  hoverinfo="skip"))
+    if infinite.any():  # say what is missing: a legend entry without points
+        n = int(infinite.sum())
+        fig.add_trace(go.Scatter(
+            x=[None], y=[None], mode="markers", hoverinfo="skip",
+            name=f"{n} configuration{'s' if n != 1 else ''} with infinite {x} or {y}: not drawn",
+            marker={"symbol": "x-thin-open", "size": 9, "color": "#888"}))
     fig.update_layout(
         title=title or f"{y} vs {x}", xaxis_title=x, yaxis_title=y, template="plotly_white",
-        legend={"orientation": "h", "y": -0.2},
+        legend={"orientation": "h", "y": -0.2}, height=height, autosize=True,
     )
     if use_log_x:
         fig.update_xaxes(type="log")

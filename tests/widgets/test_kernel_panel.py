@@ -37,4 +37,10 @@ def test_compile_failure_is_reported(monkeypatch):
     monkeypatch.setattr(kp, "compile_kernel", lambda *a, **k: (_ for _ in ()).throw(
         RuntimeError("nvcc is not on PATH")))
     p.compile()
-    assert "nvcc is not on PATH" in p.last_error
+    assert "nvcc is not on PATH" in p.last_error and p.last is None
+    # the failure does not leak into the next action: a working compile clears it
+    done = type("K", (), {"stem": "wm_decode", "image": b"x" * 8, "arch": "sm_80", "cached": True,
+                          "compile_s": 0.0, "options": ["-O3"], "log": ""})()
+    monkeypatch.setattr(kp, "compile_kernel", lambda *a, **k: done)
+    p.compile()
+    assert p.last_error is None and p.last is done and "cache hit" in p.compile_log.value

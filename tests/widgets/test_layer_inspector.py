@@ -57,12 +57,29 @@ def test_sorting(panel):
 
 def test_silly_values_show_messages(panel):
     state = panel.totals_dict()
-    panel.set_threshold(-3)
-    assert "positive" in panel.last_error
-    panel.set_threshold(math.nan)
-    assert "positive" in panel.last_error
+    for bad in (-3, 0, math.nan, math.inf, True, "32", None):
+        panel.set_threshold(bad)
+        assert f"FPr threshold={bad!r} is not valid" in panel.last_error
     panel.set_layer_ras("nope", "block")
     assert "not a weight layer" in panel.last_error
     panel.set_layer_ras("fc", "diagonal")
     assert "RAS must be" in panel.last_error
     assert panel.totals_dict() == state
+
+
+def test_a_nan_slider_is_reverted_and_later_actions_work():
+    torch.manual_seed(0)
+    p = LayerInspector(Tiny(), torch.randn(1, 1, 8, 8))
+    p.set_threshold(10.0)
+    state, html = p.totals_dict(), p.view.value
+    for bad in (math.nan,):  # the one bad value the slider itself lets through (it clamps the rest)
+        p.threshold.value = bad
+        assert "is not valid" in p.last_error and p.threshold.value == 10.0
+        assert p.totals_dict() == state and p.view.value == html
+    # every later action still works (a kept NaN used to break them all)
+    p.set_layer_ras("conv", "element")
+    assert p.last_error is None and p.choices()["conv"] == "element"
+    p.set_threshold(1.0)
+    assert p.last_error is None and p.choices()["fc"] == "block"
+    with pytest.raises(ValueError, match="FPr threshold"):
+        LayerInspector(Tiny(), torch.randn(1, 1, 8, 8), fpr_threshold=math.nan)

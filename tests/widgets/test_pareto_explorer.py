@@ -48,3 +48,31 @@ def test_bad_selection_and_empty_frame(setup):
     assert "no configuration 999" in ex.last_error
     with pytest.raises(ValueError, match="empty"):
         ParetoExplorer(df.iloc[:0])
+
+
+def test_silly_selections_keep_the_last_good_state(setup):
+    model, x, df = setup
+    ex = ParetoExplorer(df)
+    ex.select(1)
+    kept = ex.details.value
+    for bad, msg in ((True, "row number"), (1.0, "row number"), (float("nan"), "row number"),
+                     ("2", "row number"), (-1, "no configuration -1"), (len(df), "no configuration")):
+        ex.select(bad)
+        assert msg in ex.last_error and ex.selected == 1 and ex.details.value == kept
+    ex.select(0)
+    assert ex.last_error is None and ex.selected == 0
+
+
+def test_native_figure_with_height_and_no_infinities(setup):
+    import numpy as np
+    import plotly.graph_objects as go
+
+    _, _, df = setup
+    df = df.copy()
+    df.loc[1, "latency_ms"] = float("inf")  # e.g. a timing that overflowed
+    ex = ParetoExplorer(df)
+    assert isinstance(ex.figure, go.FigureWidget) and ex.figure.layout.height >= 300
+    ys = np.asarray(ex.figure.data[0].y, dtype=float)
+    assert np.isnan(ys[1]) and np.isfinite(ys[~np.isnan(ys)]).all()
+    assert any("not drawn" in (t.name or "") for t in ex.figure.data)
+    assert isinstance(sckit.plot_pareto(df), go.Figure)

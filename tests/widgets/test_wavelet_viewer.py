@@ -41,3 +41,22 @@ def test_bad_values_show_a_message_and_keep_the_view():
     v.op.value, v.c.value, v.i.value = "select", 1, 5
     v.run()
     assert "occurs 1 times" in v.last_error
+
+
+def test_non_integer_symbols_and_arguments_keep_the_last_good_state():
+    import math
+
+    v = WaveletMatrixViewer([3, 1, 2])
+    view = v.view.value
+    for bad, msg in (([1.5, 2], "integers"), ([True, False], "integers"), ([-1, 2], "non-negative"),
+                     ([math.nan], "integers"), ([2**40], "exceeds"), ([], "non-empty")):
+        v.set_symbols(bad)
+        assert msg in v.last_error and list(v.symbols) == [3, 1, 2] and v.view.value == view
+    for op, c, i, msg in (("access", 1, -1, "outside"), ("rank", -1, 2, "outside"),
+                          ("rank", 1, 99, "outside"), ("select", 9, 1, "outside")):
+        v.op.value, v.c.value, v.i.value = op, c, i
+        v.run()
+        assert msg in v.last_error, (op, c, i, v.last_error)
+    v.op.value, v.c.value, v.i.value = "access", 1, 0
+    v.run()  # a later action works
+    assert v.last_error is None and v.trace.result == 3
