@@ -15,10 +15,10 @@ import statistics
 import time
 
 import torch
+from sckit.widgets import WhatIfPanel
 
 import sckit
 from sckit.timing import cpu_model
-from sckit.widgets import WhatIfPanel
 
 
 def _busy(stop: float) -> None:
