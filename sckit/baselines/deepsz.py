@@ -1,10 +1,13 @@
-"""DeepSZ (Jin et al., HPDC 2019; seed 001): error-bounded lossy coding of pruned FC layers.
+"""DeepSZ (Jin et al., HPDC 2019): error-bounded lossy coding of pruned FC layers.
 
-The four steps of seed 001's framework, on the fully connected (``nn.Linear``) layers:
+The four steps of DeepSZ's framework, on the fully connected (``nn.Linear``) layers:
 
-1. **Prune** each FC weight matrix by magnitude (optional ``fine_tune`` retrains); store it as a
-   *data array* (float32 values of the stored entries) and an *index array* (8-bit relative
-   indices, filler entries where a gap overflows - the sparse format of the slides).
+1. **Prune** each FC weight matrix by magnitude and **retrain** with the mask fixed (DeepSZ
+   starts from networks pruned and retrained as in Deep Compression): on by default wherever
+   the training set is known (zoo models with ``pretrained="digits"`` or ``"mnist"``, or
+   ``dataset=``); a ``fine_tune`` callable replaces the built-in retraining. Store each layer as
+   a *data array* (float32 values of the stored entries) and an *index array* (8-bit relative
+   indices, filler entries where a gap overflows - the sparse format of the paper).
 2. **Error-bound assessment**: for each FC layer alone and each candidate error bound (ascending)
    SZ-code that layer's data array, decode it into the pruned model and measure the accuracy
    (``eval_fn``). Testing stops for a layer once its loss exceeds the budget (the slides'
@@ -50,6 +53,7 @@ from sckit.baselines.result import (
     state_tensors,
     weight_layers,
 )
+from sckit.baselines.retrain import check_training_args, masked_retrain, training_set
 from sckit.baselines.sz import sz3_compress, sz3_decompress, sz_compress, sz_decompress
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,13 +137,26 @@ def deepsz(
     predictor: str = "auto",
     resolution: int = 100,
     fine_tune: Callable[[nn.Module], nn.Module] | None = None,
+    retrain: bool | None = None,
+    epochs: int = 10,
+    lr: float = 1e-3,
+    dataset: str | None = None,
+    size: int | None = None,
+    progress: bool = True,
 ) -> BaselineResult:
     """DeepSZ on ``model``'s Linear layers; returns a lossy :class:`BaselineResult`.
 
     With ``eval_fn(model) -> accuracy`` (a fraction in [0, 1]) the per-layer error bounds are
-    searched over ``error_bounds`` so that the accuracy loss relative to the *pruned* model stays
-    within ``accuracy_loss_budget`` (same unit as ``eval_fn``). Without it, ``error_bound`` (one
-    value or a per-layer mapping) must be given. Every decoded weight of a coded layer is within
+    searched over ``error_bounds`` so that the accuracy loss relative to the *pruned* (and
+    retrained) model stays within ``accuracy_loss_budget`` (same unit as ``eval_fn``). Where the
+    training set is known and neither ``eval_fn`` nor ``error_bound`` is given, ``eval_fn`` is
+    the test accuracy on it (:func:`sckit.data.evaluate`). Otherwise ``error_bound`` (one value
+    or a per-layer mapping) must be given.
+
+    Retraining after pruning, as in Deep Compression: ``retrain=None`` retrains wherever the
+    training set is known (``dataset``, else the zoo model's), ``epochs`` of masked training at
+    ``lr`` on images of side ``size`` with a tqdm bar when ``progress``; ``retrain=False`` skips
+    it; ``fine_tune(model) -> model`` replaces it (the mask is re-applied to its output). Every decoded weight of a coded layer is within
     its layer's bound of the pruned weight (filler entries, stored as 0, may decode to ``+-eb``).
 
     ``to_frame()`` columns: layer, n_weights, weights_pct, n_entries, error_bound,
@@ -151,6 +168,17 @@ def deepsz(
     import torch
 
     check_model(model)
+    ds, side = training_set(model, retrain, dataset, size)
+    retrain = ds is not None if retrain is None else retrain
+    check_training_args(epochs=epochs, lr=lr)
+    if fine_tune is not None and not callable(fine_tune):
+        raise TypeError("fine_tune must be a callable model -> model or None")
+    if eval_fn is None and error_bound is None and ds is not None:
+        from functools import partial
+
+        from sckit.data import evaluate
+
+        eval_fn = partial(evaluate, dataset=ds, size=side)
     comp, decomp = _sz_funcs(sz_backend, predictor)
     if predictor not in ("auto", "zero", "lorenzo"):
         raise ValueError(f"predictor must be 'auto', 'zero' or 'lorenzo', got {predictor!r}")
@@ -197,9 +225,24 @@ def deepsz(
     masks = {n: magnitude_prune(state[n].float().numpy(), amounts[n]) for n in layers}
     pruned_state = {n: state[n].float() * torch.from_numpy(masks[n]) for n in layers}
     fine_tune_s = 0.0
-    if fine_tune is not None:
+    accuracy_before_retrain = None
+    if fine_tune is not None or retrain:
+        pruned_only = rebuild_model(model, pruned_state)
+        if eval_fn is not None:
+            accuracy_before_retrain = float(eval_fn(pruned_only))
         t1 = time.perf_counter()
-        tuned = fine_tune(rebuild_model(model, pruned_state))
+        if fine_tune is not None:
+            tuned = fine_tune(pruned_only)
+        else:
+            tuned = masked_retrain(
+                pruned_only,
+                {n: masks[n] for n in layers},
+                epochs=epochs,
+                lr=lr,
+                size=side,
+                dataset=ds or "digits",
+                progress=progress,
+            )
         fine_tune_s = time.perf_counter() - t1
         check_model(tuned)
         state = state_tensors(tuned)
@@ -371,6 +414,10 @@ def deepsz(
             "assessment": assessment,
             "assess_s": assess_s,
             "n_repairs": n_repairs,
+            "retrained": bool(fine_tune is not None or retrain),
+            "dataset": ds,
+            "epochs": epochs if retrain and fine_tune is None else 0,
+            "accuracy_before_retrain": accuracy_before_retrain,
             "fine_tune_s": fine_tune_s,
             "sz_backend": sz_backend,
             "other_bytes": len(raw),

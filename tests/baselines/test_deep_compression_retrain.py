@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from sckit.baselines import deep_compression
+from sckit.baselines import deep_compression, deepsz
 from sckit.baselines.result import magnitude_prune
 from sckit.data import evaluate
 from sckit.training import train
@@ -150,3 +150,18 @@ def test_retrain_arguments():
         deep_compression(model, dataset="digits", size=8, centroid_lr=0)
     with pytest.raises(TypeError, match="retrain"):
         deep_compression(model, retrain="yes")
+
+
+def test_deepsz_retrains_and_searches_on_the_known_training_set():
+    model = digits_mlp()
+    model._sckit_pretrained = {"dataset": "digits", "size": 8}  # as the zoo records it
+    budget = 0.02
+    r = deepsz(model, prune_amount=0.8, accuracy_loss_budget=budget, epochs=3, progress=False)
+    p = r.params
+    assert p["retrained"] and p["dataset"] == "digits" and p["epochs"] == 3
+    # no eval_fn given: the search measured test accuracy on the model's own data set
+    assert p["assessment"] and p["accuracy_final"] == evaluate(r.model, size=8)
+    assert p["accuracy_pruned"] > p["accuracy_before_retrain"]  # retraining recovered accuracy
+    assert p["accuracy_pruned"] - p["accuracy_final"] <= budget + 1e-12
+    plain = deepsz(model, prune_amount=0.8, error_bound=1e-3, retrain=False)
+    assert not plain.params["retrained"] and plain.params["accuracy_final"] is None
