@@ -1,0 +1,249 @@
+"""sckit.pack / sckit.unpack: checkpoints round-trip byte for byte (safetensors files, sharded
+folders, PyTorch state dicts), whatever the thread count; bad input gets clear errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+import sckit
+from sckit.cli import main
+from sckit.errors import FormatError
+
+META = {"format": "pt", "note": "tiny llama-shaped test checkpoint"}
+
+
+def llama_like(seed: int = 0, hidden: int = 64, layers: int = 2, vocab: int = 500) -> dict[str, torch.Tensor]:
+    """A tiny Llama-shaped bf16 state dict plus the awkward cases: int64/bool buffers, float8,
+    float32/float16, an empty and a 0-d tensor, and a sparse (half-zero) matrix."""
+    g = torch.Generator().manual_seed(seed)
+
+    def w(*shape: int) -> torch.Tensor:
+        return (torch.randn(*shape, generator=g) * 0.02).to(torch.bfloat16)
+
+    sd = {"model.embed_tokens.weight": w(vocab, hidden)}
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        for n in ("q", "k", "v", "o"):
+            sd[p + f"self_attn.{n}_proj.weight"] = w(hidden, hidden)
+        sd[p + "mlp.gate_proj.weight"] = w(3 * hidden, hidden)
+        sd[p + "mlp.up_proj.weight"] = w(3 * hidden, hidden)
+        sd[p + "mlp.down_proj.weight"] = w(hidden, 3 * hidden)
+        sd[p + "input_layernorm.weight"] = torch.ones(hidden, dtype=torch.bfloat16)
+    sd["model.norm.weight"] = 1 + w(hidden)
+    sd["lm_head.weight"] = w(vocab, hidden)
+    sd["position_ids"] = torch.arange(128, dtype=torch.int64)[None]
+    sd["mask"] = torch.rand(16, 16, generator=g) > 0.5
+    sd["fp8"] = torch.randn(32, 32, generator=g).to(torch.float8_e4m3fn)
+    sd["f32"] = torch.randn(40, 30, generator=g)
+    sd["f16"] = torch.randn(50, 20, generator=g).half()
+    sd["empty"] = torch.zeros(0, 4, dtype=torch.bfloat16)
+    sd["scalar"] = torch.tensor(3.5)
+    sparse = w(128, 64)
+    sparse[torch.rand(128, 64, generator=g) < 0.5] = 0
+    sd["sparse"] = sparse
+    return sd
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def same_tensors(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert list(a) == list(b)
+    for k in a:
+        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
+        x, y = a[k].contiguous().reshape(-1), b[k].contiguous().reshape(-1)
+        assert torch.equal(x.view(torch.uint8), y.view(torch.uint8)), k  # bit patterns, not values
+
+
+def st_contents(path: Path) -> tuple[dict[str, bytes], dict[str, str] | None]:
+    with safe_open(path, framework="pt") as f:
+        tensors = {k: f.get_tensor(k).contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+                   for k in f.keys()}
+        return tensors, f.metadata()
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("ckpt")
+    save_file(llama_like(), d / "model.safetensors", metadata=META)
+    return d / "model.safetensors"
+
+
+@pytest.fixture(scope="module")
+def packed(ckpt, tmp_path_factory) -> tuple[Path, sckit.checkpoint.PackReport]:
+    out = tmp_path_factory.mktemp("packed") / "model.sck"
+    report = sckit.pack(ckpt, out, progress=False)
+    return out, report
+
+
+def test_safetensors_round_trip_byte_identical(ckpt, packed, tmp_path):
+    out, report = packed
+    back = sckit.unpack(out, tmp_path / "back.safetensors", progress=False)
+    assert digest(back) == digest(ckpt)  # the whole file: header, metadata, every tensor
+    t0, m0 = st_contents(ckpt)
+    t1, m1 = st_contents(back)
+    assert t1 == t0 and m1 == m0 == META
+    assert report.n_tensors == len(t0) and report.input_bytes == sum(map(len, t0.values()))
+    assert report.output_bytes < 0.9 * report.input_bytes
+
+
+def test_report_lists_raw_tensors(packed):
+    _, report = packed
+    assert set(report.raw) == {"position_ids", "mask", "fp8"}  # not encodable: stored raw
+    assert "I64" in report.raw["position_ids"] and "BOOL" in report.raw["mask"]
+    assert "stored raw (3 tensors)" in report.summary()
+    assert report.n_weights_encoded > 0.9 * 2 * 500 * 64
+
+
+def test_thread_count_gives_identical_files(ckpt, packed, tmp_path):
+    one = sckit.pack(ckpt, tmp_path / "t1.sck", threads=1, progress=False).path
+    three = sckit.pack(ckpt, tmp_path / "t3.sck", threads=3, progress=False).path
+    assert digest(one) == digest(three) == digest(packed[0])
+    a = sckit.unpack(one, tmp_path / "a.safetensors", threads=1, progress=False)
+    b = sckit.unpack(three, tmp_path / "b.safetensors", threads=2, progress=False)
+    assert digest(a) == digest(b) == digest(ckpt)
+
+
+def _shard(sd: dict[str, torch.Tensor], folder: Path) -> None:
+    names = list(sd)
+    parts = {"model-00001-of-00002.safetensors": names[: len(names) // 2],
+             "model-00002-of-00002.safetensors": names[len(names) // 2:]}
+    weight_map = {}
+    for fname, keys in parts.items():
+        save_file({k: sd[k] for k in keys}, folder / fname, metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(keys, fname))
+    total = sum(t.numel() * t.element_size() for t in sd.values())
+    index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2) + "\n")
+
+
+def test_sharded_folder_round_trip(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    _shard(llama_like(seed=1), src)
+    report = sckit.pack(src, tmp_path / "sharded.sck", progress=False)
+    assert report.n_tensors == len(llama_like(seed=1))
+    back = sckit.unpack(tmp_path / "sharded.sck", tmp_path / "back", progress=False)
+    files = sorted(p.name for p in src.iterdir())
+    assert sorted(p.name for p in back.iterdir()) == files
+    for name in files:
+        assert digest(back / name) == digest(src / name), name
+    # the same checkpoint merged into one safetensors file: same tensors, shard 0's metadata
+    one = sckit.unpack(tmp_path / "sharded.sck", tmp_path / "one.safetensors", progress=False)
+    merged = {}
+    for name in files[:2]:
+        merged.update(st_contents(src / name)[0])
+    t1, m1 = st_contents(one)
+    assert t1 == merged and m1 == {"format": "pt"}
+
+
+def test_torch_state_dict_round_trip_keeps_ties(tmp_path):
+    sd = llama_like(seed=2)
+    del sd["fp8"]  # torch.save handles it, but keep the .pt case about ties and order
+    sd["lm_head.weight"] = sd["model.embed_tokens.weight"]  # tied, as in many LLMs
+    torch.save(sd, tmp_path / "model.pt")
+    report = sckit.pack(tmp_path / "model.pt", tmp_path / "pt.sck", progress=False)
+    assert report.n_tensors == len(sd) - 1  # the tie is stored once
+    back = sckit.unpack(tmp_path / "pt.sck", tmp_path / "back.pt", progress=False)
+    sd2 = torch.load(back, weights_only=True)
+    same_tensors(sd, sd2)
+    assert sd2["lm_head.weight"].data_ptr() == sd2["model.embed_tokens.weight"].data_ptr()
+    st = sckit.unpack(tmp_path / "pt.sck", tmp_path / "back.safetensors", progress=False)
+    t1, _ = st_contents(st)
+    assert set(t1) == set(sd)
+    for k, v in sd.items():
+        assert t1[k] == v.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes(), k
+
+
+def test_cli_pack_unpack_force(ckpt, tmp_path, capsys):
+    out = tmp_path / "cli.sck"
+    assert main(["pack", str(ckpt), "-o", str(out), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "packed" in text and "MB/s" in text and "position_ids" in text
+    back = tmp_path / "cli.safetensors"
+    assert main(["unpack", str(out), "-o", str(back), "--no-progress"]) == 0
+    assert digest(back) == digest(ckpt)
+    # onto an existing file: refused without --force
+    assert main(["unpack", str(out), "-o", str(back), "--no-progress"]) == 2
+    assert "--force" in capsys.readouterr().err
+    back.write_bytes(b"old")
+    assert main(["unpack", str(out), "-o", str(back), "--force", "--no-progress"]) == 0
+    assert digest(back) == digest(ckpt)
+
+
+def test_existing_output_needs_force(packed, tmp_path):
+    target = tmp_path / "x.safetensors"
+    target.write_bytes(b"keep me")
+    with pytest.raises(FileExistsError, match="force"):
+        sckit.unpack(packed[0], target, progress=False)
+    assert target.read_bytes() == b"keep me"
+    sckit.unpack(packed[0], target, force=True, progress=False)
+    assert target.read_bytes() != b"keep me"
+
+
+def test_truncated_safetensors_is_named(ckpt, tmp_path, capsys):
+    data = ckpt.read_bytes()
+    for cut in (5, 100, len(data) - 10):
+        bad = tmp_path / f"cut{cut}.safetensors"
+        bad.write_bytes(data[:cut])
+        with pytest.raises(FormatError, match=f"cut{cut}.safetensors.*truncated"):
+            sckit.pack(bad, tmp_path / "bad.sck", progress=False)
+        assert not (tmp_path / "bad.sck").exists()  # nothing half-written
+    assert main(["pack", str(bad), "-o", str(tmp_path / "bad.sck"), "--no-progress"]) == 2
+    assert "truncated" in capsys.readouterr().err
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
+    with pytest.raises(FormatError, match="garbage.safetensors"):
+        sckit.pack(garbage, tmp_path / "bad.sck", progress=False)
+
+
+def test_unpack_rejects_model_container(tmp_path):
+    sckit.save(torch.nn.Linear(4, 3), tmp_path / "lin.sck")
+    with pytest.raises(FormatError, match="not a packed checkpoint"):
+        sckit.unpack(tmp_path / "lin.sck", tmp_path / "x.safetensors", progress=False)
+
+
+def test_packing_streams_in_bounded_memory(tmp_path):
+    """Scaled-down memory bound: a 201 MB checkpoint of 3 MB tensors packs with a peak resident
+    set far below the checkpoint's size (tensor by tensor, never the whole model)."""
+    n_tensors, rows, cols = 64, 1024, 1536  # 1.5 Mi bf16 weights = 3 MiB each
+    script = textwrap.dedent(f"""
+        import resource, sys, numpy as np, torch
+        from safetensors.torch import save_file
+        import sckit, sckit.ras, sckit.checkpoint, sckit.container
+        g = torch.Generator().manual_seed(0)
+        sd = {{f"w{{i}}": (torch.randn({rows}, {cols}, generator=g) * 0.02).to(torch.bfloat16)
+              for i in range({n_tensors})}}
+        save_file(sd, sys.argv[1])
+        del sd
+        sckit.pack(sys.argv[1], sys.argv[1] + ".warm.sck", progress=False, threads=1)  # compile
+        import gc; gc.collect()
+        base = int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0])
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset the peak (VmHWM) to the current resident set
+        sckit.pack(sys.argv[1], sys.argv[1] + ".sck", progress=False, threads=2,
+                   memory_budget_bytes=64 << 20)  # room for one tensor's work at a time
+        peak = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0])
+        print((peak - base) * 1024)
+    """)
+    src = tmp_path / "big.safetensors"
+    res = subprocess.run([sys.executable, "-c", script, str(src)], capture_output=True,
+                         text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    grew = int(res.stdout.split()[-1])
+    total = n_tensors * rows * cols * 2
+    assert src.stat().st_size > total
+    # one tensor's encoder working memory (tens of bytes per weight) plus slack; holding the
+    # model would add `total` (201 MB) and its encoded form another ~140 MB
+    assert grew < total // 3, (grew, total)
