@@ -29,7 +29,7 @@ import sckit
 from sckit import zoo
 from sckit.engine import bit_equal
 from sckit.engine.schedule import decode_ras
-from sckit.timing import cpu_model
+from sckit.timing import cpu_model, interleaved
 
 
 def variants(dense_bytes: int) -> list[tuple[str, object, int]]:
@@ -55,6 +55,7 @@ def spare_core_probe(model: torch.nn.Module, sm: sckit.SuccinctModel, x: torch.T
         for r in ras:
             decode_ras(r)
 
+    # not sckit.timing: the shared run must stop its clock before joining the decode thread
     alone, shared, dec = [], [], []
     with torch.no_grad():
         for _ in range(repeats):
@@ -97,36 +98,37 @@ def bench(name: str, batch: int, res: int, repeats: int) -> None:
                 models[cache]._runtime.set_cache_bytes(cache)
     for m in models.values():
         assert bit_equal(m(x), ref), "compressed output differs from dense"
-    times: dict[str, list[float]] = {label: [] for label, _, _ in vs}
-    cpu: dict[str, list[float]] = {label: [] for label, _, _ in vs}
+    cpu_runs: dict[str, list[float]] = {label: [] for label, _, _ in vs}
     last: dict[str, str] = {}
-    for rnd in range(repeats + 1):  # round 0 warms up every variant
-        for label, ahead, cache in vs:
-            if ahead is None:
-                def run() -> None:
-                    with torch.no_grad():
-                        model(x)
-            else:
-                rt = models[cache]._runtime
-                rt.decode_ahead = ahead
 
-                def run(m: sckit.SuccinctModel = models[cache]) -> None:
-                    m(x)
-            t0, c0 = time.perf_counter(), time.thread_time()
-            run()
-            dt, dc = time.perf_counter() - t0, time.thread_time() - c0
-            if rnd:
-                times[label].append(dt)
-                cpu[label].append(dc)
-            if ahead is not None:
+    def variant(label: str, ahead: object, cache: int):
+        m = models[cache]
+        rt = m._runtime
+
+        def fn() -> None:
+            c0 = time.thread_time()
+            if ahead is None:
+                with torch.no_grad():
+                    model(x)
+            else:
+                rt.decode_ahead = ahead  # a plain attribute: negligible inside the timed call
+                m(x)
+            cpu_runs[label].append(time.thread_time() - c0)
+            if ahead is not None:  # microseconds, against forwards of milliseconds
                 last[label] = (f"wait {sum(rt.wait_ms.values()):6.1f} ms, decode "
                                f"{sum(rt.decode_ms.values()):6.1f} ms, prefetch hits "
                                f"{rt.prefetch_hits}/{len(rt.schedule)}, cached "
                                f"{rt.cache_nbytes / 1e6:5.1f} MB")
+        return fn
+
+    # sckit.timing: one warm-up round, then the variants interleaved round after round
+    timed = interleaved({label: variant(label, ahead, cache) for label, ahead, cache in vs},
+                        repeats=repeats, warmup=1)
+    cpu = {label: runs[1:] for label, runs in cpu_runs.items()}  # drop the warm-up call
     rt = sm._runtime
     probe = spare_core_probe(model, sm, x, repeats)
-    d = statistics.median(times["dense"])
-    print(f"\n## {name}, batch {batch}, {res}x{res}, torch {torch.get_num_threads()} thread(s); "
+    d = timed["dense"].median
+    print(f"\n## {name}, batch {batch}, {res}x{res}, torch {timed['dense'].threads} thread(s); "
           f"dense weights {dense_bytes / 1e6:.1f} MB, {len(rt.ras)} encoded, "
           f"ahead budget {rt.ahead_bytes / 2**20:.1f} MiB")
     print(probe)
@@ -134,9 +136,8 @@ def bench(name: str, batch: int, res: int, repeats: int) -> None:
     print(f"{'variant':<13} {'median ms':>9} {'x dense':>7}  {'min..max ms':>17}  {'fwd-thread cpu ms':>17} "
           f"{'x':>6}  last forward")
     for label, _, _ in vs:
-        ts = times[label]
-        med, mc = statistics.median(ts), statistics.median(cpu[label])
-        print(f"{label:<13} {med * 1e3:>9.1f} {med / d:>7.3f}  {min(ts) * 1e3:>7.1f}..{max(ts) * 1e3:<8.1f}"
+        t, mc = timed[label], statistics.median(cpu[label])
+        print(f"{label:<13} {t.median:>9.1f} {t.median / d:>7.3f}  {t.low:>7.1f}..{t.high:<8.1f}"
               f"  {mc * 1e3:>17.1f} {mc / dc:>6.3f}  {last.get(label, '')}")
 
 

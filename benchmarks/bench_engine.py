@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,17 +28,13 @@ import sckit
 from sckit import zoo
 from sckit.engine import bit_equal
 from sckit.tensor_io import decode_tensor
+from sckit.timing import cpu_model, interleaved
 
 
 def _timed(fn, repeats: int) -> tuple[float, float, float]:
-    """(median, min, max) seconds of ``repeats`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), min(times), max(times)
+    """(median, min, max) seconds of ``repeats`` calls after one warm-up call (sckit.timing)."""
+    t = interleaved({"f": fn}, repeats=repeats, warmup=1)["f"]
+    return t.median / 1e3, t.low / 1e3, t.high / 1e3
 
 
 def decode_throughput(sm: sckit.SuccinctModel, repeats: int) -> None:
@@ -83,14 +78,17 @@ def forward_times(model: torch.nn.Module, sm: sckit.SuccinctModel, res: int, bat
                 with torch.no_grad():
                     model(x)
 
-            sm.decode_ahead = True
-            d = _timed(dense, repeats)
-            a = _timed(lambda x=x: sm(x), repeats)
+            def run(ahead: bool, x: torch.Tensor = x) -> None:
+                sm.decode_ahead = ahead
+                sm(x)
+
+            # interleaved (dense, ahead, no-ahead, dense, ...): drift hits all three alike
+            t = interleaved({"dense": dense, "ahead": lambda: run(True), "sync": lambda: run(False)},
+                            repeats=repeats, warmup=1)
+            d, a, n = ((t[k].median / 1e3, t[k].low / 1e3, t[k].high / 1e3) for k in ("dense", "ahead", "sync"))
+            rep_sync = sm.report()  # the last run of a round is the no-ahead one
+            run(True)
             rep_ahead = sm.report()
-            sm.decode_ahead = False
-            n = _timed(lambda x=x: sm(x), repeats)
-            rep_sync = sm.report()
-            sm.decode_ahead = True
             print(
                 f"{threads:>3} {batch:>5} {d[0]:>8.3f} {a[0]:>8.3f} {a[0] / d[0]:>6.2f} {n[0]:>9.3f} {n[0] / d[0]:>6.2f}"
                 f"  {d[1]:.2f}-{d[2]:.2f} / {a[1]:.2f}-{a[2]:.2f} / {n[1]:.2f}-{n[2]:.2f}"
@@ -193,7 +191,7 @@ def main() -> None:
         args.model, args.res, args.batches, args.repeats = "resnet18", 64, "8,1", 2
     batches = [int(b) for b in args.batches.split(",")]
     print(f"# bench_engine: {args.model}, {args.res}x{args.res}, batches {batches}, {args.repeats} repeats")
-    print(f"# torch {torch.__version__}, {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f} (shared machine: expect noise)")
+    print(f"# CPU: {cpu_model()}; torch {torch.__version__}, {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f} (shared machine: expect noise)")
     model = zoo.create_model(args.model)
     model._sckit_zoo = getattr(model, "_sckit_zoo", None) or {"name": args.model, "kwargs": {}}
     x = torch.randn(1, 3, args.res, args.res)

@@ -17,7 +17,7 @@ import torch
 
 import sckit
 from sckit import zoo
-from sckit.timing import cpu_model, interleaved
+from sckit.timing import cpu_model, time_forward
 
 TARGETS = {
     "resnet50_exact": "ResNet-50 dense, exact mode: <= 1.10x dense at batch 1, <= 1.03x at batch 32",
@@ -34,8 +34,7 @@ def _batch(x: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def _ratio(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor, repeats: int) -> tuple[float, float, float]:
-    with torch.no_grad():
-        t = interleaved({"a": lambda: a(x), "b": lambda: b(x)}, repeats=repeats, warmup=1)
+    t = time_forward({"a": a, "b": b}, x, repeats=repeats, warmup=1, threads=1)
     return t["a"].median, t["b"].median, t["b"].median / t["a"].median
 
 
