@@ -9,7 +9,11 @@ execution order:
   parameter held directly by a module with children (e.g. DeiT's ``cls_token``, ``pos_embed``,
   type ``"Parameter"``), so that ``df.n_params.sum()`` is the number of distinct parameter
   elements. A tied parameter is counted (and encoded) once, in the first row that runs it; other
-  rows that hold it list it under ``shared``.
+  rows that hold it list it under ``shared``. Its FPr counts every use (an embedding tied to the
+  LM head is read once per token by the head), so every row holding it gets the same RAS.
+* a floating-point buffer of >= 2 dims (a weight a converter such as onnx2torch stored as a
+  buffer) is a row of type ``"Buffer"``: 0 parameters, its bytes, its FPr and RAS, as
+  ``sckit.compress`` encodes it.
 * a parameter-free op row holds multiply-adds between activations -- ``blocks.0.attn:sdpa.qk``
   (q @ k^T) and ``blocks.0.attn:sdpa.av`` (attn @ v) inside SDPA, functional ``matmul``/``bmm``
   (``<module>:bmm``, ``<module>:bmm#1`` for the second in the same call).
@@ -59,6 +63,7 @@ RAS_KINDS = ("block", "element")
 COLUMNS = [
     "layer", "type", "n_params", "macs", "flops", "fpr", "ras", "sparsity", "h0_bits",
     "dense_bytes", "succinct_bytes", "macs_nonzero", "shape", "dtype", "shared",
+    "depth", "input_shape", "output_shape", "trainable", "size_estimated",
 ]  # fmt: skip
 
 
@@ -85,26 +90,33 @@ class _Row:
     layer: str
     type: str
     module: str  # module whose call positions the row
-    params: list[Any] = field(default_factory=list)  # direct parameters (tied ones included)
-    counted: list[Any] = field(default_factory=list)  # parameters whose elements count here
+    params: list[Any] = field(default_factory=list)  # direct tensors (tied ones included)
+    counted: list[Any] = field(default_factory=list)  # tensors whose elements count here
     macs: int = 0
     macs_nonzero: int = 0
+    own_macs: int = 0  # MACs of weights computed in forward (not attributable to one tensor)
     seq: float = math.inf
+    buffer: bool = False  # a weight held as a buffer
 
 
 def _weight_rows(model: nn.Module) -> tuple[list[_Row], dict[int, list[_Row]]]:
+    from sckit.macs import weight_buffers
+
     rows: list[_Row] = []
     by_param: dict[int, list[_Row]] = {}
+    bufs = {id(b) for b in weight_buffers(model).values()}
     for mname, m in model.named_modules():
         direct = [(n, p) for n, p in m.named_parameters(recurse=False)]
-        if not direct:
-            continue
-        if next(m.children(), None) is None:  # a leaf; "(root)" when the model itself is one
-            units = [(mname or "(root)", type(m).__name__, [p for _, p in direct])]
-        else:  # parameters on a container (cls_token, pos_embed): one row each
-            units = [(f"{mname}.{n}" if mname else n, "Parameter", [p]) for n, p in direct]
-        for layer, typ, params in units:
-            row = _Row(layer, typ, mname, params)
+        units: list[tuple[str, str, list[Any], bool]] = []
+        if direct and next(m.children(), None) is None:  # a leaf; "(root)" for a bare layer
+            units.append((mname or "(root)", type(m).__name__, [p for _, p in direct], False))
+        elif direct:  # parameters on a container (cls_token, pos_embed): one row each
+            units += [(f"{mname}.{n}" if mname else n, "Parameter", [p], False) for n, p in direct]
+        for n, b in m.named_buffers(recurse=False):
+            if id(b) in bufs and id(b) not in by_param:
+                units.append((f"{mname}.{n}" if mname else n, "Buffer", [b], True))
+        for layer, typ, params, is_buffer in units:
+            row = _Row(layer, typ, mname, params, buffer=is_buffer)
             rows.append(row)
             for p in params:
                 by_param.setdefault(id(p), []).append(row)
@@ -119,7 +131,14 @@ def _nnz(p: Any, cache: dict[int, int]) -> int:
     return n
 
 
-def _trace(model: nn.Module, example_input: Any, nnz: dict[int, int]) -> list[_Row]:
+@dataclass
+class _Traced:
+    rows: list[_Row]
+    tensor_macs: dict[int, int]  # id(tensor) -> MACs of all its uses
+    io_shapes: dict[str, tuple[Any, Any]]
+
+
+def _trace(model: nn.Module, example_input: Any, nnz: dict[int, int]) -> _Traced:
     """Rows in execution order with MACs filled in (``nnz`` caches non-zero counts)."""
     from sckit.macs import MacTracer, call_model
 
@@ -129,6 +148,7 @@ def _trace(model: nn.Module, example_input: Any, nnz: dict[int, int]) -> list[_R
     for row in rows:
         row.seq = tracer.first_call.get(row.module, math.inf)
     op_rows: dict[tuple[str, str, int], _Row] = {}
+    tensor_macs: dict[int, int] = {}
     for rec in tracer.records:
         if rec.weight is not None:
             cands = by_param[rec.weight]
@@ -138,9 +158,11 @@ def _trace(model: nn.Module, example_input: Any, nnz: dict[int, int]) -> list[_R
             # positions, padding included; mm: the rows of the other operand), so the share of
             # MACs with a non-zero weight is exactly the weight's density
             nonzero = rec.macs * _nnz(p, nnz) // p.numel()
+            tensor_macs[rec.weight] = tensor_macs.get(rec.weight, 0) + rec.macs
         elif rec.derived:  # a weight computed from the leaf's parameters (torch prune masks)
             row = next(r for r in rows if r.module == rec.module)
             nonzero = rec.macs * rec.derived_nnz // rec.derived_numel if rec.derived_numel else 0
+            row.own_macs += rec.macs
         else:
             key = (rec.module, rec.op, rec.occurrence)
             if key not in op_rows:
@@ -160,7 +182,7 @@ def _trace(model: nn.Module, example_input: Any, nnz: dict[int, int]) -> list[_R
             if id(p) not in seen:
                 seen.add(id(p))
                 row.counted.append(p)
-    return ordered
+    return _Traced(ordered, tensor_macs, tracer.io_shapes)
 
 
 def _validate_overrides(ras: Mapping[str, str] | None, rows: list[_Row]) -> dict[str, str]:
@@ -187,20 +209,37 @@ def _validate_overrides(ras: Mapping[str, str] | None, rows: list[_Row]) -> dict
     return dict(ras)
 
 
-def _encode(params: list[Any], kind: str) -> tuple[float, float]:
-    """(h0 bits per weight, encoded bytes) of the row's counted parameters."""
-    from sckit.tensor_io import encode_tensor  # owned by the RAS module; imported only when used
+#: tensors up to this many elements are encoded for their exact size even when estimating: it
+#: costs about a millisecond, and fixed per-structure bytes dominate their size
+EXACT_MAX_ELEMENTS = 4096
+_ENCODE = (True, False, "estimate", "exact")
 
-    n = nbytes = 0
-    h0 = 0.0
+
+def _sizes(params: list[Any], kind: str, exact: bool) -> tuple[float, float, bool]:
+    """(h0 bits per weight, bytes, any size estimated) of the row's counted tensors."""
+    from sckit.inspect_size import estimate_size, exact_size
+
+    n = 0
+    nbytes = h0 = 0.0
+    estimated = False
     for p in params:
         if p.numel() == 0:
             continue
-        r = encode_tensor(p.detach(), kind=kind)
-        nbytes += int(r.nbytes)
-        h0 += float(r.h0_bits) * p.numel()
+        if exact or p.numel() <= EXACT_MAX_ELEMENTS:
+            s = exact_size(p, kind)
+        else:
+            s = estimate_size(p, kind)
+        estimated |= not s.exact
+        nbytes += s.nbytes
+        h0 += s.h0_bits * p.numel()
         n += p.numel()
-    return (h0 / n if n else math.nan), float(nbytes)
+    return (h0 / n if n else math.nan), nbytes, estimated
+
+
+def _depth(row: _Row) -> int:
+    """Nesting depth: components of the module's name (root 0), +1 below a module's call."""
+    base = len(row.module.split(".")) if row.module else 0
+    return base if row.type not in ("Parameter", "Buffer") and row.params else base + 1
 
 
 def inspect(
@@ -209,57 +248,87 @@ def inspect(
     *,
     fpr_threshold: float = DEFAULT_FPR_THRESHOLD,
     ras: Mapping[str, str] | None = None,
-    encode: bool = True,
+    encode: bool | str = True,
 ) -> pd.DataFrame:
     """Per-layer table of ``model`` for one forward pass on ``example_input``.
 
     Args:
         model: any ``nn.Module``; it runs once without autograd in eval mode (training flags are
-            restored afterwards, BatchNorm statistics are not touched).
+            restored afterwards, BatchNorm statistics are not touched). TorchScript modules,
+            sparse and meta tensors are refused (``sckit.model_checks``).
         example_input: a tensor, a tuple/list of positional arguments, or a dict of keyword
             arguments. MACs scale with it (batch size, tokens, resolution).
         fpr_threshold: rows with FPr >= this use block-wise RAS (:func:`choose_ras`).
         ras: per-layer overrides ``{"fc": "element", ...}``; names must be weight rows of the
             table (``ValueError`` listing the valid ones otherwise).
-        encode: encode each weight row with ``sckit.tensor_io.encode_tensor(kind=ras)`` to fill
-            ``h0_bits`` and ``succinct_bytes`` (the real encoded size); ``False`` leaves them NaN.
+        encode: how ``h0_bits`` and ``succinct_bytes`` are filled. ``True`` (or "estimate"):
+            estimated from each tensor's symbol histogram without building the structures
+            (``sckit.inspect_size``; within about 0.3 % of the real size on unpruned weights,
+            5 % on pruned or quantized ones; tensors of <= :data:`EXACT_MAX_ELEMENTS` are
+            encoded). ``"exact"``: every tensor encoded with ``sckit.tensor_io.encode_tensor``
+            (seconds per 100M weights). ``False``: left NaN. Column ``size_estimated`` and
+            ``df.attrs["sizes"]`` say which.
 
     Returns:
-        DataFrame with columns :data:`COLUMNS`: ``layer``, ``type``, ``n_params``, ``macs``,
-        ``flops`` (2 MACs), ``fpr`` (flops / parameters of the row; NaN for parameter-free rows),
-        ``ras`` (``"block"``/``"element"``, ``""`` for parameter-free rows), ``sparsity``
-        (fraction of zeros in the row's stored parameters -- for ``torch.nn.utils.prune``
-        models that is ``weight_orig``; call ``prune.remove`` to bake the masks in),
-        ``h0_bits`` (order-0 entropy bound per weight of what is encoded), ``dense_bytes``,
-        ``succinct_bytes``, ``macs_nonzero`` (multiply-adds with a non-zero weight -- masks
-        included), ``shape`` (of the row's largest tensor), ``dtype``, ``shared`` (tied
-        parameters counted in an earlier row). ``df.attrs`` holds the threshold and input shape.
+        A DataFrame (:class:`sckit.inspect_view.InspectFrame`: a ``pandas.DataFrame`` with a
+        formatted notebook view and a ``print()`` view that fits 100 columns) with columns
+        :data:`COLUMNS`: ``layer``, ``type`` (the module class; ``"Parameter"`` for a parameter
+        held by a container, ``"Buffer"`` for a floating-point buffer of >= 2 dims -- a weight
+        a converter stored as a buffer), ``n_params`` (buffers count 0), ``macs``, ``flops``
+        (2 MACs), ``fpr`` (FLOPs of every use of the row's tensors -- a tied weight's other
+        uses included -- over their elements; NaN for parameter-free rows), ``ras``
+        (``"block"``/``"element"``, ``""`` for parameter-free rows), ``sparsity`` (fraction of
+        zeros in the row's stored tensors -- for ``torch.nn.utils.prune`` models that is
+        ``weight_orig``; call ``prune.remove`` to bake the masks in), ``h0_bits`` (order-0
+        entropy bound per weight of what is encoded), ``dense_bytes``, ``succinct_bytes``,
+        ``macs_nonzero`` (multiply-adds with a non-zero weight -- masks included), ``shape``
+        (of the row's largest tensor), ``dtype``, ``shared`` (tied parameters counted in an
+        earlier row), ``depth`` (module nesting), ``input_shape``/``output_shape`` (of the
+        module's first call; a list when it takes or returns several tensors), ``trainable``
+        (a tensor of the row requires grad), ``size_estimated``. ``df.attrs`` holds the
+        threshold, input shapes, ``sizes`` and ``totals`` (:func:`sckit.inspect_view.totals`).
 
     Raises:
         ValueError: the forward pass fails (the message names the layer that raised), bad
-            overrides or threshold.
+            overrides or threshold, a meta tensor. TypeError: a TorchScript model, a sparse
+            tensor, a bad ``encode``.
     """
     import pandas as pd
 
+    from sckit.inspect_view import InspectFrame, totals
+    from sckit.model_checks import check_model
+
+    check_model(model, "inspect")
     _check_threshold(fpr_threshold)
+    if not any(encode is e for e in _ENCODE[:2]) and encode not in _ENCODE[2:]:
+        raise TypeError(f"encode={encode!r}; expected True/'estimate', 'exact' or False")
+    exact = encode == "exact"
     nnz: dict[int, int] = {}
-    rows = _trace(model, example_input, nnz)
+    traced = _trace(model, example_input, nnz)
+    rows = traced.rows
     overrides = _validate_overrides(ras, rows)
     names = {id(p): n for n, p in model.named_parameters()}
     records = []
     for row in rows:
         n_all = sum(p.numel() for p in row.params)
-        n_params = sum(p.numel() for p in row.counted)
+        n_params = 0 if row.buffer else sum(p.numel() for p in row.counted)
+        n_counted = sum(p.numel() for p in row.counted)
         is_weight = bool(row.params)
-        fpr = 2 * row.macs / n_all if n_all else math.nan
+        # a tensor is read by every one of its uses (a tied embedding also by the LM head):
+        # its FPr counts them all (Succinct Compression, sec. 4.1)
+        use_macs = sum(traced.tensor_macs.get(id(p), 0) for p in row.params) + row.own_macs
+        fpr = 2 * use_macs / n_all if n_all else math.nan
         kind = overrides.get(row.layer) or (
             choose_ras(0.0 if math.isnan(fpr) else fpr, fpr_threshold) if is_weight else ""
         )
         zeros = sum(p.numel() - _nnz(p, nnz) for p in row.counted)
         h0_bits = succinct = math.nan
-        if encode and is_weight:
-            h0_bits, succinct = _encode(row.counted, kind)
+        estimated = False
+        if encode is not False and is_weight:
+            h0_bits, succinct, estimated = _sizes(row.counted, kind, exact)
         big = max(row.params, key=lambda p: p.numel(), default=None)
+        io = traced.io_shapes.get(row.module, ((), ())) if row.type not in (
+            "Parameter", "Buffer") and is_weight else ((), ())
         records.append({
             "layer": row.layer,
             "type": row.type,
@@ -268,7 +337,7 @@ def inspect(
             "flops": 2 * row.macs,
             "fpr": fpr,
             "ras": kind,
-            "sparsity": zeros / n_params if n_params else math.nan,
+            "sparsity": zeros / n_counted if n_counted else math.nan,
             "h0_bits": h0_bits,
             "dense_bytes": sum(p.numel() * p.element_size() for p in row.counted),
             "succinct_bytes": succinct,
@@ -276,6 +345,11 @@ def inspect(
             "shape": tuple(big.shape) if big is not None else (),
             "dtype": str(big.dtype).removeprefix("torch.") if big is not None else "",
             "shared": ",".join(names.get(id(p), "?") for p in row.params if not any(p is q for q in row.counted)),
+            "depth": _depth(row),
+            "input_shape": io[0],
+            "output_shape": io[1] if io[1] is not None else (),
+            "trainable": any(p.requires_grad for p in row.params),
+            "size_estimated": estimated,
         })  # fmt: skip
     df = pd.DataFrame.from_records(records, columns=COLUMNS)
     df = df.astype(
@@ -285,14 +359,31 @@ def inspect(
             "flops": "int64",
             "dense_bytes": "int64",
             "macs_nonzero": "int64",
+            "depth": "int64",
+            "trainable": "bool",
+            "size_estimated": "bool",
+            "succinct_bytes": "float64",
+            "h0_bits": "float64",
         }
     )
+    df = InspectFrame(df)
     df.attrs["fpr_threshold"] = float(fpr_threshold)
     df.attrs["input_shapes"] = _shapes(example_input)
+    df.attrs["sizes"] = ("none" if encode is False
+                         else "estimated" if bool(df["size_estimated"].any()) else "exact")
+    listed = {id(p) for row in rows if row.buffer for p in row.params}
+    # running statistics and other buffers the table has no row for
+    df.attrs["other_buffer_bytes"] = int(sum(
+        b.numel() * b.element_size() for b in model.buffers() if id(b) not in listed))
+    df.attrs["totals"] = totals(df)
     return df
 
 
 def _shapes(example_input: Any) -> list[tuple[int, ...]]:
+    from torch.nn.utils.rnn import PackedSequence
+
+    if isinstance(example_input, PackedSequence):
+        return [tuple(example_input.data.shape)]
     vals = (
         example_input.values()
         if isinstance(example_input, Mapping)

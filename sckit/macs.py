@@ -59,7 +59,8 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["MacRecord", "MacTracer", "count_macs", "op_macs", "SDPA_OPS", "call_model"]
+__all__ = ["MacRecord", "MacTracer", "count_macs", "op_macs", "SDPA_OPS", "call_model", "shapes_of",
+           "weight_buffers"]
 
 aten = torch.ops.aten
 
@@ -230,17 +231,18 @@ class MacRecord:
 
 
 class _ParamIndex:
-    """Finds the parameter a tensor is a view of, by untyped storage and offset range."""
+    """Finds the parameter (or weight buffer) a tensor is a view of, by untyped storage and
+    offset range."""
 
-    def __init__(self, params: Sequence[nn.Parameter]) -> None:
-        self._by_ptr: dict[int, list[tuple[int, int, nn.Parameter]]] = {}
+    def __init__(self, params: Sequence[torch.Tensor]) -> None:
+        self._by_ptr: dict[int, list[tuple[int, int, torch.Tensor]]] = {}
         for p in params:
             if p.numel() == 0 or p.device.type == "meta":
                 continue
             ptr = p.untyped_storage().data_ptr()
             self._by_ptr.setdefault(ptr, []).append((int(p.storage_offset()), p.numel(), p))
 
-    def find(self, t: Any) -> nn.Parameter | None:
+    def find(self, t: Any) -> torch.Tensor | None:
         if not isinstance(t, torch.Tensor) or t.device.type == "meta":
             return None
         entries = self._by_ptr.get(t.untyped_storage().data_ptr())
@@ -300,9 +302,12 @@ class MacTracer:
             and next(m.parameters(recurse=False), None) is not None
         }
         self.types: dict[str, str] = {n: type(m).__name__ for n, m in model.named_modules()}
-        self.params = _ParamIndex(list(model.parameters()))
+        # weights held as buffers (e.g. by onnx2torch conversions) are charged like parameters
+        self.params = _ParamIndex([*model.parameters(), *weight_buffers(model).values()])
         self.records: list[MacRecord] = []
         self.first_call: dict[str, int] = {}
+        # module name -> (input shapes, output shapes) of its first call
+        self.io_shapes: dict[str, tuple[Any, Any]] = {}
         self.stack: list[tuple[str, dict[str, int]]] = []
         self._seq = 0
         self._handles: list[Any] = []
@@ -312,13 +317,18 @@ class MacTracer:
         self._seq += 1
         return self._seq
 
-    def _pre(self, module: nn.Module, args: Any) -> None:
+    def _pre(self, module: nn.Module, args: Any, kwargs: Any) -> None:
         name = self.names[id(module)]
-        self.first_call.setdefault(name, self._next())
+        if name not in self.first_call:
+            self.first_call[name] = self._next()
+            self.io_shapes[name] = (shapes_of((*args, *kwargs.values())), None)
         self.stack.append((name, {}))
 
     def _post(self, module: nn.Module, args: Any, out: Any) -> None:
         name = self.names[id(module)]
+        seen = self.io_shapes.get(name)
+        if seen is not None and seen[1] is None:
+            self.io_shapes[name] = (seen[0], shapes_of(out))
         # pop up to and including this module: entries above it belong to calls that raised
         # and were caught inside the model
         while self.stack:
@@ -358,7 +368,7 @@ class MacTracer:
     def __enter__(self) -> MacTracer:
         for m in self.model.modules():
             if id(m) in self.names:
-                self._handles.append(m.register_forward_pre_hook(self._pre))
+                self._handles.append(m.register_forward_pre_hook(self._pre, with_kwargs=True))
                 self._handles.append(m.register_forward_hook(self._post))
         self._mode.__enter__()
         return self
@@ -370,6 +380,37 @@ class MacTracer:
             for h in self._handles:
                 h.remove()
             self._handles.clear()
+
+
+def weight_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Floating-point buffers of >= 2 dims (weights a converter stored as buffers), by name.
+
+    ``torch.nn.utils.prune``'s masks are not weights (the row of the pruned parameter accounts
+    for them), so they are left out."""
+    from torch.nn.utils.prune import BasePruningMethod
+
+    masks = set()
+    for mname, m in model.named_modules():
+        for hook in m._forward_pre_hooks.values():
+            if isinstance(hook, BasePruningMethod):
+                masks.add(f"{mname}.{hook._tensor_name}_mask" if mname
+                          else f"{hook._tensor_name}_mask")
+    return {n: b for n, b in model.named_buffers()
+            if b.is_floating_point() and b.dim() >= 2 and b.numel() > 0 and n not in masks}
+
+
+def shapes_of(obj: Any) -> tuple[int, ...] | list[Any]:
+    """Shape of a tensor; a list of the shapes of the tensors in a tuple/list/dict (one level,
+    plus a PackedSequence's data); ``()`` when there is none."""
+    if isinstance(obj, torch.Tensor):
+        return tuple(obj.shape)
+    if isinstance(obj, PackedSequence):
+        return tuple(obj.data.shape)
+    items = obj.values() if isinstance(obj, Mapping) else obj if isinstance(obj, tuple | list) else ()
+    found = [shapes_of(v) for v in items if isinstance(v, torch.Tensor | PackedSequence)]
+    if not found:
+        return ()
+    return found[0] if len(found) == 1 else found
 
 
 def _as_call(example_input: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:

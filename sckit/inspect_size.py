@@ -1,0 +1,206 @@
+"""RAS sizes for the inspection table: estimated from a histogram, or exact by encoding.
+
+Building the wavelet matrices of a 100M-weight model takes seconds per layer; the table only needs
+their size. A Huffman-shaped wavelet matrix stores each symbol in its Huffman code length plus the
+bit vectors' rank/select directories (Succinct Compression, sec. 3; ``sckit.ras.sparse.huffman_bits``
+charges the same 3.9 %), and the raw mantissa bits cost their width. So the size follows from the
+symbol histogram and the row layout, which :func:`estimate_size` computes from a sample of
+contiguous runs of the tensor (runs keep the zero gaps of pruned rows intact for the sparse form),
+making the same choices ``sckit.ras.encode`` makes (raw float sign, codebook, sparse) by the same
+estimates. :func:`exact_size` encodes for the real size. ``benchmarks/bench_inspect.py --check``
+measures the estimate's error against exact sizes on the zoo.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["SizeEstimate", "estimate_size", "exact_size", "SAMPLE_WEIGHTS"]
+
+#: weights sampled per tensor (as RUNS contiguous runs); smaller tensors are read whole
+SAMPLE_WEIGHTS = 1 << 16
+_RUNS = 64
+# fixed bytes of one serialized RAS beside its arrays (header, wavelet-matrix level tables):
+# the typical gap between exact sizes and the stream + raw estimate on the zoo (4K-40K weights)
+_FIXED_BYTES = 128
+
+
+@dataclass(frozen=True)
+class SizeEstimate:
+    """Order-0 entropy per weight and RAS bytes of one tensor (``exact``: really encoded)."""
+
+    h0_bits: float
+    nbytes: float
+    exact: bool
+
+
+def _bits(t: torch.Tensor) -> tuple[np.ndarray, str]:
+    """Flat integer view of ``t``'s bit patterns and its RAS dtype name (no float arithmetic)."""
+    from sckit.tensor_io import _TORCH, ras_dtype
+
+    name = ras_dtype(t.dtype)
+    a = t.detach().to("cpu")
+    if not a.is_contiguous():
+        a = a.contiguous()
+    return a.view(_TORCH[t.dtype][1]).numpy().reshape(-1), name
+
+
+def _sample(flat: np.ndarray, row_len: int) -> np.ndarray:
+    """``flat`` itself when small, else _RUNS contiguous runs starting at row boundaries."""
+    n = flat.size
+    if n <= SAMPLE_WEIGHTS:
+        return flat
+    run = SAMPLE_WEIGHTS // _RUNS
+    if row_len and row_len <= run:
+        run -= run % row_len  # whole rows, so in-row zero gaps are those of the tensor
+    starts = np.linspace(0, n - run, _RUNS).astype(np.int64)
+    if row_len:
+        starts -= starts % row_len
+    return np.concatenate([flat[s : s + run] for s in starts])
+
+
+def estimate_size(t: torch.Tensor, kind: str, *, n_zero: int | None = None) -> SizeEstimate:
+    """Estimated :class:`SizeEstimate` of ``encode_tensor(t, kind=kind)`` without encoding.
+
+    Cost: one pass over at most :data:`SAMPLE_WEIGHTS` weights (``n_zero``, the tensor's exact
+    number of zero elements, saves a pass over the whole tensor when the caller has it).
+    """
+    from sckit.ras import sparse as sp
+    from sckit.ras.core import _counts, _h0_total
+    from sckit.ras.encoder import SPARSE_MIN_ZERO_FRACTION, _sign_raw
+    from sckit.ras.fields import split_for
+    from sckit.ras.grammar import make_layout
+
+    shape = tuple(int(s) for s in t.shape)
+    n = math.prod(shape)
+    if n == 0:
+        return SizeEstimate(math.nan, 0.0, False)
+    flat, name = _bits(t)
+    split = split_for(name)
+    flat = flat.view(split.uint)
+    row_len = make_layout(kind, shape, 2).row_len
+    sample = _sample(flat, row_len)
+    scale = n / sample.size
+    if n_zero is None:
+        n_zero = n - int(np.count_nonzero(flat))
+    sign_raw = _sign_raw(sample, split)
+    raw = split.raw_width(sign_raw)
+    alphabet = split.alphabet(sign_raw)
+    sym = sample >> split.raw_bits if split.raw_bits else sample
+    if sign_raw:
+        sym = sym & (alphabet - 1)
+    counts = _counts(sym, alphabet)
+    options = [(counts, raw, alphabet, 0.0)]
+    if split.itemsize > 1:
+        # the encoder's codebook test (sckit.ras.encoder._codebook_may_win): codes beat the
+        # field split by 10 % on the sample; then the tensor must have <= 2**16 distinct values,
+        # which only a pass over all of it can tell (taken for such tensors only)
+        values, vcounts = np.unique(sample, return_counts=True)
+        field = sp.huffman_bits(counts) + sample.size * raw
+        if sp.huffman_bits(vcounts) < 0.9 * field:
+            k: int | None = int(values.size)
+            if sample.size < n:
+                from sckit.ras.codebook import distinct_codes
+
+                found = distinct_codes(flat)
+                k = None if found is None else int(found[1].size)
+            if k is not None:
+                options.append((vcounts, 0, k, k * split.itemsize * 8.0))
+    best: tuple[float, float] | None = None
+    for cnt, rb, alpha, fixed in options:
+        layout = make_layout(kind, shape, alpha)
+        delims = np.asarray(layout.n_delimiters(), dtype=np.float64)
+        scaled = cnt.astype(np.float64) * scale
+        stream = np.concatenate([scaled, delims]).round().astype(np.int64)
+        # the Huffman-shaped matrix keeps a code table entry per distinct symbol (~1.1 bytes,
+        # measured): it matters for codebooks of a few thousand values
+        fixed += 8 * 1.1 * (alpha if fixed else int(np.count_nonzero(cnt)))
+        dense_bits = sp.huffman_bits(stream) + n * rb + fixed
+        h0 = _h0_total(stream) + n * rb + fixed
+        cand = (dense_bits, h0)
+        if n_zero >= SPARSE_MIN_ZERO_FRACTION * n and rb + fixed >= 0:
+            # zeros leave the value stream; the gaps before non-zeros go to a distance stream
+            nz = cnt.astype(np.float64).copy()
+            nz[0] = max(0.0, nz[0] - (sample.size - np.count_nonzero(sample)))
+            n_nz = max(1.0, nz.sum())
+            value_bits = sp.huffman_bits(nz.round().astype(np.int64)) / n_nz + rb
+            gaps = sp.row_gaps(sample, max(1, row_len))
+            if gaps.size:
+                cap, _ = sp.choose_max_distance(gaps, value_bits)
+                # entries: the non-zeros plus a zero filler per cap+1 zeros of a longer gap
+                fill = float((gaps // (cap + 1)).sum())
+                dist = np.bincount(gaps % (cap + 1), minlength=cap + 1).astype(np.float64)
+                dist[cap] += fill
+                values_s = nz.copy()
+                values_s[0] += fill
+                stream_s = np.concatenate([values_s * scale, delims]).round().astype(np.int64)
+                entries = (gaps.size + fill) * scale
+                sparse_bits = (sp.huffman_bits(stream_s) + entries * rb
+                               + sp.huffman_bits((dist * scale).round().astype(np.int64)) + fixed)
+                if sparse_bits < dense_bits:
+                    cand = (sparse_bits, (_h0_total(stream_s) + entries * rb + fixed
+                                          + _h0_total((dist * scale).round().astype(np.int64))))
+        if best is None or cand[0] < best[0]:
+            best = cand
+    assert best is not None
+    # sckit.ras.encode keeps the byte-grouped form where it is smaller
+    byte = _bytegroup_bits(sample, split, n, options)
+    if byte[0] < best[0]:
+        best = byte
+    return SizeEstimate(best[1] / n, best[0] / 8 + _FIXED_BYTES, False)
+
+
+def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
+                    options: list[tuple[np.ndarray, int, int, float]]) -> tuple[float, float]:
+    """(bits, h0 bits) of the byte-grouped form (ZipNN's byte grouping with random access,
+    ``sckit.ras.bytegroup``) where the encoder has it, else infinite: the exponent byte (or a
+    codebook index of <= 256 values) Huffman-coded, one code per pair of weights when at most
+    64 symbols occur, sign and mantissa raw, 32 bits of directory per 8192 weights."""
+    try:
+        from sckit.ras import bytegroup as bg
+        from sckit.ras.encoder import LAYOUTS  # noqa: F401  (the encoder chooses it)
+    except ImportError:
+        return math.inf, math.inf
+    from sckit.ras import sparse as sp
+    from sckit.ras.core import _h0_total
+
+    scale = n / sample.size
+    cands = []
+    if bg.supports(split.dtype):
+        if split.dtype == "float32":
+            ex = (sample >> 23) & 0xFF
+        else:
+            ex = (sample >> 7) & 0xFF
+        cands.append((np.bincount(ex.astype(np.intp), minlength=256),
+                      split.raw_width(True), 0.0))
+    for cnt, _rb, alpha, fixed in options[1:]:  # a codebook found for the wavelet-matrix form
+        if alpha <= 256:
+            cands.append((cnt, 0, fixed))
+    best = (math.inf, math.inf)
+    for cnt, rb, fixed in cands:
+        c = (cnt[cnt > 0].astype(np.float64) * scale).round().astype(np.int64)
+        h0 = _h0_total(c)
+        single = sp.huffman_bits(c) / 1.039  # no rank directories here
+        # pair codes cut Huffman's redundancy to ~0.02 bits per weight (measured by its author)
+        stream = min(single, h0 + 0.02 * n) if c.size <= bg.MAX_PAIR_ALPHABET else single
+        bits = stream + n * rb + fixed + 32 * math.ceil(n / bg.CHUNK) + 8 * c.size
+        if bits < best[0]:
+            best = (bits, h0 + n * rb + fixed)
+    return best
+
+
+def exact_size(t: torch.Tensor, kind: str) -> SizeEstimate:
+    """Encode ``t`` (``sckit.tensor_io.encode_tensor``) and report its real size."""
+    from sckit.tensor_io import encode_tensor
+
+    if t.numel() == 0:
+        return SizeEstimate(math.nan, 0.0, True)
+    r = encode_tensor(t.detach(), kind=kind)
+    return SizeEstimate(float(r.h0_bits), float(r.nbytes), True)
