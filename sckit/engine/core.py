@@ -25,6 +25,8 @@ from sckit.engine.plan import LayerPlan
 from sckit.engine.ras_choice import kind_for, layer_choice, param_owners
 from sckit.engine.schedule import Runtime, check_cache_bytes, decode_ras
 from sckit.engine.trace import call_model, trace_parameter_use
+from sckit.macs import weight_buffers
+from sckit.model_checks import check_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,6 +93,7 @@ def compress(
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if isinstance(model, SuccinctModel):
         raise TypeError("model is already a SuccinctModel")
+    check_model(model, "compress")
     route = choose_backend(backend, model)
     work = copy.deepcopy(model)
     check = (verify and route.device.type == "cpu"
@@ -111,8 +114,12 @@ def compress(
                 b_work.copy_(b_src)
     from sckit.tensor_io import encode_tensor
 
-    params = dict(work.named_parameters())
+    params: dict[str, torch.Tensor] = dict(work.named_parameters())
     owners = param_owners(work)
+    for bname, b in weight_buffers(work).items():
+        # weights a converter (onnx2torch) stored as buffers are encoded like parameters
+        params[bname] = b
+        owners.setdefault(id(b), [(bname.rpartition(".")[0], bname.rpartition(".")[2])])
     used = {p for ps in trace.units.values() for p in ps}
     encoded: dict[str, Any] = {}
     reasons: dict[str, str] = {}
@@ -150,13 +157,14 @@ def compress(
         backend=route,
         zoo=zoo,
     )
+    source = {**dict(model.named_buffers()), **dict(model.named_parameters())}
     if verify and not check and route.device.type != "cpu":
-        sm.verify_weights(dict(model.named_parameters()))
+        sm.verify_weights(source)
     if check:
         out = call_model(sm, example_input)
         if not bit_equal(out, reference):
             # name the real cause: a weight that decodes wrong, or a computation that differs
-            sm.verify_weights(dict(model.named_parameters()))
+            sm.verify_weights(source)
             raise RuntimeError(
                 "compressed model output differs from the source model on example_input although "
                 "every weight decodes bit-exactly: a module computes differently on the engine's "
@@ -208,7 +216,9 @@ class SuccinctModel(FastMode, nn.Module):
         # mirror the wrapped model: helpers that save and restore .training (evaluate, predict)
         # would otherwise put an eval-mode model's BatchNorms into training mode
         self.training = module.training
-        params = dict(module.named_parameters())
+        params: dict[str, torch.Tensor] = dict(module.named_parameters())
+        # encoded weight buffers are materialised the same way (``tensor.data = decoded``)
+        params.update({n: b for n, b in module.named_buffers() if n in encoded})
         self._info: dict[str, dict[str, Any]] = {
             n: {"dtype": p.dtype, "shape": tuple(p.shape), "requires_grad": p.requires_grad}
             for n, p in params.items()
@@ -236,7 +246,7 @@ class SuccinctModel(FastMode, nn.Module):
             # after install, so encoded weights are already empty placeholders when moved
             module.to(choice.device)
 
-    def _make_runtime(self, encoded: dict[str, Any], params: dict[str, nn.Parameter], decoder: Any,
+    def _make_runtime(self, encoded: dict[str, Any], params: dict[str, torch.Tensor], decoder: Any,
                       **options: Any) -> Runtime:
         """A runtime whose hooks decode every encoded weight no fast kernel computes with."""
         skip = {n for u in self._kernels for n in self._units.get(u, [])}
@@ -445,7 +455,8 @@ class SuccinctModel(FastMode, nn.Module):
                     del hooks[hid]
         for mod in dense.modules():
             mod.__dict__.pop("forward", None)  # fast kernels: back to the class's forward
-        params = dict(dense.named_parameters())
+        params: dict[str, torch.Tensor] = {**dict(dense.named_buffers()),
+                                            **dict(dense.named_parameters())}
         for name, r in self._runtime.ras.items():
             p = params[name]
             p.data = decode_ras(r, p.device)

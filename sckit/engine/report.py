@@ -11,10 +11,14 @@ def layer_report(sm: Any) -> Any:
 
     rt = sm._runtime
     canon = {id(p): n for n, p in sm.module.named_parameters()}
+    # encoded weight buffers: the runtime knows them by name (at rest they are empty)
+    buffers = {id(t): n for n, t in rt.params.items() if id(t) not in canon}
+    canon.update(buffers)
     cached = rt.cached
     rows = []
     for mname, mod in sm.module.named_modules():
         own = [(a, p) for a, p in mod._parameters.items() if p is not None]
+        own += [(a, b) for a, b in mod._buffers.items() if b is not None and id(b) in buffers]
         if not own:
             continue
         dense_b = enc_b = 0

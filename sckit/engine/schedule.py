@@ -144,7 +144,7 @@ class Runtime:
     def __init__(
         self,
         ras: dict[str, Any],
-        params: dict[str, nn.Parameter],
+        params: dict[str, torch.Tensor],  # parameters and encoded weight buffers
         units: dict[str, list[str]],
         schedule: list[str],
         *,

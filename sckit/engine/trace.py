@@ -86,7 +86,11 @@ def trace_parameter_use(model: nn.Module, example_input: Any) -> Trace:
     Parameters are named canonically (``model.named_parameters()``, so a tied parameter has the
     name of its first owner). Uses outside any submodule's forward are charged to the root ``""``.
     """
-    param_names = {id(p): n for n, p in model.named_parameters()}
+    from sckit.macs import weight_buffers
+
+    # weights held as buffers are materialised by the engine too, so their users are traced
+    param_names = {id(b): n for n, b in weight_buffers(model).items()}
+    param_names.update({id(p): n for n, p in model.named_parameters()})
     module_names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
     stack: list[str] = []
     calls: list[str] = []
