@@ -24,15 +24,33 @@ many weights costs microseconds per batch level instead of tens of microseconds 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sckit.errors import FormatError
+
 if TYPE_CHECKING:
     from sckit.ras.core import RAS
 
 __all__ = ["Accessor", "access", "access_many"]
+
+
+@contextmanager
+def stream_errors() -> Iterator[None]:
+    """Turn an IndexError/ValueError from the wavelet matrices into a FormatError.
+
+    The user's index is checked before this is entered, so the queries below it only receive
+    positions derived from the stream itself; one out of range means the delimiters do not sit
+    where the shape says (a forged but otherwise self-consistent stream), not a caller's bug.
+    """
+    try:
+        yield
+    except (IndexError, ValueError) as e:
+        raise FormatError(f"RAS: the stream does not match its shape ({e})") from None
 
 
 @dataclass
@@ -94,6 +112,8 @@ def _load_row(r: RAS, key: tuple[int, ...]) -> _Row:
         if k < total:
             end = min(end, wm.select(d, k))
     m = end - start
+    if m < 0 or entry + m > r.n_entries:
+        raise FormatError(f"RAS: row {key} spans [{start}, {end}) of the stream (corrupt)")
     if m == 0:
         return _Row(start, entry, np.zeros(0, np.int64))
     dist = np.asarray(r.dist_wm.decode(entry, entry + m), dtype=np.int64)
@@ -103,8 +123,12 @@ def _load_row(r: RAS, key: tuple[int, ...]) -> _Row:
 def _value(r: RAS, q: int, e: int, s: int | None = None) -> int:
     """Bit pattern of the entry at stream position ``q`` (entry index ``e``); ``s``: its symbol
     when the caller already has it."""
+    if not 0 <= q < r.n_stream or not 0 <= e < max(r.n_entries, 1):
+        raise FormatError(f"RAS: weight at stream position {q}, entry {e} (corrupt stream)")
     if s is None:
         s = int(r.wm.access(q))
+    if s >= r.layout.alphabet:
+        raise FormatError(f"RAS: a delimiter where a weight belongs (position {q}; corrupt stream)")
     if r.codebook is not None:
         return int(r.codebook[s])
     rb = r.raw_bits
@@ -131,7 +155,8 @@ def access(r: RAS, index: Any) -> int:
     """Bit pattern of ``T[index]`` (see module docstring). O(levels * log sigma) for dense rows;
     sparse rows also decode the row's distances."""
     key, j = _split(r, _normalize(r, index))
-    return _in_row(r, _load_row(r, key), j)
+    with stream_errors():
+        return _in_row(r, _load_row(r, key), j)
 
 
 def _indices(r: RAS, indices: Any) -> np.ndarray:
@@ -164,6 +189,11 @@ def access_many(r: RAS, indices: Any) -> np.ndarray:
     batch. Sparse rows (relative distances) go through :class:`Accessor`, grouped by row.
     """
     idx = _indices(r, indices)
+    with stream_errors():
+        return _access_many(r, idx)
+
+
+def _access_many(r: RAS, idx: np.ndarray) -> np.ndarray:
     m = idx.shape[0]
     out = np.empty(m, dtype=np.dtype(r.split.uint))
     if m == 0:
@@ -190,10 +220,14 @@ def access_many(r: RAS, indices: Any) -> np.ndarray:
             d = lay.delimiter(lev)
             p = wm.select_many(d, wm.rank_many(d, p) + keys[:, lev])
         q = p + 1 + col
+    if (q >= r.n_stream).any():
+        raise FormatError("RAS: a row runs past the end of the stream (corrupt stream)")
     e = q.copy()
     for lev in range(lay.n_levels):
         e -= wm.rank_many(lay.delimiter(lev), q)
     sym = wm.access_many(q).astype(np.uint64)
+    if (sym >= lay.alphabet).any():
+        raise FormatError("RAS: a delimiter where a weight belongs (corrupt stream)")
     if r.codebook is not None:
         return np.asarray(r.codebook)[sym].astype(out.dtype)
     rb = r.raw_bits
@@ -246,6 +280,10 @@ class Accessor:
         """Same result as :meth:`RAS.access`; cheaper for runs inside one row."""
         r = self.ras
         key, j = _split(r, _normalize(r, index))
+        with stream_errors():
+            return self._access(r, key, j)
+
+    def _access(self, r: RAS, key: tuple[int, ...], j: int) -> int:
         row = self._rows.get(key)
         if row is None:
             self.misses += 1

@@ -10,6 +10,7 @@ import numpy as np
 from sckit.errors import FormatError
 from sckit.ras import grammar
 from sckit.ras import sparse as sp
+from sckit.ras.codebook import MAX_CODEBOOK
 from sckit.ras.fields import SPLITS, FieldSplit, n_raw_words, split_for
 from sckit.ras.grammar import Layout, make_layout
 
@@ -162,6 +163,8 @@ class RAS:
         else:  # entries = positions minus delimiters (rank) at both ends of the span
             e0 = self._entries_before(base)
             n_vals = self._entries_before(base + sym.size) - e0
+            if e0 < 0 or n_vals < 0 or e0 + n_vals > self.n_entries:
+                raise FormatError("sparse RAS stream is inconsistent (entries out of range)")
         dist = np.empty(n_vals, dtype=np.uint32)
         if n_vals:
             self.dist_wm.decode_into(e0, e0 + n_vals, dist)
@@ -240,9 +243,12 @@ class RAS:
         rpd = lay.rows_per_dim0()
         r0, r1 = start * rpd, stop * rpd
         if self.sparse:  # entry counts vary: find the range with select on the delimiter
+            from sckit.ras.access import stream_errors
+
             d0 = lay.delimiter(0)
-            p0 = self.wm.select(d0, start)
-            p1 = self.wm.select(d0, stop) if stop < n0 else self.n_stream
+            with stream_errors():
+                p0 = self.wm.select(d0, start)
+                p1 = self.wm.select(d0, stop) if stop < n0 else self.n_stream
         else:  # computed from the shape (same positions as select gives, tested) when needed
             p0 = p1 = -1
         self._fill_rows(p0, p1, r0, r1, out.reshape(-1))
@@ -291,53 +297,73 @@ class RAS:
         return meta, arrays
 
     @classmethod
-    def from_arrays(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> RAS:
-        """Rebuild from :meth:`to_arrays` output without copying (arrays may be memory-mapped)."""
+    def from_arrays(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], *,
+                    validate: str = "full") -> RAS:
+        """Rebuild from :meth:`to_arrays` output without copying (arrays may be memory-mapped).
+
+        Nothing stored is trusted (checks: :mod:`sckit.ras.validate` and the wavelet matrices'
+        ``from_arrays``); FormatError names the first inconsistent field. ``validate="full"``
+        (default) also recomputes the wavelet matrices' rank directories from their bits;
+        ``"fast"`` skips that O(bits / 64) pass, relying on the kernels' index clamps.
+        """
+        from sckit.ras import validate as V
+
+        if not isinstance(meta, dict) or not isinstance(arrays, dict):
+            raise FormatError("RAS: meta and arrays must be dicts")
         try:
-            if meta["version"] != FORMAT_VERSION:
-                raise FormatError(f"RAS: unsupported version {meta['version']}")
+            V.meta_int(meta, "version", FORMAT_VERSION, FORMAT_VERSION)
+            if not isinstance(meta.get("dtype"), str) or not isinstance(meta.get("kind"), str):
+                raise FormatError("RAS: meta 'dtype' and 'kind' must be strings")
             split = split_for(meta["dtype"])
-            has_cb = bool(meta["codebook"])
+            has_cb = V.meta_bool(meta, "codebook")
             codebook = np.asarray(arrays["codebook"]) if has_cb else None
             if codebook is not None and (codebook.dtype != np.dtype(split.uint) or codebook.ndim != 1):
                 raise FormatError("RAS: codebook has the wrong dtype")
-            sign_raw = bool(meta["sign_raw"])
+            if codebook is not None and codebook.size > MAX_CODEBOOK:
+                raise FormatError(f"RAS: codebook has {codebook.size} entries (at most {MAX_CODEBOOK})")
+            sign_raw = V.meta_bool(meta, "sign_raw")
             if sign_raw and (has_cb or not split.has_sign):
                 raise FormatError("RAS: sign_raw set for a tensor without a raw float sign")
             alphabet = codebook.size if codebook is not None else split.alphabet(sign_raw)
-            layout = make_layout(meta["kind"], tuple(meta["shape"]), alphabet)
-            n_stream, n_entries = int(meta["n_stream"]), int(meta["n_entries"])
+            layout = make_layout(meta["kind"], V.meta_shape(meta), alphabet)
+            n_stream = V.meta_int(meta, "n_stream", 0, V.MAX_WEIGHTS * 2)
+            n_entries = V.meta_int(meta, "n_entries", 0, V.MAX_WEIGHTS)
             wm_cls = _wm_class()
 
             def sub(prefix: str) -> Any:
                 if prefix not in meta:
                     return None
                 a = {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + ".")}
-                return wm_cls.from_arrays(meta[prefix], a)
+                return wm_cls.from_arrays(meta[prefix], a, validate=validate)
 
             wm, dist_wm = sub("wm"), sub("dist")
             raw_bits = 0 if has_cb else split.raw_width(sign_raw)
             raw = np.asarray(arrays["raw"]) if raw_bits and n_entries else np.zeros(0, np.uint64)
-            sparse = bool(meta["sparse"])
+            sparse = V.meta_bool(meta, "sparse")
             max_d = meta["max_distance"]
+            if sparse:
+                max_d = V.meta_int(meta, "max_distance", 0, (1 << 32) - 1)
+            h0_total_bits = V.meta_float(meta, "h0_total_bits")
+            delimiter_bits = V.meta_float(meta, "delimiter_bits")
         except FormatError:
             raise
         except (KeyError, TypeError, ValueError) as e:
             raise FormatError(f"RAS: bad meta or arrays ({type(e).__name__}: {e})") from None
         if (wm is None) != (n_stream == 0) or (wm is not None and len(wm) != n_stream):
             raise FormatError("RAS: symbol stream length does not match the meta")
-        if raw.dtype != np.uint64 or raw.size != n_raw_words(n_entries, raw_bits):
+        if raw.dtype != np.uint64 or raw.ndim != 1 or raw.size != n_raw_words(n_entries, raw_bits):
             raise FormatError("RAS: raw bit array has the wrong size")
         if sparse:
-            if max_d is None or (dist_wm is None) != (n_entries == 0) or (
+            if (dist_wm is None) != (n_entries == 0) or (
                     dist_wm is not None and len(dist_wm) != n_entries):
                 raise FormatError("RAS: distance stream does not match the meta")
         elif n_stream != layout.dense_length() or n_entries != layout.n_weights:
             raise FormatError("RAS: dense stream length does not match the shape")
+        V.check_streams(layout, wm, dist_wm, sparse, n_stream, n_entries)
         return cls(layout=layout, split=split, sparse=sparse, codebook=codebook,
                    max_distance=max_d, wm=wm, dist_wm=dist_wm, raw=raw, n_stream=n_stream,
-                   n_entries=n_entries, h0_total_bits=float(meta["h0_total_bits"]),
-                   delimiter_bits=float(meta["delimiter_bits"]), sign_raw=sign_raw)
+                   n_entries=n_entries, h0_total_bits=h0_total_bits,
+                   delimiter_bits=delimiter_bits, sign_raw=sign_raw)
 
     def to_bytes(self) -> bytes:
         """Self-contained serialization (sckit.succinct._serial layout, kind ``sckit.ras``)."""
@@ -347,17 +373,18 @@ class RAS:
         return _serial.pack(FORMAT_KIND, meta, arrays)
 
     @classmethod
-    def from_bytes(cls, b: bytes | bytearray | memoryview) -> RAS:
-        """Inverse of :meth:`to_bytes`; :class:`~sckit.errors.FormatError` if corrupt."""
+    def from_bytes(cls, b: bytes | bytearray | memoryview, *, validate: str = "full") -> RAS:
+        """Inverse of :meth:`to_bytes`; :class:`~sckit.errors.FormatError` if corrupt
+        (``validate``: see :meth:`from_arrays`)."""
         from sckit.succinct import _serial
 
         meta, arrays = _serial.unpack(b, FORMAT_KIND)
-        return cls.from_arrays(meta, arrays)
+        return cls.from_arrays(meta, arrays, validate=validate)
 
 
-def from_bytes(b: bytes | bytearray | memoryview) -> RAS:
+def from_bytes(b: bytes | bytearray | memoryview, *, validate: str = "full") -> RAS:
     """Load a :class:`RAS` serialized with :meth:`RAS.to_bytes`."""
-    return RAS.from_bytes(b)
+    return RAS.from_bytes(b, validate=validate)
 
 
 DTYPES = tuple(sorted(SPLITS))
