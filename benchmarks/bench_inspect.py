@@ -1,69 +1,88 @@
-"""Inspection benchmark (issue 3): ``sckit.inspect`` time on one CPU core, and zoo MAC totals.
+"""Inspection benchmark: ``sckit.inspect`` time on VGG-16 and ResNet-50, and how close the default
+(estimated) sizes are to the exact ones.
 
-    .venv/bin/python benchmarks/bench_inspect.py                # ResNet-50 at 224x224, 1 thread
-    .venv/bin/python benchmarks/bench_inspect.py --all          # + every zoo model's totals
+    .venv/bin/python benchmarks/bench_inspect.py                # VGG-16 + ResNet-50, 1 thread
+    .venv/bin/python benchmarks/bench_inspect.py --check        # + estimate vs exact, whole zoo
+    .venv/bin/python benchmarks/bench_inspect.py --all          # + every zoo model's MAC totals
     .venv/bin/python benchmarks/bench_inspect.py --tables       # + the paper's Tables 4 and 5
 
-Target: ResNet-50 at 224x224 inspects in <= 2 s on one core *including* RAS encoding of all
-25.6M weights. Prints the cold first call (numba cache load, first-touch costs), then the median
-and spread of ``--repeats`` warm calls of: the plain forward, ``inspect(encode=False)`` (tracing
-overhead) and ``inspect(encode=True)``. ``--all`` prints per zoo model: parameters, sckit MACs,
-FlopCounterMode MACs and their difference (SDPA, see sckit.macs). Timings are wall-clock on the
-machine it runs on (ours: a shared 2-core x86 CPU, no GPU), so the spread is printed too.
+Target: the default call (``encode=True``: sizes estimated from symbol histograms,
+``sckit.inspect_size``) on VGG-16 at 224x224 in <= 3 s warm. Prints, per model, the cold first
+call, then the medians and spreads of warm calls (interleaved, ``sckit.timing``) of the plain
+forward, ``encode=False`` (tracing only), the default and ``encode="exact"`` (every tensor
+encoded). ``--check`` prints, per zoo model and RAS kind, the estimate's error against the
+exact sizes: total and worst row. Timings are wall-clock on the machine it runs on (printed);
+on a shared machine compare figures from one run only.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
-from collections.abc import Callable
 
 
-def _timed(fn: Callable[[], object], repeats: int) -> tuple[float, float, float, float]:
-    """(median, min, max) wall seconds and median process CPU seconds of ``repeats`` calls.
+def bench_model(name: str, repeats: int) -> None:
+    import torch
 
-    CPU seconds are reported because on a shared machine wall time includes waiting for a core.
-    """
-    ts, cs = [], []
-    for _ in range(repeats):
-        t, c = time.perf_counter(), time.process_time()
-        fn()
-        ts.append(time.perf_counter() - t)
-        cs.append(time.process_time() - c)
-    return statistics.median(ts), min(ts), max(ts), statistics.median(cs)
+    from sckit import zoo
+    from sckit.inspection import inspect
+    from sckit.timing import interleaved
+
+    model, x = zoo.create_model(name), zoo.default_input(name)
+    t = time.perf_counter()
+    df = inspect(model, x)
+    cold = time.perf_counter() - t
+    n = df.n_params.sum()
+    print(f"\n{name} {tuple(x.shape)}: {n:,} params, {len(df)} rows; torch threads "
+          f"{torch.get_num_threads()}")
+    print(f"  default inspect, cold (first call in process): {cold:.3f} s")
+    with torch.no_grad():
+        fns = {
+            "forward only": lambda: model(x),
+            "inspect(encode=False)": lambda: inspect(model, x, encode=False),
+            "inspect() [estimated]": lambda: inspect(model, x),
+        }
+        timed = interleaved(fns, repeats=repeats, warmup=1)
+        exact = interleaved({"inspect(encode='exact')": lambda: inspect(model, x, encode="exact")},
+                            repeats=1, warmup=0)
+    for label, tm in {**timed, **exact}.items():
+        flag = "  (target <= 3 s)" if name == "vgg16" and "estimated" in label else ""
+        print(f"  {label:26s} {tm.median / 1e3:7.3f} s  [range {tm.low / 1e3:.3f}-"
+              f"{tm.high / 1e3:.3f}, {tm.runs} runs]{flag}")
+    t = df.attrs["totals"]
+    print(f"  dense {t['dense_bytes'] / 2**20:.1f} MiB -> succinct ~{t['succinct_bytes'] / 2**20:.1f} "
+          f"MiB ({t['bits_per_weight']:.2f} bits/weight), sizes {t['sizes']}")
 
 
-def bench_resnet50(repeats: int) -> None:
+def check_estimates() -> None:
+    """Estimated vs exact succinct bytes on every zoo model (both RAS kinds, every weight row)."""
     import torch
 
     from sckit import zoo
     from sckit.inspection import inspect
 
-    model, x = zoo.create_model("resnet50"), zoo.default_input("resnet50")
-    t = time.perf_counter()
-    df = inspect(model, x)
-    cold = time.perf_counter() - t
-    print(f"resnet50 224x224, torch threads={torch.get_num_threads()}")
-    print(f"  inspect(encode=True) cold (first call in process): {cold:.3f} s")
-    with torch.no_grad():
-        rows = {
-            "forward only": lambda: model(x),
-            "inspect(encode=False)": lambda: inspect(model, x, encode=False),
-            "inspect(encode=True)": lambda: inspect(model, x),
-        }
-        for label, fn in rows.items():
-            med, lo, hi, cpu = _timed(fn, repeats)
-            flag = "  (target <= 2 s)" if label == "inspect(encode=True)" else ""
-            print(
-                f"  {label:24s} median {med:.3f} s  [min {lo:.3f}, max {hi:.3f}]  cpu {cpu:.3f} s{flag}"
-            )
-    dense, succ = df.dense_bytes.sum(), df.succinct_bytes.sum()
-    print(f"  rows {len(df)}, params {df.n_params.sum():,}, MACs {df.macs.sum():,}")
-    print(
-        f"  dense {dense / 2**20:.1f} MiB -> succinct {succ / 2**20:.1f} MiB "
-        f"({8 * succ / df.n_params.sum():.2f} bits/weight, ratio {dense / succ:.3f})"
-    )
+    print(f"\n{'model':14s} {'kind':8s} {'rows':>5s} {'exact MiB':>10s} {'total err':>10s} "
+          f"{'worst row':>10s}  worst layer (estimated rows only)")
+    worst_all = 0.0
+    for name in zoo.list_models():
+        model, x = zoo.create_model(name), zoo.default_input(name)
+        for kind in ("block", "element"):
+            torch.manual_seed(0)
+            weights = inspect(model, x, encode=False)
+            ras = dict.fromkeys(weights.loc[weights.ras != "", "layer"], kind)
+            est = inspect(model, x, ras=ras)
+            real = inspect(model, x, ras=ras, encode="exact")
+            rel = est.succinct_bytes / real.succinct_bytes - 1
+            rel = rel[est.size_estimated]
+            worst = rel.abs().idxmax() if len(rel) else None
+            w = float(rel[worst]) if worst is not None else 0.0
+            worst_all = max(worst_all, abs(w))
+            total = est.succinct_bytes.sum() / real.succinct_bytes.sum() - 1
+            print(f"{name:14s} {kind:8s} {int(est.size_estimated.sum()):>5d} "
+                  f"{real.succinct_bytes.sum() / 2**20:>10.2f} {100 * total:>+9.3f}% "
+                  f"{100 * w:>+9.3f}%  {est.layer[worst] if worst is not None else '-'}")
+        del model
+    print(f"largest row error over the zoo: {100 * worst_all:.3f} %")
 
 
 def bench_zoo() -> None:
@@ -109,13 +128,21 @@ def main() -> None:
     )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (target: 1)")
+    ap.add_argument("--models", nargs="+", default=["vgg16", "resnet50"])
+    ap.add_argument("--check", action="store_true", help="estimated vs exact sizes on the zoo")
     ap.add_argument("--all", action="store_true", help="also print every zoo model's totals")
     ap.add_argument("--tables", action="store_true", help="also print the paper's Tables 4-5")
     args = ap.parse_args()
     import torch
 
+    from sckit.timing import cpu_model
+
     torch.set_num_threads(args.threads)
-    bench_resnet50(args.repeats)
+    print(f"machine: {cpu_model()}; torch {torch.__version__}")
+    for name in args.models:
+        bench_model(name, args.repeats)
+    if args.check:
+        check_estimates()
     if args.all:
         bench_zoo()
     if args.tables:

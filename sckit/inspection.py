@@ -32,6 +32,11 @@ range decode per computation kernel pays off), the others element-wise RAS. The 
 describes at batch 1: fully connected layers have FPr ~2 (element), every conv of the zoo >= 98
 (a 1x1 or 3x3 conv on a 7x7 map), transformer linears ~2 * tokens = 394 (block). FC layers turn
 block-wise from batch 16 on, which is what their access frequency then warrants.
+
+Sizes (``h0_bits``, ``succinct_bytes``) are estimated by default from each tensor's symbol
+histogram (:mod:`sckit.inspect_size`), which is what keeps the default call on VGG-16 near its
+plain traced forward; ``encode="exact"`` encodes every tensor. The frame's notebook and
+``print()`` views are :mod:`sckit.inspect_view`'s.
 """
 
 from __future__ import annotations

@@ -223,7 +223,7 @@ class MacRecord:
     op: str  # "conv", "mm", "addmm", "bmm", "baddbmm", "mv", "addmv", "dot", "sdpa.qk", ...
     occurrence: int  # how many earlier parts with this op ran in the same module call
     macs: int
-    weight: int | None  # id() of the nn.Parameter multiplied, if an operand is a view of one
+    weight: int | None  # id() of the parameter (or weight buffer) multiplied, if an operand views one
     derived: bool = False  # no parameter operand, but run by a leaf module holding parameters
     # (a weight computed in forward, e.g. torch.nn.utils.prune's weight_orig * weight_mask)
     derived_nnz: int = 0  # non-zeros / elements of that computed weight (the second operand)

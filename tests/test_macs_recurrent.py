@@ -69,3 +69,18 @@ def test_lstm_row_gets_its_fpr():
     assert row.macs == T * B * weights
     assert row.fpr == pytest.approx(2 * row.macs / sum(p.numel() for p in m.parameters()))
     assert row.fpr > 0
+
+
+def test_lstm_counted_fpr_drives_compress_and_stays_bit_exact():
+    """With its MACs counted, a 2-layer bidirectional LSTM over 20 steps reads each weight 40
+    times: block-wise RAS (it used to get FPr 0, element-wise); outputs bit-identical."""
+    import sckit
+
+    torch.manual_seed(0)
+    m = nn.LSTM(32, 64, num_layers=2, bidirectional=True, batch_first=True).eval()
+    x = torch.randn(2, 20, 32)
+    df = sckit.inspect(m, x, encode=False)
+    assert df.ras.iloc[0] == "block"
+    sm = sckit.compress(m, x)
+    assert sm.ras["weight_ih_l0"].kind == "block"
+    assert torch.equal(sm(x)[0].view(torch.int32), m(x)[0].view(torch.int32))
