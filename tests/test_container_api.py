@@ -60,11 +60,13 @@ def test_checkpoint_round_trip_every_dtype(tmp_path: Path) -> None:
 
 
 def test_reader_touches_only_the_asked_tensor(tmp_path: Path) -> None:
-    """A damaged tensor fails only when it is asked for (lazy per-tensor CRC)."""
+    """A damaged tensor fails only when it (or a small tensor sharing its CRC group) is asked
+    for: checks are lazy, one CRC per group of >= 64 KiB of consecutive tensors."""
     path = tmp_path / "c.sck"
-    a, b = torch.arange(2048, dtype=torch.float32), torch.ones(2048)
+    a, b = torch.arange(32768, dtype=torch.float32), torch.ones(2048)
     with Writer(path) as w:
-        w.add_tensor("a", ras=encode_tensor(a.reshape(32, 64)))
+        w.add_tensor("a", ras=encode_tensor(a.reshape(256, 128)))
+        w.add_tensor("a2", torch.randn(128, 128))  # >= 64 KiB: closes a's group
         w.add_tensor("b", b)
     raw = bytearray(path.read_bytes())
     r = Reader(path)
@@ -72,7 +74,9 @@ def test_reader_touches_only_the_asked_tensor(tmp_path: Path) -> None:
     raw[off + 5] ^= 0x10
     path.write_bytes(bytes(raw))
     r = Reader(path)
-    assert np.array_equal(_bits(r.tensor("a")), _bits(a.reshape(32, 64)))
+    assert np.array_equal(_bits(r.tensor("a")), _bits(a.reshape(256, 128)))
+    assert [len(r._entries[n].checks) for n in r.names] == [1, 1, 1]
+    assert r._entries["a"].checks != r._entries["b"].checks
     with pytest.raises(FormatError, match="'b': checksum mismatch"):
         r.tensor("b")
     with pytest.raises(FormatError, match="checksum"):

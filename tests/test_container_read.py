@@ -16,6 +16,7 @@ from torch import nn
 
 import sckit
 from sckit.container import Reader, Writer
+from sckit.container._layout import BIG_SECTION_BYTES
 from sckit.errors import FormatError
 
 
@@ -117,11 +118,11 @@ def test_mmap_views_are_zero_copy_and_aligned(tmp_path: Path) -> None:
     from sckit.tensor_io import encode_tensor
 
     path = tmp_path / "c.sck"
-    big = torch.randint(-8, 8, (512, 256)).float()
+    big = torch.randint(-8, 8, (1024, 512)).float()
     with Writer(path) as w:
         w.add_tensor("small", torch.ones(3, dtype=torch.float16))
         w.add_tensor("big", ras=encode_tensor(big))
-        w.add_tensor("raw", torch.arange(4096, dtype=torch.float64))
+        w.add_tensor("raw", torch.arange(16384, dtype=torch.float64))
     r = Reader(path, mmap=True)
     import mmap as mmap_mod
 
@@ -138,11 +139,11 @@ def test_mmap_views_are_zero_copy_and_aligned(tmp_path: Path) -> None:
         a = r._array(sec, copy=False)  # what RAS.from_arrays is given
         assert from_map(a) and not a.flags.writeable, k  # a view of the map, not a copy
         assert a.ctypes.data % a.dtype.itemsize == 0, k
-        if a.nbytes >= 4096:
+        if a.nbytes >= BIG_SECTION_BYTES:
             big_seen = True
             assert a.ctypes.data % 64 == 0, k
     assert big_seen
     assert np.array_equal(r.tensor("big").view(torch.int32).numpy(), big.view(torch.int32).numpy())
     raw = r.raw("raw")
     assert raw.ctypes.data % 64 == 0 and not raw.flags.writeable
-    assert torch.equal(r.tensor("raw"), torch.arange(4096, dtype=torch.float64))
+    assert torch.equal(r.tensor("raw"), torch.arange(16384, dtype=torch.float64))

@@ -5,7 +5,6 @@ RecursionError, and never a model that loads and fails later)."""
 from __future__ import annotations
 
 import copy
-import json
 import struct
 import zlib
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from torch import nn
 import sckit
 from sckit import container
 from sckit.errors import FormatError
+from tests.container_helpers import rewrite_header, split_header
 
 
 class Net(nn.Module):
@@ -45,17 +45,12 @@ X = torch.randn(3, 16, generator=torch.Generator().manual_seed(1))
 
 
 def _split(raw: bytes) -> tuple[dict[str, Any], int]:
-    _, _, _, hoff, hlen, _ = struct.unpack("<8sIIQQ32s", raw[:64])
-    return json.loads(zlib.decompress(raw[hoff : hoff + hlen])), hoff
+    return split_header(raw)
 
 
 def _rewrite(raw: bytes, header: Any, *, text: bytes | None = None) -> bytes:
     """The file with ``header`` in place of its own, every checksum recomputed."""
-    _, hoff = _split(raw)
-    hj = text if text is not None else json.dumps(header).encode()
-    hb = zlib.compress(hj)
-    prefix = struct.pack("<8sIIQQQ24s", container.MAGIC, 2, zlib.crc32(hb), hoff, len(hb), len(hj), b"")
-    return prefix + raw[64:hoff] + hb
+    return rewrite_header(raw, header, text=text)
 
 
 @pytest.fixture(scope="module")
@@ -108,16 +103,20 @@ SUCCINCT_CASES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "shape negative": (_set("T:bn.running_mean/s", [-64]), "].s[0]: -64 is out of range"),
     "shape float": (_set("T:bn.running_mean/s", [64.0]), "].s[0]: must be an integer"),
     "shape huge": (_set("T:bn.running_mean/s", [10**30]), "].s[0]"),
-    "shape product": (_set("T:bn.running_mean/s", [65]), "tensors"),
+    "shape product": (_set("T:bn.running_mean/s", [65]), "'bn.running_mean'"),
     "shape too big for file": (_set("T:bn.running_mean/s", [2**40]), "].s: shape [1099511627776]"),
-    "crc negative": (_set("T:bn.running_mean/c", -1), "].c: -1 is out of range"),
-    "crc string": (_set("T:bn.running_mean/c", "0"), "].c: must be an integer"),
-    "role": (_set("T:bn.running_mean/p", 2), "].p: 2 is out of range"),
+    "crc negative": (lambda h: h["tensors"][-1].update(c=-1), "].c: -1 is out of range"),
+    "crc string": (lambda h: h["tensors"][-1].update(c="0"), "].c: must be an integer"),
+    "crc wrong": (lambda h: h["tensors"][-1].update(c=h["tensors"][-1]["c"] ^ 1), "checksum mismatch"),
+    "role": (_set("T:bn.running_mean/b", 2), "].b: 2 is out of range"),
+    "role mismatch": (lambda h: h["tensors"][_idx(h, "bn.running_mean")].pop("b"), "role 'parameter' does not match"),
     "requires_grad": (_set("T:bn.running_mean/g", "yes"), "].g: must be true or false"),
     "unknown tensor field": (_set("T:bn.running_mean/zz", 1), "].zz: unknown field"),
-    "tied to a missing tensor": (lambda h: h["tensors"].__setitem__(_idx(h, "bn.bias"), {"n": "bn.bias", "t": "nope", "p": 1}), "tied to 'nope'"),
+    "tied to a missing tensor": (lambda h: h["tensors"].__setitem__(_idx(h, "bn.bias"), {"n": "bn.bias", "t": "nope"}), "tied to 'nope'"),
     "tied with data fields": (lambda h: h["tensors"][_idx(h, "fc2.bias")].update(t="fc1.bias"), "not allowed on a tied tensor"),
-    "buffer tied": (lambda h: h["tensors"].__setitem__(_idx(h, "bn.running_var"), {"n": "bn.running_var", "t": "fc1.bias", "p": 0}), "must be a parameter"),
+    "buffer tied": (lambda h: h["tensors"].__setitem__(_idx(h, "bn.bias"), {"n": "bn.bias", "t": "fc1.bias", "b": 1}), "not allowed on a tied tensor"),
+    "engine unit index": (_set("engine/units/fc1", [99]), "engine.units['fc1'][0]: tensor index 99 out of range"),
+    "engine unit index type": (_set("engine/units/fc1", ["fc1.weight"]), "engine.units['fc1'][0]: must be an integer"),
     "ras schema index": (_set("T:fc1.weight/r/0", 7), "].r[0]: 7 is out of range"),
     "ras schema index type": (_set("T:fc1.weight/r/0", "0"), "].r[0]: must be an integer"),
     "ras meta count": (_set("T:fc1.weight/r", [0, 1]), "].r: has 1 meta values"),
@@ -137,10 +136,10 @@ SUCCINCT_CASES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "training unknown": (_set("training", ["nope"]), "training[0]"),
     "engine missing": (lambda h: h.pop("engine"), "engine: missing"),
     "engine units type": (_set("engine/units", ["fc1"]), "engine.units: must be an object"),
-    "engine unit value": (_set("engine/units/fc1", "fc1.weight"), "engine.units['fc1']: must be a list"),
-    "engine unit names a missing weight": (_set("engine/units/fc1", ["fc1.nope"]), "engine.units['fc1'][0]"),
-    "engine unit not a module": (lambda h: h["engine"]["units"].update(nope=["fc1.weight"]), "engine.units['nope']"),
-    "engine omits an encoded weight": (_set("engine/units/fc1", ["fc1.bias"]), "encoded weight 'fc1.weight' is in no unit"),
+    "engine unit value": (_set("engine/units/fc1", 0), "engine.units['fc1']: must be a list"),
+    "engine unit names a buffer": (lambda h: h["engine"]["units"].update(fc1=[_idx(h, "bn.running_mean")]), "engine.units['fc1'][0]"),
+    "engine unit not a module": (lambda h: h["engine"]["units"].update(nope=[0]), "engine.units['nope']"),
+    "engine omits an encoded weight": (lambda h: h["engine"]["units"].update(fc1=[_idx(h, "fc1.bias")]), "encoded weight 'fc1.weight' is in no unit"),
     "engine schedule type": (_set("engine/schedule", [1]), "engine.schedule[0]: must be a string"),
     "engine schedule unknown": (_set("engine/schedule", ["nope"]), "engine.schedule[0]"),
     "engine decode_ahead": (_set("engine/decode_ahead", "sometimes"), "engine.decode_ahead"),
@@ -152,9 +151,11 @@ SUCCINCT_CASES: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
 
 
 def _negate_meta(h: dict[str, Any], key: str) -> None:
+    """Set a count in the RAS meta (the first of ``key``, total_bits, n_entries present) to -5."""
     i = _ras_idx(h)
     sid = h["tensors"][i]["r"][0]
-    k = h["ras_schemas"][sid]["meta"].index(key)
+    keys = h["ras_schemas"][sid]["meta"]
+    k = keys.index(next(c for c in (key, "total_bits", "n_entries") if c in keys))
     h["tensors"][i]["r"][1 + k] = -5
 
 
@@ -197,10 +198,10 @@ def test_parse_level(text: bytes, field: str, files: dict[str, bytes], tmp_path:
 
 
 CHECKPOINT_CASES = {
-    "role in a checkpoint": (_set("T:a/p", 1), "no roles"),
+    "role in a checkpoint": (_set("T:a/b", 1), "no roles"),
     "checkpoint kind": (_set("kind", "checkpoints"), "kind"),
     "metadata key": (_set("metadata", {"k": ["v"]}), "metadata['k']"),
-    "missing crc": (lambda h: h["tensors"][0].pop("c"), "tensors[0].c: missing"),
+    "missing crc": (lambda h: h["tensors"][-1].pop("c"), "tensors[1].c: missing"),
     "missing name": (lambda h: h["tensors"][0].pop("n"), "tensors[0].n: missing"),
     "duplicate name": (_set("T:b/n", "a"), "listed twice"),
     "model fields in a checkpoint": (_set("engine", {}), "engine: unknown field"),
@@ -231,7 +232,7 @@ def test_header_size_is_checked_before_inflating(files: dict[str, bytes], tmp_pa
     _, hoff = _split(raw)
     bomb = zlib.compress(b" " * (20 << 20))  # 20 MiB of spaces in ~20 kB
     for declared, msg in ((len(bomb), "does not decompress to"), (2**40, "larger than")):
-        prefix = struct.pack("<8sIIQQQ24s", container.MAGIC, 2, zlib.crc32(bomb), hoff, len(bomb), declared, b"")
+        prefix = struct.pack("<8sIIQQQ24s", container.MAGIC, 2, zlib.crc32(bomb), hoff, len(bomb), declared, b"")  # plain deflate
         path = tmp_path / "b.sck"
         path.write_bytes(prefix + raw[64:hoff] + bomb)
         with pytest.raises(FormatError, match=msg):

@@ -57,14 +57,20 @@ MODEL_FIELDS: dict[str, Any] = {
 METADATA = Map(Str(2**24), key=Str(1024), max_len=10**5)
 
 
-def _common(kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+# version 2 names a unit's parameters by their index in the tensor list
+# and leaves out a schedule that is the units' order
+ENGINE_V2 = Obj({"units": Map(List(Int(0, MAX_TENSORS), max_len=4096), key=Str(1024), max_len=MAX_TENSORS)},
+                {"schedule": MODEL_FIELDS["engine"].required["schedule"], **MODEL_FIELDS["engine"].optional})
+
+
+def _common(kind: str, version: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """(required, optional) model-level fields for ``kind``."""
     if kind == "checkpoint":
         return {}, {"metadata": METADATA}
     req = {"model": MODEL_FIELDS["model"]}
     opt = {"training": MODEL_FIELDS["training"], "metadata": METADATA}
     if kind == "succinct":
-        req["engine"] = MODEL_FIELDS["engine"]
+        req["engine"] = ENGINE_V2 if version >= 2 else MODEL_FIELDS["engine"]
     return req, opt
 
 
@@ -80,11 +86,12 @@ def _kind_of(h: Any, version: int) -> str:
 
 
 # -- version 2 -------------------------------------------------------------------------------
-_RAS_SCHEMA = Obj({"meta": List(Str(256), max_len=256), "arrays": List(Str(256), max_len=256)})
+_RAS_SCHEMA = Obj({"meta": List(Str(256), max_len=256), "arrays": List(Str(256), max_len=256)},
+                  {"const": Map(JsonValue(4), key=Str(256), max_len=256),
+                   "dtypes": List(Nullable(Int(0, len(SECTION_DTYPES) - 1)), max_len=256)})
 _TENSOR_V2 = Obj({"n": NAME}, {
-    "d": Str(32, choices=tuple(TENSOR_DTYPES)), "s": SHAPE, "c": CRC, "p": Int(0, 1), "g": Bool(),
-    "t": NAME, "r": List(JsonValue(4), max_len=257),
-    "a": List(List(OneOf(Int(0, len(SECTION_DTYPES) - 1), SHAPE), length=2), max_len=256),
+    "d": Str(32, choices=tuple(TENSOR_DTYPES)), "s": SHAPE, "c": CRC, "b": Int(1, 1), "g": Bool(),
+    "t": NAME, "r": List(JsonValue(4), max_len=257), "a": List(JsonValue(3), max_len=256),
 })
 
 
@@ -93,30 +100,28 @@ def entries_v2(h: Any, data_end: int) -> tuple[dict[str, Any], list[Entry]]:
     64 in tensor order, each aligned by :func:`align_for`, and must end exactly at ``data_end``
     (the header's offset). Returns (model-level fields, entries in file order)."""
     kind = _kind_of(h, 2)
-    req, opt = _common(kind)
+    req, opt = _common(kind, 2)
     top = Obj({"format": Str(32), "version": Int(), "kind": Str(16),
                "tensors": List(_TENSOR_V2, max_len=MAX_TENSORS), **req},
               {"ras_schemas": List(_RAS_SCHEMA, max_len=1024), **opt}).check(h, "")
     schemas = top.get("ras_schemas", [])
     model_kind = kind != "checkpoint"
     out: list[Entry] = []
-    cursor = ALIGN
+    cursor = group_start = ALIGN
+    pending: list[Entry] = []  # data tensors of the CRC group not yet closed by a "c"
     for i, t in enumerate(top["tensors"]):
         where = f"tensors[{i}]"
-        if model_kind and "p" not in t:
-            raise fail(f"{where}.p", "missing (parameter or buffer)")
-        if not model_kind and ("p" in t or "t" in t):
-            raise fail(where, "a checkpoint has no roles or tied tensors")
-        role = None if not model_kind else ("parameter" if t["p"] else "buffer")
+        if not model_kind and ("b" in t or "g" in t or "t" in t):
+            raise fail(where, "a checkpoint has no roles, requires_grad or tied tensors")
+        # model files: a parameter unless "b" (buffer); requires_grad as the role's default
+        role = None if not model_kind else ("buffer" if "b" in t else "parameter")
         if "t" in t:
-            extra = set(t) - {"n", "t", "p"}
+            extra = set(t) - {"n", "t"}
             if extra:
-                raise fail(f"{where}.{sorted(extra)[0]}", "not allowed on a tied tensor")
-            if role != "parameter":
-                raise fail(f"{where}.p", "a tied tensor must be a parameter")
-            out.append(Entry(TensorInfo(t["n"], "float32", (), "tied", role, False, t["t"])))
+                raise fail(f"{where}.{sorted(extra)[0]}", "not allowed on a tied tensor (always a parameter)")
+            out.append(Entry(TensorInfo(t["n"], "float32", (), "tied", role, True, t["t"])))
             continue
-        for k in ("d", "s", "c"):
+        for k in ("d", "s"):
             if k not in t:
                 raise fail(f"{where}.{k}", "missing")
         dtype, shape = t["d"], tuple(t["s"])
@@ -135,11 +140,32 @@ def entries_v2(h: Any, data_end: int) -> tuple[dict[str, Any], list[Entry]]:
                 raise fail(f"{where}.s", f"shape {list(shape)} x {dtype} runs past the data "
                            f"({cursor} > {data_end} bytes)")
         info = TensorInfo(t["n"], dtype, shape, "raw" if raw else "ras", role,
-                          bool(t.get("g", False)), None, cursor - start)
-        out.append(Entry(info, raw=raw, arrays=arrays, meta=meta, checks=((start, cursor, t["c"]),)))
+                          bool(t.get("g", role == "parameter")), None, cursor - start)
+        pending.append(Entry(info, raw=raw, arrays=arrays, meta=meta))
+        out.append(pending[-1])
+        if "c" in t:  # closes the group: one CRC32 over [group start, this tensor's end)
+            for e in pending:
+                e.checks = ((group_start, cursor, t["c"]),)
+            pending, group_start = [], cursor
+    if pending:
+        raise fail(f"tensors[{len(top['tensors']) - 1}].c", "missing: the last tensor must close its checksum group")
     if cursor != data_end:
         raise fail("tensors", f"sections end at byte {cursor}, the header starts at {data_end}")
+    if "engine" in top:
+        eng = top["engine"]
+        top["engine"] = dict(eng, units=_unit_names(eng["units"], out),
+                             schedule=eng.get("schedule", list(eng["units"])))
     return top, out
+
+
+def _unit_names(units: dict[str, list[int]], entries: list[Entry]) -> dict[str, list[str]]:
+    out = {}
+    for unit, idx in units.items():
+        for j, i in enumerate(idx):
+            if i >= len(entries):
+                raise fail(f"engine.units[{unit[:80]!r}][{j}]", f"tensor index {i} out of range ({len(entries)} tensors)")
+        out[unit] = [entries[i].info.name for i in idx]
+    return out
 
 
 def _ras_v2(t: dict[str, Any], schemas: list[dict[str, Any]], where: str, dtype: str,
@@ -151,23 +177,30 @@ def _ras_v2(t: dict[str, Any], schemas: list[dict[str, Any]], where: str, dtype:
     sid = Int(0, max(len(schemas) - 1, 0)).check(r[0] if r else None, f"{where}.r[0]")
     if not schemas:
         raise fail(f"{where}.r[0]", "names a RAS schema but the header has none")
-    keys, names = schemas[sid]["meta"], schemas[sid]["arrays"]
+    schema = schemas[sid]
+    keys, names, const = schema["meta"], schema["arrays"], schema.get("const", {})
+    dtypes = schema.get("dtypes")
+    if dtypes is not None and len(dtypes) != len(names):
+        raise fail(f"ras_schemas[{sid}].dtypes", f"has {len(dtypes)} codes for {len(names)} arrays")
     if len(r) - 1 != len(keys):
         raise fail(f"{where}.r", f"has {len(r) - 1} meta values, schema {sid} names {len(keys)}")
     if len(a) != len(names):
         raise fail(f"{where}.a", f"has {len(a)} arrays, schema {sid} names {len(names)}")
-    flat = dict(zip(keys, r[1:], strict=True))
+    flat = dict(const)
+    for k, v in zip(keys, r[1:], strict=True):
+        if k in flat:
+            raise fail(f"ras_schemas[{sid}].meta", f"{k!r} is also a constant")
+        flat[k] = v
     meta = unflatten_meta(flat, f"ras_schemas[{sid}].meta")
     for k in META_FROM_ENTRY:
         if k in meta:
             raise fail(f"ras_schemas[{sid}].meta", f"{k!r} is stored on the tensor, not in its meta")
     meta["dtype"], meta["shape"] = dtype, list(shape)
     arrays: dict[str, Section] = {}
-    for j, ((code, dims), name) in enumerate(zip(a, names, strict=True)):
-        if not isinstance(code, int) or not isinstance(dims, list):
-            raise fail(f"{where}.a[{j}]", "must be [dtype code, shape]")
-        if name in arrays:
-            raise fail(f"ras_schemas[{sid}].arrays", f"names {name!r} twice")
+    if len(set(names)) != len(names):
+        raise fail(f"ras_schemas[{sid}].arrays", "names an array twice")
+    for j, (item, name) in enumerate(zip(a, names, strict=True)):
+        code, dims = _array_item(item, None if dtypes is None else dtypes[j], f"{where}.a[{j}]")
         dt = SECTION_DTYPES[code]
         itemsize = np_dtype(dt).itemsize
         nbytes = math.prod(dims) * itemsize
@@ -177,6 +210,24 @@ def _ras_v2(t: dict[str, Any], schemas: list[dict[str, Any]], where: str, dtype:
         if cursor > data_end:
             raise fail(f"{where}.a[{j}]", f"array {name!r} runs past the data ({cursor} > {data_end} bytes)")
     return meta, arrays, cursor
+
+
+_CODE = Int(0, len(SECTION_DTYPES) - 1)
+_LENGTH = Int(0, 2**62)
+
+
+def _array_item(item: Any, code: int | None, where: str) -> tuple[int, list[int]]:
+    """(dtype code, shape) of one entry of a row's "a": ``[code, shape]``, or with the schema's
+    fixed dtypes just the shape, a 1-d shape as its length."""
+    if code is None:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise fail(where, "must be [dtype code, shape]")
+        return _CODE.check(item[0], f"{where}[0]"), _shape(item[1], f"{where}[1]")
+    return code, _shape(item, where)
+
+
+def _shape(item: Any, where: str) -> list[int]:
+    return SHAPE.check(item, where) if isinstance(item, list) else [_LENGTH.check(item, where)]
 
 
 def flatten_meta(meta: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -223,7 +274,7 @@ def entries_v1(h: Any, data_end: int) -> tuple[dict[str, Any], list[Entry], list
     """Validate a version-1 header: explicit, 64-aligned, ordered section offsets, one CRC per
     section. Returns (model-level fields, entries, sections) (sections for the padding check)."""
     kind = _kind_of(h, 1)
-    req, opt = _common(kind)
+    req, opt = _common(kind, 1)
     top = Obj({"format": Str(32), "version": Int(), "kind": Str(16),
                "sections": List(_SECTION_V1, max_len=10**7),
                "tensors": List(_TENSOR_V1, max_len=MAX_TENSORS), **req}, opt).check(h, "")

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ALIGN", "BIG_SECTION_BYTES", "FORMAT_VERSION", "MAGIC", "PREFIX", "SECTION_DTYPES",
+__all__ = ["ALIGN", "BIG_SECTION_BYTES", "FORMAT_VERSION", "HEADER_INFO", "MAGIC", "PREFIX", "SECTION_DTYPES",
            "TENSOR_DTYPES", "Section", "TensorInfo", "align_for", "itemsize_of"]
 
 MAGIC = b"SCKITCF\x00"
@@ -19,10 +19,14 @@ ALIGN = 64
 # version 1 requires them zero; version 2 puts the header's decompressed length in the first 8
 PREFIX = struct.Struct("<8sIIQQ32s")
 assert PREFIX.size == ALIGN
-# A section this large starts on a 64-byte boundary (a cache line; mmap=True views stay aligned
-# for any kernel); smaller ones only on their item size, so a small model's file is not mostly
-# padding (version 1 padded every section to 64 bytes: 30-60 bytes per section).
-BIG_SECTION_BYTES = 4096
+# version 2's use of those 32 bytes: decompressed header length, preset dictionary id, zeros
+HEADER_INFO = struct.Struct("<QB23x")
+assert HEADER_INFO.size == 32
+# A section this large starts on a 64-byte boundary (a cache line, for kernels that stream it);
+# smaller ones only on their item size, which is all numpy and numba need for zero-copy views of
+# a map. Version 1 padded every section to 64 bytes (30-60 bytes per section, several sections
+# per RAS); at 64 KiB the padding is < 0.1% of the section.
+BIG_SECTION_BYTES = 1 << 16
 
 # numpy dtypes a section (an array of a RAS) may have: plain numbers only, never object or
 # structured dtypes. The list order gives the version-2 codes: append only.

@@ -11,7 +11,6 @@ from __future__ import annotations
 import mmap as _mmap
 import os
 import stat
-import struct
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from sckit.container._header import entries_v1, entries_v2
 from sckit.container._layout import (
     ALIGN,
     FORMAT_VERSION,
+    HEADER_INFO,
     MAGIC,
     PREFIX,
     Entry,
@@ -30,6 +30,7 @@ from sckit.container._layout import (
     np_dtype,
 )
 from sckit.container._schema import parse_json
+from sckit.container._zdict import DICTIONARIES
 from sckit.errors import FormatError
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ class Reader:
                                   f"{t!r}, which is not a stored tensor")
         self.names: list[str] = [e.info.name for e in entries]
         self._ras: dict[str, RAS] = {}
+        self._verified: set[tuple[int, int]] = set()
 
     # -- opening ------------------------------------------------------------------------------
     def _fail(self, what: str) -> FormatError:
@@ -148,9 +150,11 @@ class Reader:
             raise self._fail(f"bad magic {magic!r} (expected {MAGIC!r}); not an sckit container")
         if version not in (1, FORMAT_VERSION):
             raise self._fail(f"unknown format version {version} (this sckit reads 1 to {FORMAT_VERSION})")
-        raw_len = struct.unpack_from("<Q", reserved)[0] if version >= 2 else hlen
-        if reserved[8 if version >= 2 else 0 :] != bytes(32 - (8 if version >= 2 else 0)):
+        raw_len, zdict = HEADER_INFO.unpack(reserved) if version >= 2 else (hlen, 0)
+        if reserved[9 if version >= 2 else 0 :] != bytes(23 if version >= 2 else 32):
             raise self._fail("reserved prefix bytes are not zero")
+        if zdict not in DICTIONARIES:
+            raise self._fail(f"unknown header dictionary {zdict}")
         if hoff < ALIGN or (version == 1 and hoff % ALIGN):
             raise self._fail(f"header offset {hoff} is not a valid offset past the prefix")
         if hoff + hlen > size:
@@ -163,7 +167,7 @@ class Reader:
         got = zlib.crc32(stored)
         if got != hcrc:
             raise self._fail(f"header checksum mismatch (crc32 {got:#x} != {hcrc:#x})")
-        raw = stored if version == 1 else self._inflate(stored, raw_len)
+        raw = stored if version == 1 else self._inflate(stored, raw_len, DICTIONARIES[zdict])
         h = parse_json(raw, f"{self.path}: header")
         try:
             if version == 1:
@@ -174,8 +178,8 @@ class Reader:
             raise self._fail(f"header {exc}") from None
         return version, hoff, top, entries, []
 
-    def _inflate(self, stored: bytes, raw_len: int) -> bytes:
-        d = zlib.decompressobj()
+    def _inflate(self, stored: bytes, raw_len: int, zdict: bytes) -> bytes:
+        d = zlib.decompressobj(zdict=zdict) if zdict else zlib.decompressobj()
         try:
             raw = d.decompress(stored, raw_len + 1)  # bounded: a zip bomb stops here
         except zlib.error as exc:
@@ -224,9 +228,14 @@ class Reader:
         if e.verified or not self._verify:
             return
         for start, end, crc in e.checks:
+            if (start, end) in self._verified:  # a group another tensor already checked
+                continue
             got = zlib.crc32(self._buf[start:end])
             if got != crc:
-                raise self._fail(f"tensor {e.info.name!r}: checksum mismatch (crc32 {got:#x} != {crc:#x})")
+                raise self._fail(f"tensor {e.info.name!r}: checksum mismatch over bytes [{start}, {end}) "
+                                 f"(crc32 {got:#x} != {crc:#x}): damaged data, or a header whose "
+                                 "shapes disagree with it")
+            self._verified.add((start, end))
         e.verified = True
 
     def verify(self) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
 import threading
 import zlib
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,7 @@ from sckit.container._header import KINDS, META_FROM_ENTRY, flatten_meta
 from sckit.container._layout import (
     ALIGN,
     FORMAT_VERSION,
+    HEADER_INFO,
     MAGIC,
     PREFIX,
     SECTION_DTYPES,
@@ -30,6 +30,7 @@ from sckit.container._layout import (
     align_for,
     pad_to,
 )
+from sckit.container._zdict import DICTIONARIES
 
 if TYPE_CHECKING:
     import torch
@@ -40,6 +41,13 @@ __all__ = ["Writer"]
 
 _SECTION_CODE = {d: i for i, d in enumerate(SECTION_DTYPES)}
 _ZEROS = bytes(ALIGN)
+GROUP_BYTES = 1 << 16
+ZDICT_ID = 1  # the preset deflate dictionary new files use (sckit.container._zdict)
+
+
+def _shape_item(shape: list[int]) -> int | list[int]:
+    """A 1-d shape as its length (most RAS arrays are 1-d), else the list."""
+    return shape[0] if len(shape) == 1 else shape
 
 
 def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -89,6 +97,9 @@ class Writer:
         self._lock = threading.Lock()
         self._cursor = ALIGN
         self._done = False
+        # one CRC32 per group of consecutive tensors of >= GROUP_BYTES (a small model has one):
+        # 4-5 header bytes per small tensor saved, and a lazy check reads at most a group
+        self._crc, self._group_bytes, self._open_rows = 0, 0, 0
         self._cm = atomic_open(target, "w+b")
         self._f = self._cm.__enter__()
         try:
@@ -118,17 +129,17 @@ class Writer:
             self._cm.__exit__(RuntimeError, exc, None)
 
     # -- tensors --------------------------------------------------------------------------------
-    def _write(self, data: Any, nbytes: int, itemsize: int, crc: int) -> int:
-        """Append one section (aligned per ``align_for``); returns the running CRC32."""
+    def _write(self, data: Any, nbytes: int, itemsize: int) -> None:
+        """Append one section (aligned per ``align_for``) to the open CRC group."""
         pad = pad_to(self._cursor, align_for(nbytes, itemsize))
         if pad:
             self._f.write(_ZEROS[:pad])
-            crc = zlib.crc32(_ZEROS[:pad], crc)
+            self._crc = zlib.crc32(_ZEROS[:pad], self._crc)
         if nbytes:
             self._f.write(data)
-            crc = zlib.crc32(data, crc)
+            self._crc = zlib.crc32(data, self._crc)
         self._cursor += pad + nbytes
-        return crc
+        self._group_bytes += pad + nbytes
 
     def _row(self, name: str, role: str | None, requires_grad: bool) -> dict[str, Any]:
         if not isinstance(name, str) or not name or len(name) > 1024:
@@ -144,9 +155,11 @@ class Writer:
         else:
             if role not in ("parameter", "buffer"):
                 raise ValueError(f"role must be 'parameter' or 'buffer' in a {self.kind} file, got {role!r}")
-            row["p"] = int(role == "parameter")
-            if requires_grad:
-                row["g"] = True
+            # defaults cost nothing: a parameter that requires grad, a buffer that does not
+            if role == "buffer":
+                row["b"] = 1
+            if bool(requires_grad) != (role == "parameter"):
+                row["g"] = bool(requires_grad)
         return row
 
     def add_tensor(self, name: str, tensor: torch.Tensor | np.ndarray | None = None, *,
@@ -175,9 +188,18 @@ class Writer:
             else:
                 data, dt, shp = self._raw_source(tensor, raw_bytes, dtype, shape)
                 row["d"], row["s"] = dt, list(shp)
-                row["c"] = self._write(data, data.nbytes, TENSOR_DTYPES[dt], 0)
+                self._write(data, data.nbytes, TENSOR_DTYPES[dt])
             self._rows.append(row)
             self._names.add(name)
+            self._open_rows += 1
+            if self._group_bytes >= GROUP_BYTES:
+                self._close_group()
+
+    def _close_group(self) -> None:
+        """The last data row added closes the open CRC group."""
+        last = next(r for r in reversed(self._rows) if "t" not in r)
+        last["c"] = self._crc
+        self._crc, self._group_bytes, self._open_rows = 0, 0, 0
 
     def _raw_source(self, tensor: Any, raw_bytes: Any, dtype: str | None,
                     shape: Sequence[int] | None) -> tuple[memoryview, str, tuple[int, ...]]:
@@ -228,23 +250,21 @@ class Writer:
             if a.dtype.name not in _SECTION_CODE or a.dtype.byteorder == ">":
                 raise ValueError(f"RAS array {k!r} has dtype {a.dtype}, which the format cannot hold")
         key = (tuple(flat), tuple(arrays))
-        sid = self._schemas.setdefault(key, len(self._schemas))
+        self._schemas.setdefault(key, len(self._schemas))
         row["d"], row["s"] = dt, shp
-        row["r"] = [sid, *flat.values()]
-        row["a"] = [[_SECTION_CODE[a.dtype.name], list(a.shape)] for a in arrays.values()]
-        crc = 0
+        # finished at commit, when the values every tensor of a schema shares are known
+        row["r"] = (key, list(flat.values()))
+        row["a"] = [(_SECTION_CODE[a.dtype.name], list(a.shape)) for a in arrays.values()]
         for a in arrays.values():
-            crc = self._write(a.reshape(-1).view(np.uint8).data if a.size else b"", a.nbytes,
-                              a.dtype.itemsize, crc)
-        row["c"] = crc
+            self._write(a.reshape(-1).view(np.uint8).data if a.size else b"", a.nbytes, a.dtype.itemsize)
 
     def add_tied(self, name: str, tied_to: str) -> None:
         """Record ``name`` as the same parameter as ``tied_to`` (model files only)."""
         with self._lock:
             if self.kind == "checkpoint":
                 raise ValueError("a checkpoint has no tied tensors: add the tensor itself")
-            self._row(name, "parameter", False)  # checks the name
-            row = {"n": name, "t": tied_to, "p": 1}
+            self._row(name, "parameter", True)  # checks the name
+            row = {"n": name, "t": tied_to}
             self._rows.append(row)
             self._names.add(name)
 
@@ -263,13 +283,45 @@ class Writer:
                 self._f.write(stored)
                 self._f.seek(0)
                 self._f.write(PREFIX.pack(MAGIC, FORMAT_VERSION, zlib.crc32(stored), self._cursor,
-                                          len(stored), struct.pack("<Q", raw_len) + bytes(24)))
+                                          len(stored), HEADER_INFO.pack(raw_len, ZDICT_ID)))
             except BaseException as exc:
                 self._done = True
                 self._cm.__exit__(type(exc), exc, exc.__traceback__)
                 raise
             self._done = True
             self._cm.__exit__(None, None, None)
+
+    def _finish_ras_rows(self) -> list[dict[str, Any]]:
+        """Meta values and array dtypes that every tensor of a schema shares go into the schema
+        once ("const", "dtypes"); rows keep only what varies, and 1-d array shapes as a length."""
+        rows: dict[Any, list[dict[str, Any]]] = {k: [] for k in self._schemas}
+        for r in self._rows:
+            if "r" in r:
+                rows[r["r"][0]].append(r)
+        out = []
+        for key, sid in self._schemas.items():
+            keys, names = key
+            rs = rows[key]
+            vals = [r["r"][1] for r in rs]
+            const = {k: vals[0][i] for i, k in enumerate(keys)
+                     if all(json.dumps(v[i]) == json.dumps(vals[0][i]) for v in vals)}
+            # per array: its dtype code when every tensor agrees, else None (the row gives it)
+            codes: list[int | None] = [c for c, _ in rs[0]["a"]]
+            for r in rs[1:]:
+                codes = [c if c == rc else None for c, (rc, _) in zip(codes, r["a"], strict=True)]
+            schema: dict[str, Any] = {"meta": [k for k in keys if k not in const], "arrays": list(names)}
+            if const:
+                schema["const"] = const
+            if any(c is not None for c in codes):
+                schema["dtypes"] = codes
+            else:
+                codes = [None] * len(names)
+            out.append(schema)
+            for r, v in zip(rs, vals, strict=True):
+                r["r"] = [sid, *(x for k, x in zip(keys, v, strict=True) if k not in const)]
+                r["a"] = [_shape_item(shp) if fixed is not None else [c, _shape_item(shp)]
+                          for fixed, (c, shp) in zip(codes, r["a"], strict=True)]
+        return out
 
     def _header(self) -> tuple[bytes, int]:
         tied = {r["n"]: "t" in r for r in self._rows}
@@ -282,9 +334,21 @@ class Writer:
         if self.metadata:
             header["metadata"] = self.metadata
         header.update(self._fields)
+        if "engine" in header:  # units name their parameters by index into the tensor list
+            index = {r["n"]: i for i, r in enumerate(self._rows)}
+            eng = dict(header["engine"])
+            eng["units"] = {u: [index[n] for n in names] for u, names in eng["units"].items()}
+            if list(eng["schedule"]) == list(eng["units"]):
+                del eng["schedule"]  # the default: units in call order
+            header["engine"] = eng
+        if not header.get("training", True):
+            del header["training"]
+        if self._open_rows:
+            self._close_group()
         if self._schemas:
-            header["ras_schemas"] = [{"meta": list(m), "arrays": list(a)} for m, a in self._schemas]
+            header["ras_schemas"] = self._finish_ras_rows()
         header["tensors"] = self._rows
         raw = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
-        return zlib.compress(raw, 9), len(raw)
+        c = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, zdict=DICTIONARIES[ZDICT_ID])
+        return c.compress(raw) + c.flush(), len(raw)
 
