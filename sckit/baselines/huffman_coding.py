@@ -1,7 +1,7 @@
 """Plain canonical Huffman coding of integer symbol streams (the "H" of Deep Compression).
 
 This is a byte-stream coder, not a runtime-accessible structure: the whole stream is decoded
-sequentially, as in Han et al., "Deep Compression" (ICLR 2016, seed 002, section 2.3). Deep
+sequentially, as in Han et al., "Deep Compression" (ICLR 2016, section 2.3). Deep
 Compression and the SZ-style coder (:mod:`sckit.baselines.sz`) both use it, so that their sizes
 are measured on real bytes and their decode times on a real decoder.
 

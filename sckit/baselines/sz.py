@@ -1,6 +1,7 @@
 """An SZ-style error-bounded lossy coder for 1-D float32 arrays (the coder DeepSZ builds on).
 
-Following SZ (Di & Cappello, IPDPS 2016; Tao et al., IPDPS 2017) as summarised in seed 001:
+Following SZ (Di & Cappello, IPDPS 2016; Tao et al., IPDPS 2017) as DeepSZ (Jin et al., HPDC
+2019) summarises it:
 
 1. **Predict** each value from the previously *decoded* value (1-D Lorenzo, ``pred = x'[i-1]``)
    or from zero (``pred = 0``, pure linear quantization: better for weight arrays, whose
