@@ -282,12 +282,17 @@ class WaveletMatrix(SymbolSequence):
         if zeros.shape != (L,):
             raise FormatError(f"{_KIND}: zeros has shape {zeros.shape}, expected {(L,)}")
         sel, off = a["sel"], a["sel_off"]
-        if off.shape != (2 * L + 1,) or (L and (off[0] != 0 or off[-1] != sel.shape[0] or np.any(np.diff(off) < 1))):
-            raise FormatError(f"{_KIND}: select sample offsets sel_off are inconsistent")
+        want_off = [0]
         for lv in range(L):
             ones = verify_bits(_KIND, f"level {lv}", bits[lv], rdir[lv], n, full)
             if int(zeros[lv]) != n - ones:
                 raise FormatError(f"{_KIND}: zeros[{lv}]={int(zeros[lv])}, its bits hold {n - ones}")
+            # one sample per 4096 ones (zeros) plus a sentinel, ones first (see _bitops)
+            want_off += [want_off[-1] + (ones + 4095) // 4096 + 1,
+                         want_off[-1] + (ones + 4095) // 4096 + 1 + (n - ones + 4095) // 4096 + 1]
+        if off.tolist() != want_off or sel.shape[0] != want_off[-1]:
+            raise FormatError(f"{_KIND}: select sample offsets sel_off do not match the levels")
+        for lv in range(L):
             verify_samples(_KIND, f"level {lv}", bits[lv], rdir[lv], n,
                            sel[off[2 * lv] : off[2 * lv + 1]], sel[off[2 * lv + 1] : off[2 * lv + 2]])
         if L and sigma < 1 << L:
