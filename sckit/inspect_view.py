@@ -214,13 +214,13 @@ _RIGHT = {"#", "depth", "params", "MACs", "FPr", "zeros", "H0 bits/w", "bits/w",
 
 def _td(text: str, col: str, style: str = "") -> str:
     align = "text-align:right;" if col in _RIGHT else "text-align:left;"
-    return f'<td style="{align}{style}">{html.escape(text)}</td>'
+    return f'<td style="padding:1px 6px;{align}{style}">{html.escape(text)}</td>'
 
 
 def to_html(df: pd.DataFrame, max_height: str = "32em") -> str:
     """Formatted HTML table of every row in a scroll box, header and totals footer kept in view."""
     head = "".join(
-        f'<th style="position:sticky;top:0;background:#f4f4f4;'
+        f'<th style="position:sticky;top:0;background:#f4f4f4;padding:2px 6px;'
         f'text-align:{"right" if c in _RIGHT else "left"}">{html.escape(c)}</th>'
         for c in _HTML_COLS
     )
