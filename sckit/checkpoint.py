@@ -45,6 +45,9 @@ MIN_ENCODE_BYTES = 1024
 # layouts), plus the input bytes
 ENCODE_BYTES_PER_WEIGHT = 24
 DEFAULT_BUDGET_BYTES = 1 << 30
+# tensors of more weights are encoded in row blocks of at most this many (see _plan)
+PART_WEIGHTS = 1 << 24
+PART_SEP = "::rows["
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class PackReport:
     n_weights_encoded: int
     encoded_input_bytes: int
     seconds: float
+    cpu_seconds: float  # process CPU time: on a shared machine, MB per CPU-second is per-core speed
     threads: int
     raw: dict[str, str] = field(default_factory=dict)  # tensor name -> why it is stored raw
 
@@ -72,7 +76,8 @@ class PackReport:
     def summary(self) -> str:
         lines = [f"packed {self.n_tensors} tensors, {self.input_bytes / 1e6:,.1f} MB -> "
                  f"{self.output_bytes / 1e6:,.1f} MB ({100 / self.ratio:.1f}%) in "
-                 f"{self.seconds:.1f} s ({self.mb_per_s:.0f} MB/s, {self.threads} threads) "
+                 f"{self.seconds:.1f} s ({self.mb_per_s:.0f} MB/s, {self.threads} threads; "
+                 f"{self.input_bytes / 1e6 / max(self.cpu_seconds, 1e-9):.0f} MB per CPU-second) "
                  f"-> {self.path}"]
         if self.raw:
             lines.append(f"stored raw ({len(self.raw)} tensors):")
@@ -80,39 +85,82 @@ class PackReport:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One container entry to write: a whole tensor, or rows ``[r0, r1)`` of a big one."""
+
+    spec: TensorSpec
+    entry: str
+    rows: tuple[int, int] | None = None  # None: the whole tensor
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        if self.rows is None:
+            return self.spec.shape
+        return (self.rows[1] - self.rows[0], *self.spec.shape[1:])
+
+    @property
+    def n_elements(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+
 @dataclass
 class _Encoded:
-    spec: TensorSpec
+    job: _Job
     ras: Any = None
     raw: np.ndarray | None = None
     reason: str = ""
 
 
-def _encode(spec: TensorSpec) -> _Encoded:
-    """Read one tensor's bytes and encode them (runs on a pool thread; numba releases the GIL)."""
+def part_name(name: str, r0: int, r1: int) -> str:
+    """Container entry name of rows ``[r0, r1)`` of a tensor stored in row blocks."""
+    return f"{name}{PART_SEP}{r0}:{r1}]"
+
+
+def _plan(spec: TensorSpec, part_weights: int) -> list[_Job]:
+    """Big encodable tensors become row blocks of at most ``part_weights`` weights each: the
+    encoder's working memory (~24 bytes per weight) then follows the block, not the tensor,
+    and the blocks of one big tensor (an embedding, an LM head) encode on all cores."""
+    if (spec.dtype not in RAS_DTYPE or len(spec.shape) < 2 or spec.n_elements <= part_weights
+            or spec.nbytes != spec.n_elements * ITEMSIZE[spec.dtype]):
+        return [_Job(spec, spec.name)]
+    n0 = spec.shape[0]
+    per = max(1, part_weights // max(1, spec.n_elements // n0))
+    return [_Job(spec, part_name(spec.name, r0, min(r0 + per, n0)), (r0, min(r0 + per, n0)))
+            for r0 in range(0, n0, per)]
+
+
+def _encode(job: _Job) -> _Encoded:
+    """Read one entry's bytes and encode them (runs on a pool thread; numba releases the GIL)."""
     from sckit.ras import encode
 
-    data = spec.read()
-    if data.nbytes != spec.nbytes:
-        raise FormatError(f"tensor {spec.name!r}: read {data.nbytes} bytes, expected {spec.nbytes}")
+    spec = job.spec
+    if job.rows is None:
+        data, want = spec.read(), spec.nbytes
+    else:
+        row_bytes = spec.nbytes // spec.shape[0]
+        want = (job.rows[1] - job.rows[0]) * row_bytes
+        data = spec.read_at(job.rows[0] * row_bytes, want)
+    if data.nbytes != want:
+        raise FormatError(f"tensor {spec.name!r}: read {data.nbytes} bytes, expected {want}")
     name = RAS_DTYPE.get(spec.dtype)
     if name is None:
-        return _Encoded(spec, raw=data, reason=f"dtype {spec.dtype} is not encoded by sckit.ras")
+        return _Encoded(job, raw=data, reason=f"dtype {spec.dtype} is not encoded by sckit.ras")
     if spec.nbytes != spec.n_elements * ITEMSIZE[spec.dtype]:
         raise FormatError(f"tensor {spec.name!r}: {spec.nbytes} bytes do not fit shape "
                           f"{list(spec.shape)} of {spec.dtype}")
-    if spec.nbytes < MIN_ENCODE_BYTES:
-        return _Encoded(spec, raw=data, reason=f"small ({spec.nbytes} bytes)")
-    bits = data.view(f"<u{ITEMSIZE[spec.dtype]}").reshape(spec.shape)
+    if data.nbytes < MIN_ENCODE_BYTES:
+        return _Encoded(job, raw=data, reason=f"small ({spec.nbytes} bytes)")
+    bits = data.view(f"<u{ITEMSIZE[spec.dtype]}").reshape(job.shape)
     # block-wise rows are a Linear's output units: get_slice(name)[a:b] decodes just those
-    r = encode(bits, dtype=name, kind="block" if len(spec.shape) >= 2 else "element")
-    if r.nbytes >= spec.nbytes:
-        return _Encoded(spec, raw=data, reason="RAS not smaller than the raw bytes")
-    return _Encoded(spec, ras=r)
+    r = encode(bits, dtype=name, kind="block" if len(job.shape) >= 2 else "element")
+    if r.nbytes >= data.nbytes:
+        return _Encoded(job, raw=data, reason="RAS not smaller than the raw bytes")
+    return _Encoded(job, ras=r)
 
 
-def _cost(spec: TensorSpec) -> float:
-    return spec.nbytes + ENCODE_BYTES_PER_WEIGHT * spec.n_elements
+def _cost(job: _Job) -> float:
+    return job.n_elements * (ENCODE_BYTES_PER_WEIGHT + ITEMSIZE.get(job.spec.dtype, 1))
 
 
 def _check_target(out: Path, force: bool) -> None:
@@ -124,7 +172,8 @@ def _check_target(out: Path, force: bool) -> None:
 
 def pack(src: str | os.PathLike[str], out: str | os.PathLike[str], *, threads: int | None = None,
          force: bool = False, progress: bool = True,
-         memory_budget_bytes: int = DEFAULT_BUDGET_BYTES) -> PackReport:
+         memory_budget_bytes: int = DEFAULT_BUDGET_BYTES,
+         part_weights: int = PART_WEIGHTS) -> PackReport:
     """Pack a checkpoint into a ``.sck`` container, tensor by tensor, bit-exact.
 
     Args:
@@ -135,8 +184,11 @@ def pack(src: str | os.PathLike[str], out: str | os.PathLike[str], *, threads: i
         threads: encoder threads (default: all cores); the file is the same for any count.
         force: overwrite ``out`` if it exists (else FileExistsError).
         progress: a tqdm bar with MB/s.
-        memory_budget_bytes: estimated encoder working memory allowed in flight; one tensor
-            always runs, so the peak is about ``max(budget, largest tensor's work)``.
+        memory_budget_bytes: estimated encoder working memory allowed in flight; one job
+            always runs, so the peak is about ``max(budget, one row block's work)``.
+        part_weights: tensors with more weights are encoded as row blocks of at most this many
+            (each its own RAS; ``sckit.open`` and ``unpack`` join them), which bounds the
+            encoder's memory (~24 bytes per weight) whatever the largest tensor.
 
     Returns a :class:`PackReport` (sizes, MB/s, tensors stored raw and why).
     """
@@ -150,32 +202,43 @@ def pack(src: str | os.PathLike[str], out: str | os.PathLike[str], *, threads: i
     source = open_source(src)
     raw: dict[str, str] = {}
     n_enc = enc_bytes = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     bar = tqdm(total=source.nbytes, unit="B", unit_scale=True, unit_divisor=1000,
                desc=f"pack {Path(src).name}", disable=not progress)
     try:
+        jobs = [j for t in source.tensors for j in _plan(t, part_weights)]
+        taken = {t.name for t in source.tensors}
+        parts: dict[str, list[list[Any]]] = {}
+        for j in jobs:
+            if j.rows is not None:
+                if j.entry in taken:
+                    raise ValueError(f"tensor name {j.entry!r} collides with a row block name")
+                parts.setdefault(j.spec.name, []).append([j.entry, *j.rows])
         layout = dict(source.layout)
         layout["tensors"] = [[t.name, t.dtype, list(t.shape), t.shard] for t in source.tensors]
+        layout["parts"] = parts
         metadata = {**source.metadata, LAYOUT_KEY: json.dumps(layout, separators=(",", ":"))}
         with _store.writer(out, metadata) as w:
-            for enc in imap_bounded(_encode, source.tensors, threads=n_threads, cost=_cost,
+            for enc in imap_bounded(_encode, jobs, threads=n_threads, cost=_cost,
                                     budget=memory_budget_bytes):
-                spec = enc.spec
+                job = enc.job
                 if enc.ras is not None:
-                    _store.add_ras(w, spec, enc.ras)
-                    n_enc += spec.n_elements
-                    enc_bytes += spec.nbytes
+                    _store.add_ras(w, job.entry, enc.ras)
+                    n_enc += job.n_elements
+                    enc_bytes += job.n_elements * ITEMSIZE[job.spec.dtype]
                 else:
                     assert enc.raw is not None
-                    _store.add_raw(w, spec, enc.raw)
+                    _store.add_raw(w, job.entry, job.spec.dtype, job.shape, enc.raw)
                     if not enc.reason.startswith("small"):
-                        raw[spec.name] = enc.reason
-                bar.update(spec.nbytes)
+                        raw[job.spec.name] = enc.reason
+                bar.update(enc.raw.nbytes if enc.raw is not None else
+                           job.n_elements * ITEMSIZE[job.spec.dtype])
     finally:
         bar.close()
         source.close()
     return PackReport(out, len(source.tensors), source.nbytes, out.stat().st_size, n_enc,
-                      enc_bytes, time.perf_counter() - t0, n_threads, raw)
+                      enc_bytes, time.perf_counter() - t0, time.process_time() - c0, n_threads,
+                      raw)
 
 
 # ------------------------------------------------------------------ unpack

@@ -90,6 +90,9 @@ class TensorSpec:
     nbytes: int
     shard: str | None  # file name inside a sharded folder, else None
     read: Callable[[], np.ndarray] = field(repr=False, compare=False)  # uint8 storage bytes
+    # bytes [offset, offset + n) of the storage: one row block of a big tensor, nothing more
+    read_at: Callable[[int, int], np.ndarray] = field(repr=False, compare=False,
+                                                      default=lambda o, n: np.zeros(0, np.uint8))
 
     @property
     def n_elements(self) -> int:
@@ -185,8 +188,11 @@ def _safetensors_specs(path: Path, shard: str | None, fds: list[int]) -> tuple[l
         def read(fd: int = fd, b: int = b, e: int = e) -> np.ndarray:
             return _read_exact(fd, e - b, start + b, path)
 
+        def read_at(off: int, n: int, fd: int = fd, b: int = b) -> np.ndarray:
+            return _read_exact(fd, n, start + b + off, path)
+
         specs.append(TensorSpec(name, str(info["dtype"]), tuple(int(s) for s in info["shape"]),
-                                e - b, shard, read))
+                                e - b, shard, read, read_at))
     return specs, hbytes, header.get("__metadata__") or {}
 
 
@@ -276,8 +282,12 @@ def _open_torch(path: Path) -> Source:
             flat = t.contiguous().reshape(-1)
             return flat.view(torch.uint8).numpy().copy() if flat.numel() else np.zeros(0, np.uint8)
 
+        def read_at(off: int, n: int, t: torch.Tensor = t) -> np.ndarray:
+            flat = t.contiguous().reshape(-1).view(torch.uint8)
+            return flat[off:off + n].numpy().copy()
+
         specs.append(TensorSpec(name, code, tuple(t.shape), t.numel() * t.element_size(), None,
-                                read))
+                                read, read_at))
     layout = {"format": "torch", "file": path.name, "order": list(sd), "aliases": aliases}
     return Source(path, "torch", specs, {}, layout)
 

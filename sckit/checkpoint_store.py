@@ -1,5 +1,7 @@
 """How packed checkpoints sit in the sckit container (``sckit.container.Writer`` / ``Reader``,
-kind "checkpoint"): one container tensor per checkpoint tensor, RAS-encoded or raw.
+kind "checkpoint"): one container entry per checkpoint tensor, RAS-encoded or raw, or, for a
+tensor too big to encode in one piece, one entry per row block (``layout["parts"]``: tensor name
+-> ``[[entry name, first row, end row], ...]``).
 
 A tensor whose dtype code torch has no name for (safetensors' sub-byte "F4", say) is stored as
 its bytes (``uint8``, 1-d); its real dtype and shape live in the checkpoint layout metadata
@@ -9,13 +11,15 @@ its bytes (``uint8``, 1-d); its real dtype and shape live in the checkpoint layo
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from sckit.checkpoint_io import TensorSpec, torch_name
+from sckit.checkpoint_io import torch_name
 
-__all__ = ["add_ras", "add_raw", "reader", "stored_nbytes", "tensor_bytes", "writer"]
+__all__ = ["add_ras", "add_raw", "entry_bits", "reader", "stored_nbytes", "tensor_bytes",
+           "writer"]
 
 
 def writer(path: str | os.PathLike[str], metadata: dict[str, str]) -> Any:
@@ -24,16 +28,16 @@ def writer(path: str | os.PathLike[str], metadata: dict[str, str]) -> Any:
     return Writer(path, kind="checkpoint", metadata=metadata)
 
 
-def add_ras(w: Any, spec: TensorSpec, ras: Any) -> None:
-    w.add_tensor(spec.name, ras=ras)
+def add_ras(w: Any, entry: str, ras: Any) -> None:
+    w.add_tensor(entry, ras=ras)
 
 
-def add_raw(w: Any, spec: TensorSpec, data: np.ndarray) -> None:
-    name = torch_name(spec.dtype)
+def add_raw(w: Any, entry: str, code: str, shape: Sequence[int], data: np.ndarray) -> None:
+    name = torch_name(code)
     if name is None:
-        w.add_tensor(spec.name, raw_bytes=data, dtype="uint8", shape=(data.nbytes,))
+        w.add_tensor(entry, raw_bytes=data, dtype="uint8", shape=(data.nbytes,))
     else:
-        w.add_tensor(spec.name, raw_bytes=data, dtype=name, shape=spec.shape)
+        w.add_tensor(entry, raw_bytes=data, dtype=name, shape=tuple(shape))
 
 
 def reader(path: str | os.PathLike[str], *, verify: bool = True) -> Any:
@@ -42,14 +46,54 @@ def reader(path: str | os.PathLike[str], *, verify: bool = True) -> Any:
     return Reader(path, mmap=True, verify=verify)
 
 
-def stored_nbytes(r: Any, name: str) -> int:
-    """Bytes of tensor ``name`` once decoded."""
+def _parts(layout: dict[str, Any] | None, name: str) -> list[list[Any]] | None:
+    return (layout or {}).get("parts", {}).get(name) if layout else None
+
+
+def stored_nbytes(r: Any, name: str, layout: dict[str, Any] | None = None) -> int:
+    """Bytes of tensor ``name`` once decoded (all its row blocks)."""
+    parts = _parts(layout, name)
+    if parts:
+        return sum(int(r.entry(p[0]).raw_nbytes) for p in parts)
     return int(r.entry(name).raw_nbytes)
 
 
-def tensor_bytes(r: Any, name: str) -> np.ndarray:
-    """Tensor ``name``'s storage bytes (``uint8``, little-endian, C order), decoded if encoded."""
-    if r.entry(name).storage == "ras":
-        bits = r.ras(name).decode()
+def entry_bits(r: Any, entry: str, rows: tuple[int, int] | None = None) -> np.ndarray:
+    """One container entry's storage bytes (``uint8``), decoded if encoded; ``rows`` decodes
+    only dim-0 rows ``[a, b)`` of it."""
+    info = r.entry(entry)
+    if info.storage == "ras":
+        ras = r.ras(entry)
+        bits = ras.decode() if rows is None else ras.decode_rows(*rows)
         return bits.reshape(-1).view(np.uint8)
-    return np.asarray(r.raw(name)).reshape(-1)
+    raw = np.asarray(r.raw(entry)).reshape(-1)
+    if rows is None:
+        return raw
+    row = raw.nbytes // info.shape[0] if info.shape and info.shape[0] else 0
+    return raw[rows[0] * row: rows[1] * row]
+
+
+def tensor_bytes(r: Any, name: str, layout: dict[str, Any] | None = None) -> np.ndarray:
+    """Tensor ``name``'s storage bytes (``uint8``, little-endian, C order), decoded if encoded;
+    a tensor stored in row blocks is joined into one buffer."""
+    parts = _parts(layout, name)
+    if not parts:
+        return entry_bits(r, name)
+    out = np.empty(stored_nbytes(r, name, layout), dtype=np.uint8)
+    pos = 0
+    for entry, _, _ in parts:
+        piece = entry_bits(r, entry)
+        out[pos: pos + piece.nbytes] = piece
+        pos += piece.nbytes
+    return out
+
+
+def rows_bytes(r: Any, name: str, lo: int, hi: int, layout: dict[str, Any] | None = None) -> np.ndarray:
+    """Bytes of dim-0 rows ``[lo, hi)`` of tensor ``name``, decoding only the row blocks (and
+    within them only the rows) that hold them."""
+    parts = _parts(layout, name)
+    if not parts:
+        return entry_bits(r, name, (lo, hi))
+    pieces = [entry_bits(r, entry, (max(lo, a) - a, min(hi, b) - a))
+              for entry, a, b in parts if a < hi and lo < b]
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.uint8)

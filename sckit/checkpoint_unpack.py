@@ -31,12 +31,12 @@ def _user_metadata(reader: Any) -> dict[str, str]:
     return {k: v for k, v in reader.metadata.items() if k != LAYOUT_KEY}
 
 
-def _stream(reader: Any, names: list[str], sizes: dict[str, int], threads: int | None,
-            bar: Any) -> Iterator[tuple[str, np.ndarray]]:
+def _stream(reader: Any, layout: dict[str, Any], names: list[str], sizes: dict[str, int],
+            threads: int | None, bar: Any) -> Iterator[tuple[str, np.ndarray]]:
     from sckit.parallel import imap_bounded
 
     def job(name: str) -> tuple[str, np.ndarray]:
-        return name, _store.tensor_bytes(reader, name)
+        return name, _store.tensor_bytes(reader, name, layout)
 
     for name, data in imap_bounded(job, names, threads=threads, cost=lambda n: sizes[n],
                                    budget=DECODE_BUDGET_BYTES):
@@ -98,7 +98,7 @@ def unpack_to(reader: Any, layout: dict[str, Any], out: Path, kind: str, *,
     from tqdm.auto import tqdm
 
     _check_out(out, force, kind == "folder")
-    sizes = {n: _store.stored_nbytes(reader, n) for n, *_ in layout["tensors"]}
+    sizes = {n: _store.stored_nbytes(reader, n, layout) for n, *_ in layout["tensors"]}
     total = sum(sizes.values())
     bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1000,
                desc=f"unpack {out.name}", disable=not progress)
@@ -111,7 +111,7 @@ def unpack_to(reader: Any, layout: dict[str, Any], out: Path, kind: str, *,
         for fname, hbytes, order in files:
             target = out / fname if fname is not None else out
             stored = [n for n in order if n not in aliases]
-            chunks = _stream(reader, stored, sizes, threads, bar)
+            chunks = _stream(reader, layout, stored, sizes, threads, bar)
             write_safetensors(target, hbytes, _with_aliases(chunks, order, aliases), order)
         if kind == "folder" and layout.get("index") is not None:
             from sckit.atomic import atomic_open
@@ -146,9 +146,9 @@ def _write_torch(reader: Any, layout: dict[str, Any], out: Path, threads: int | 
     from sckit.atomic import atomic_open
 
     meta = {n: (c, sh) for n, c, sh, _ in layout["tensors"]}
-    sizes = {n: _store.stored_nbytes(reader, n) for n in meta}
+    sizes = {n: _store.stored_nbytes(reader, n, layout) for n in meta}
     sd: dict[str, torch.Tensor] = {}
-    for name, data in _stream(reader, list(meta), sizes, threads, bar):
+    for name, data in _stream(reader, layout, list(meta), sizes, threads, bar):
         code, shape = meta[name]
         sd[name] = _as_tensor(data, code, shape)
     aliases = layout.get("aliases") or {}

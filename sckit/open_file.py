@@ -60,10 +60,11 @@ class CheckpointFile:
         self._checking: Any = None  # a verifying reader for whole-tensor reads, made on demand
         self._meta = {k: v for k, v in self._reader.metadata.items() if k != LAYOUT_KEY}
         self._info: dict[str, tuple[str, tuple[int, ...]]] = {}
+        self._layout: dict[str, Any] | None = None
         if LAYOUT_KEY in self._reader.metadata:
             from sckit.checkpoint_io import torch_name
 
-            layout = read_layout(self._reader.metadata, self.path)
+            layout = self._layout = read_layout(self._reader.metadata, self.path)
             for name, code, shape, _ in layout["tensors"]:
                 dtype = torch_name(code)
                 if dtype is None:  # stored as its bytes (see sckit.checkpoint_store)
@@ -131,10 +132,11 @@ class CheckpointFile:
             if self._checking is None:
                 self._checking = Reader(self.path, mmap=True, verify=True)
             reader = self._checking
-        if reader.entry(stored).storage == "ras":
-            bits = reader.ras(stored).decode()
-        else:
-            bits = np.array(reader.raw(stored))  # a copy out of the map
+        from sckit.checkpoint_store import tensor_bytes
+
+        bits = tensor_bytes(reader, stored, self._layout)
+        if not bits.flags.writeable:
+            bits = bits.copy()  # raw bytes are a view of the map: hand out memory of its own
         return self._wrap(bits, dtype, shape)
 
     __getitem__ = get_tensor
@@ -185,15 +187,10 @@ class TensorSlice:
 
     def _rows(self, lo: int, hi: int) -> np.ndarray:
         """Bit patterns of rows ``[lo, hi)``, shape ``(hi - lo, *shape[1:])``."""
-        reader = self._f._reader
-        if reader.entry(self._name).storage == "ras":
-            return reader.ras(self._name).decode_rows(lo, hi)
-        from sckit.container._layout import TENSOR_DTYPES
+        from sckit.checkpoint_store import rows_bytes
 
-        size = TENSOR_DTYPES[self._dtype]
-        row = int(np.prod(self._shape[1:], dtype=np.int64)) * size
-        raw = reader.raw(self._name)
-        return np.array(raw[lo * row: hi * row])  # _wrap reshapes
+        bits = rows_bytes(self._f._reader, self._name, lo, hi, self._f._layout)
+        return bits if bits.flags.writeable else bits.copy()  # _wrap reshapes
 
     def __getitem__(self, key: Any) -> Any:
         if not self._shape:
@@ -216,10 +213,7 @@ class TensorSlice:
             else:  # torch has no negative steps: gather the rows in their order
                 sub = np.array([i - lo for i in idx], dtype=np.int64)
         else:  # Ellipsis, None, tensors of indices: decode whole, let the framework index
-            return self._f._wrap(self._f._reader.ras(self._name).decode()
-                                 if self._f._reader.entry(self._name).storage == "ras"
-                                 else np.array(self._f._reader.raw(self._name)),
-                                 self._dtype, self._shape)[key]
+            return self._f.get_tensor(self._name)[key]
         bits = self._rows(lo, hi)
         t = self._f._wrap(bits, self._dtype, (hi - lo, *self._shape[1:]))
         if isinstance(sub, np.ndarray) and self._f._framework == "pt":

@@ -115,6 +115,23 @@ def test_thread_count_gives_identical_files(ckpt, packed, tmp_path):
     assert digest(a) == digest(b) == digest(ckpt)
 
 
+def test_row_blocks_round_trip(ckpt, packed, tmp_path):
+    """Tensors over part_weights are encoded as row blocks: same file back, any thread count."""
+    a = sckit.pack(ckpt, tmp_path / "p1.sck", part_weights=5000, threads=1, progress=False)
+    b = sckit.pack(ckpt, tmp_path / "p2.sck", part_weights=5000, threads=2, progress=False)
+    assert digest(a.path) == digest(b.path) != digest(packed[0])
+    assert a.n_tensors == packed[1].n_tensors and a.raw == packed[1].raw
+    back = sckit.unpack(a.path, tmp_path / "back.safetensors", progress=False)
+    assert digest(back) == digest(ckpt)
+    pt = sckit.unpack(a.path, tmp_path / "back.pt", progress=False)
+    same_tensors(torch.load(pt, weights_only=True), _load_st(ckpt))
+
+
+def _load_st(path: Path) -> dict[str, torch.Tensor]:
+    with safe_open(path, framework="pt") as f:
+        return {k: f.get_tensor(k) for k in f.offset_keys()}  # file order
+
+
 def _shard(sd: dict[str, torch.Tensor], folder: Path) -> None:
     names = list(sd)
     parts = {"model-00001-of-00002.safetensors": names[: len(names) // 2],
