@@ -53,7 +53,8 @@ def torch_dtype(name: str) -> torch.dtype:
 def encode_tensor(t: torch.Tensor, **kw: Any) -> RAS:
     """:func:`sckit.ras.encode` of a tensor (any device/layout; copied to contiguous CPU memory).
 
-    Keyword arguments go to :func:`sckit.ras.encode` (``kind``, ``sparse``, ``codebook``, ...).
+    Keyword arguments go to :func:`sckit.ras.encode` (``kind``, ``sparse``, ``codebook``, ...);
+    ``layout`` defaults to "auto" here: the byte-grouped form where it is smaller.
     """
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor, got {type(t).__name__}")
@@ -63,6 +64,7 @@ def encode_tensor(t: torch.Tensor, **kw: Any) -> RAS:
     view_dt = _TORCH[t.dtype][1]
     a = t.detach().to("cpu").contiguous()
     bits = a.view(view_dt).numpy()
+    kw.setdefault("layout", "auto")
     return encode(bits, dtype=name, **kw)
 
 

@@ -46,8 +46,9 @@ def torch_dtype(name: str):
 
 
 def supports(r) -> bool:
-    """True when :class:`CudaRAS` can decode ``r`` (dense streams; sparse ones stay on the CPU)."""
-    return not r.sparse and r.dtype in _TORCH_NAMES
+    """True when :class:`CudaRAS` can decode ``r`` (dense wavelet-matrix streams; sparse and
+    byte-grouped ones (:mod:`sckit.ras.bytegroup`) stay on the CPU)."""
+    return not r.sparse and r.dtype in _TORCH_NAMES and getattr(r, "layout_name", "wm") == "wm"
 
 
 @dataclass(frozen=True)

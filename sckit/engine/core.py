@@ -136,7 +136,10 @@ def compress(
             reasons[name] = "empty tensor"
             continue
         try:
-            r = encode_tensor(p.detach().cpu(), kind=kind)
+            # sckit's CUDA kernels decode the wavelet-matrix layout; on the CPU the byte-grouped
+            # one is kept where smaller (sckit.ras.bytegroup)
+            r = encode_tensor(p.detach().cpu(), kind=kind,
+                              layout="wm" if route.kernels else "auto")
         except (ValueError, TypeError, NotImplementedError) as exc:
             reasons[name] = f"cannot encode: {exc}"
             continue

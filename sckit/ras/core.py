@@ -306,6 +306,10 @@ class RAS:
         (default) also recomputes the wavelet matrices' rank directories from their bits;
         ``"fast"`` skips that O(bits / 64) pass, relying on the kernels' index clamps.
         """
+        if isinstance(meta, dict) and "layout" in meta:  # not the paper's grammar: see layouts
+            from sckit.ras.bytegroup import load_layout
+
+            return load_layout(meta, arrays)
         from sckit.ras import validate as V
 
         if not isinstance(meta, dict) or not isinstance(arrays, dict):

@@ -37,10 +37,22 @@ SPARSE_MIN_ZERO_FRACTION = 0.02
 EXACT_CHOICE_MAX_WEIGHTS = 1 << 15
 
 
+#: ``layout=`` choices of :func:`encode`: the paper's wavelet-matrix grammar ("wm"), the
+#: byte-grouped form (:mod:`sckit.ras.bytegroup`), or the smaller of the two ("auto")
+LAYOUTS = ("auto", "wm", "bytegroup")
+
+
 def encode(values: np.ndarray, *, dtype: str | None = None, kind: str = "block",
            sparse: bool | None = None, codebook: str | bool = "auto",
-           max_distance: int | None = None) -> RAS:
+           max_distance: int | None = None, layout: str = "wm") -> RAS:
     """Encode a weight tensor (numpy array) as a :class:`RAS`; see :mod:`sckit.ras`.
+
+    ``layout``: "wm" (default: symbol stream in a Huffman-shaped wavelet matrix, the paper's
+    form), "bytegroup" (exponent bytes Huffman-coded apart from raw sign and mantissa bytes,
+    with a chunk directory; float32 / bfloat16, or codebooks of at most 256 entries) or "auto"
+    (what ``sckit.tensor_io.encode_tensor`` and so ``sckit.compress`` use): the wavelet-matrix
+    form as chosen by the other arguments, replaced by the byte-grouped one when that is
+    smaller (measured, not estimated). ``sparse=True`` keeps the wavelet matrix.
 
     Args:
         values: the weights. For bfloat16 pass the uint16 bit patterns with ``dtype="bfloat16"``.
@@ -52,6 +64,60 @@ def encode(values: np.ndarray, *, dtype: str | None = None, kind: str = "block",
         max_distance: cap on relative distances (sparse form); None picks one of
             ``sckit.ras.sparse.DISTANCE_CHOICES`` by estimated size.
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
+    if layout == "bytegroup":
+        return _bytegroup(values, dtype, kind, codebook)
+    r = _encode_wm(values, dtype=dtype, kind=kind, sparse=sparse, codebook=codebook,
+                   max_distance=max_distance)
+    if layout == "wm" or sparse is True or r.n_weights == 0:
+        return r
+    alt = _bytegroup_for(r, values)
+    return alt if alt is not None and alt.nbytes < r.nbytes else r
+
+
+def _bytegroup(values: np.ndarray, dtype: str | None, kind: str, codebook: str | bool) -> RAS:
+    """The byte-grouped form on request: on the field split (float32 / bfloat16) and/or on
+    codebook codes (at most 256 distinct values); with ``codebook="auto"`` the smaller."""
+    from sckit.ras.bytegroup import encode_bytegroup, supports
+
+    bits, split = as_bit_view(values, dtype)
+    if kind not in grammar.KINDS:
+        raise ValueError(f"kind must be 'block' or 'element', got {kind!r}")
+    flat, shape = bits.reshape(-1), tuple(values.shape)
+    cands = []
+    if codebook is not True and supports(split.dtype):
+        cands.append(encode_bytegroup(flat, split, shape, kind))
+    if codebook is not False and flat.size:
+        found = distinct_codes(flat, 256)
+        if found is not None:
+            cands.append(encode_bytegroup(found[0], split, shape, kind, codebook=found[1]))
+    if not cands:
+        raise ValueError(f"layout='bytegroup' holds float32 / bfloat16 or tensors of at most 256 "
+                         f"distinct values (a codebook); got {split.dtype} "
+                         f"with codebook={codebook!r}")
+    return min(cands, key=lambda r: r.nbytes)
+
+
+def _bytegroup_for(r: RAS, values: np.ndarray) -> RAS | None:
+    """The byte-grouped rival of a wavelet-matrix RAS ``r``, or None where it does not apply:
+    with ``r``'s codebook (at most 256 entries), else on the field split."""
+    from sckit.ras.bytegroup import encode_bytegroup, supports
+
+    bits, split = as_bit_view(values, r.dtype)
+    flat = bits.reshape(-1)
+    if r.codebook is not None:
+        if r.codebook.size > 256:
+            return None
+        codes = np.searchsorted(r.codebook, flat)
+        return encode_bytegroup(codes, split, r.shape, r.kind, codebook=r.codebook)
+    if not supports(split.dtype):
+        return None
+    return encode_bytegroup(flat, split, r.shape, r.kind)
+
+
+def _encode_wm(values: np.ndarray, *, dtype: str | None, kind: str, sparse: bool | None,
+               codebook: str | bool, max_distance: int | None) -> RAS:
     bits, split = as_bit_view(values, dtype)
     if kind not in grammar.KINDS:
         raise ValueError(f"kind must be 'block' or 'element', got {kind!r}")

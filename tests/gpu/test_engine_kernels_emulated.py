@@ -14,7 +14,14 @@ from sckit.zoo import create_model, default_input
 
 
 @pytest.mark.parametrize("decode_ahead", [False, True])
-def test_forward_through_emulated_kernels_is_bit_exact(emulated_kernels, decode_ahead) -> None:
+def test_forward_through_emulated_kernels_is_bit_exact(emulated_kernels, decode_ahead,
+                                                       monkeypatch) -> None:
+    # compress picks the wavelet-matrix layout (the one the kernels decode) on a CUDA route;
+    # this CPU-routed compress must pick it too for the kernels to see every dense weight
+    from sckit import tensor_io
+
+    encode = tensor_io.encode_tensor
+    monkeypatch.setattr(tensor_io, "encode_tensor", lambda t, **kw: encode(t, **{**kw, "layout": "wm"}))
     model = create_model("lenet5", seed=0).eval()
     with torch.no_grad():  # one sparse layer: it must take the CPU route inside the same model
         w = model.state_dict()["fc1.weight"]

@@ -1,0 +1,426 @@
+"""Byte-grouped RAS: ZipNN's byte grouping with random access kept.
+
+ZipNN (Hershcovitch et al., "ZipNN: Lossless Compression for AI Models", 2024) separates the
+exponent byte of each float from its sign and mantissa, entropy-codes the exponents and keeps
+the rest raw. This layout does the same per tensor and keeps every query of a
+:class:`~sckit.ras.core.RAS` (``decode``, ``decode_rows``, ``access``, ``access_many``):
+
+- *symbols*: the exponent byte (float32, bfloat16) or the codebook index (quantized tensors of
+  at most 256 distinct values), Huffman-coded with one canonical, length-limited (16 bits) code
+  per tensor, either one symbol per weight or one per *pair* of weights (chosen by exact size:
+  pair codes cut Huffman's redundancy on the skewed exponent alphabet from ~0.05 to ~0.02 bits
+  per weight, at the price of a ``d * d`` length table);
+- *directory*: the bit offset of every ``CHUNK``-th weight (32 bits per 8192 weights), so a row
+  range or one weight decodes from the nearest chunk start, never from the stream start;
+- *raw*: the sign and mantissa bytes, stored as they are (float32: a uint16 plane of mantissa
+  bits 0-15 and a uint8 plane of sign << 7 | bits 16-22; bfloat16: sign << 7 | mantissa).
+
+No delimiters are stored: rows are found from the shape, as the dense grammar does. Decoding
+(:mod:`sckit.ras.bytegroup_kernels`) uses a multi-symbol table and four chunks at a time.
+:func:`sckit.ras.encode` builds this form beside the wavelet-matrix one and keeps the smaller.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from sckit.errors import FormatError
+from sckit.ras import bytegroup_kernels as K
+from sckit.ras.core import RAS
+from sckit.ras.fields import FieldSplit, split_for
+from sckit.ras.grammar import KINDS, make_layout
+
+__all__ = ["CHUNK", "LAYOUT", "ByteGroupRAS", "encode_bytegroup", "supports"]
+
+LAYOUT = "bytegroup"
+CHUNK = 8192  # weights per directory entry (even: pairs never straddle chunks)
+MAX_CODE_LENGTH = 16
+MAX_PAIR_ALPHABET = 64  # pair codes for at most 64 distinct symbols (4096 pair symbols)
+MAX_WEIGHTS = (1 << 34) - 1
+_MODES = {"float32": 0, "bfloat16": 1}  # field modes of the kernels; 2 = codebook
+
+
+def supports(dtype: str, codebook: np.ndarray | None = None) -> bool:
+    """Whether a tensor of ``dtype`` (and optional codebook) can take this layout."""
+    if codebook is not None:
+        return 1 <= codebook.size <= 256
+    return dtype in _MODES
+
+
+def _fields(bits: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(exponent bytes, raw plane lo, raw plane hi or None) of flat bit patterns."""
+    if dtype == "float32":
+        ex = ((bits >> 23) & 0xFF).astype(np.uint8)
+        lo = (bits & 0xFFFF).astype(np.uint16)
+        hi = (((bits >> 16) & 0x7F) | ((bits >> 24) & 0x80)).astype(np.uint8)
+        return ex, lo, hi
+    ex = ((bits >> 7) & 0xFF).astype(np.uint8)
+    return ex, ((bits & 0x7F) | ((bits >> 8) & 0x80)).astype(np.uint8), None
+
+
+def _lengths(counts: np.ndarray) -> np.ndarray:
+    """Length-limited Huffman code lengths (0 = absent); a lone symbol gets 1 bit, so every
+    code is complete (each table window starts a code word)."""
+    from sckit.succinct.huffman import huffman_code_lengths
+
+    out = np.zeros(counts.size, np.uint8)
+    nz = np.flatnonzero(counts)
+    if nz.size == 1:
+        out[nz[0]] = 1
+        out[(nz[0] + 1) % max(2, counts.size)] = 1  # the unused sibling of a one-symbol code
+        return out
+    out[nz] = huffman_code_lengths(counts[nz].astype(np.int64), max_length=MAX_CODE_LENGTH)
+    return out
+
+
+def _h0(counts: np.ndarray) -> float:
+    c = counts[counts > 0].astype(np.float64)
+    return float((c * np.log2(c.sum() / c)).sum()) if c.size else 0.0
+
+
+def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...], kind: str,
+                     codebook: np.ndarray | None = None, pairs: bool | None = None) -> ByteGroupRAS:
+    """Build the byte-grouped form. ``bits``: flat bit patterns, or codebook indices when
+    ``codebook`` is given; ``pairs``: None picks one or two symbols per code word by size."""
+    n = int(bits.size)
+    if n == 0:
+        raise ValueError("the byte-grouped layout needs at least one weight")
+    if codebook is not None:
+        if not supports(split.dtype, codebook):
+            raise ValueError(f"codebook of {codebook.size} entries: at most 256 fit a byte")
+        ex, lo, hi = bits.astype(np.uint8), None, None
+    elif split.dtype in _MODES:
+        ex, lo, hi = _fields(bits.reshape(-1), split.dtype)
+    else:
+        raise ValueError(f"the byte-grouped layout holds float32 / bfloat16 or codebooks, "
+                         f"not {split.dtype}")
+    counts1 = np.bincount(ex, minlength=256)
+    alpha = np.flatnonzero(counts1).astype(np.uint8)
+    if alpha.size == 1:  # a complete code needs two symbols: add an unused neighbour
+        alpha = np.array(sorted({int(alpha[0]), int(alpha[0]) ^ 1}), np.uint8)
+    d = alpha.size
+    inv = np.zeros(256, np.intp)
+    inv[alpha] = np.arange(d)
+    idx = inv[ex]
+    single_len = _lengths(counts1[alpha])
+    single_cost = int((counts1[alpha] * single_len).sum()) + 8 * d
+    use_pairs = False
+    if pairs is not False and d <= MAX_PAIR_ALPHABET:
+        padded = idx if n % 2 == 0 else np.append(idx, idx[-1])
+        psym = padded[0::2] * d + padded[1::2]
+        pcounts = np.bincount(psym, minlength=d * d)
+        pair_len = _lengths(pcounts)
+        pair_cost = int((pcounts * pair_len).sum()) + 8 * d * d
+        use_pairs = pairs is True or pair_cost < single_cost
+    elif pairs is True:
+        raise ValueError(f"pair codes need at most {MAX_PAIR_ALPHABET} distinct symbols, got {d}")
+    if use_pairs:
+        sym, lengths, chunk_syms = psym, pair_len, CHUNK // 2
+    else:
+        sym, lengths, chunk_syms = idx, single_len, CHUNK
+    codes = K.canonical_codes(lengths)
+    total = int((np.bincount(sym, minlength=lengths.size) * lengths).sum())
+    words = np.zeros((total + 63) // 64 + 1, np.uint64)  # + 1: the decoder's 8-byte peek
+    starts = np.zeros(-(-sym.size // chunk_syms), np.uint64)
+    K.encode_bits(sym.astype(np.int64), codes, lengths, chunk_syms, words, starts)
+    h0 = _h0(counts1) + (n * split.raw_width(True) if codebook is None else 0)
+    if codebook is not None:
+        h0 += codebook.size * split.itemsize * 8
+    return ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
+                        codebook=codebook, pairs=use_pairs, alpha=alpha, lengths=lengths,
+                        words=words, starts=starts, total_bits=total, lo=lo, hi=hi,
+                        h0_total_bits=float(np.float32(h0)))
+
+
+class ByteGroupRAS(RAS):
+    """A :class:`~sckit.ras.core.RAS` in the byte-grouped layout (see the module docstring):
+    same queries and sizes, ``wm`` is None, ``layout_name == "bytegroup"``."""
+
+    layout_name = LAYOUT
+
+    def __init__(self, *, layout: Any, split: FieldSplit, codebook: np.ndarray | None,
+                 pairs: bool, alpha: np.ndarray, lengths: np.ndarray, words: np.ndarray,
+                 starts: np.ndarray, total_bits: int, lo: np.ndarray | None,
+                 hi: np.ndarray | None, h0_total_bits: float) -> None:
+        n = layout.n_weights
+        super().__init__(layout=layout, split=split, sparse=False, codebook=codebook,
+                         max_distance=None, wm=None, dist_wm=None, raw=np.zeros(0, np.uint64),
+                         n_stream=n, n_entries=n, h0_total_bits=h0_total_bits,
+                         delimiter_bits=0.0, sign_raw=codebook is None)
+        self.pairs = bool(pairs)
+        self.alpha = alpha
+        self.lengths = lengths
+        self.words = words
+        self.starts = starts
+        self.total_bits = int(total_bits)
+        self.lo = lo
+        self.hi = hi
+        self._mode = 2 if codebook is not None else _MODES[split.dtype]
+        self._kernel_args: tuple | None = None
+
+    def __repr__(self) -> str:
+        return (f"ByteGroupRAS(kind={self.kind!r}, dtype={self.dtype!r}, shape={self.shape}, "
+                f"pairs={self.pairs}, codebook={None if self.codebook is None else self.codebook.size}, "
+                f"nbytes={self.nbytes})")
+
+    # ------------------------------------------------------------------ decoding
+    def _args(self) -> tuple:
+        """Kernel arguments, the decoding table built once (tens of microseconds)."""
+        if self._kernel_args is None:
+            d = self.alpha.size
+            if self.pairs:
+                out_bytes = np.stack([np.repeat(self.alpha, d), np.tile(self.alpha, d)], 1)
+                out_bytes = np.ascontiguousarray(out_bytes.reshape(-1))
+            else:
+                out_bytes = np.ascontiguousarray(self.alpha)
+            n = self.n_weights
+            # small tensors: a small first-level table (built per tensor); long codes go
+            # through the second level
+            lut_bits = K.LUT_BITS if n >= 1 << 14 else 9 if n >= 1 << 10 else 6
+            lut = K.build_lut(self.lengths, K.canonical_codes(self.lengths), out_bytes,
+                              2 if self.pairs else 1, lut_bits)
+            dt = np.dtype(self.split.uint)
+            cb = self.codebook if self.codebook is not None else np.zeros(1, dt)
+            lo = self.lo if self.lo is not None else np.zeros(1, np.uint8)
+            hi = self.hi if self.hi is not None else np.zeros(1, np.uint8)
+            starts = self.starts.astype(np.int64)
+            self._kernel_args = (self.words.view(np.uint8), starts, self.total_bits, lut,
+                                 lut_bits, lo, hi, cb)
+        return self._kernel_args
+
+    def _dense_args(self) -> tuple:
+        return np.dtype(self.split.uint), None
+
+    def _range(self, e0: int, e1: int, out_flat: np.ndarray) -> None:
+        wb, starts, total, lut, lut_bits, lo, hi, cb = self._args()
+        n = self.n_weights
+        # a private scratch per call (decode-ahead threads may share a RAS): four chunks when
+        # the four-chunk path can run, else one (plus a pair code's padding byte and SLACK)
+        size = 4 * (CHUNK + K.SLACK) if n > 4 * CHUNK else min(n, CHUNK) + 2 * K.SLACK
+        ok = K.decode_range(wb, starts, total, CHUNK, n, self.pairs, lut, lut_bits, self._mode,
+                            lo, hi, cb, e0, e1, out_flat, np.empty(size, np.uint8))
+        if not ok:
+            raise FormatError("RAS (bytegroup): the code stream does not match its directory "
+                              "(corrupt stream or codebook index)")
+
+    def _fill_rows(self, p0: int, p1: int, r0: int, r1: int, out_flat: np.ndarray) -> None:
+        rl = self.layout.row_len
+        self._range(r0 * rl, r1 * rl, out_flat)
+
+    def _flat(self, idx: tuple[int, ...]) -> int:
+        return int(np.ravel_multi_index(idx, self.shape)) if idx else 0
+
+    def access(self, index: tuple[int, ...] | int) -> int:
+        """One weight's bit pattern: its chunk is decoded up to it (at most ``CHUNK`` symbols)."""
+        from sckit.ras.access import _normalize
+
+        i = self._flat(_normalize(self, index))
+        out = np.empty(1, np.dtype(self.split.uint))
+        self._range(i, i + 1, out)
+        return int(out[0])
+
+    def access_many(self, indices: Any) -> np.ndarray:
+        """Bit patterns of many weights: each chunk they touch is decoded once."""
+        from sckit.ras.access import _indices
+
+        a = _indices(self, indices)
+        flat = (np.ravel_multi_index(tuple(a.T), self.shape) if a.shape[1] else
+                np.zeros(a.shape[0], np.int64)).astype(np.int64)
+        out = np.empty(flat.size, np.dtype(self.split.uint))
+        if not flat.size:
+            return out
+        buf = np.empty(CHUNK, out.dtype)
+        chunk_of = flat // CHUNK
+        for c in np.unique(chunk_of):
+            e0 = int(c) * CHUNK
+            e1 = min(self.n_weights, e0 + CHUNK)
+            self._range(e0, e1, buf[: e1 - e0])
+            sel = chunk_of == c
+            out[sel] = buf[flat[sel] - e0]
+        return out
+
+    def accessor(self) -> ChunkAccessor:
+        """Access with the last decoded chunk kept (Algorithm 1's reuse of nearby work)."""
+        return ChunkAccessor(self)
+
+    # ------------------------------------------------------------------ sizes, serialization
+    def space(self) -> dict[str, int]:
+        meta, arrays = self.to_arrays()
+        key = {"words": "symbols", "sel": "symbols", "symbols": "symbols", "lengths": "symbols",
+               "raw": "raw_bits", "bits": "raw_bits", "codebook": "codebook"}
+        out = {"symbols": 0, "distances": 0, "raw_bits": 0, "codebook": 0}
+        for name, a in arrays.items():
+            out[key[name]] += int(a.nbytes)
+        out["header"] = self.nbytes - sum(out.values())
+        return out
+
+    def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        meta: dict[str, Any] = {
+            "version": 1, "layout": LAYOUT, "kind": self.kind, "dtype": self.dtype,
+            "shape": list(self.shape), "codebook": self.codebook is not None,
+            "pairs": self.pairs, "total_bits": self.total_bits,
+            "h0_total_bits": self._h0_total_bits,
+        }
+        arrays: dict[str, np.ndarray] = {"words": self.words, "symbols": self.alpha,
+                                         "lengths": self.lengths}
+        if self.starts.size > 1:  # the first chunk starts at bit 0
+            sel_dt = np.uint32 if self.total_bits < 1 << 32 else np.uint64
+            arrays["sel"] = self.starts[1:].astype(sel_dt)
+        if self.lo is not None:
+            arrays["raw"] = self.lo
+        if self.hi is not None:
+            arrays["bits"] = self.hi
+        if self.codebook is not None:
+            arrays["codebook"] = self.codebook
+        return meta, arrays
+
+    @classmethod
+    def from_arrays(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], **_: Any
+                    ) -> ByteGroupRAS:
+        """Rebuild from :meth:`to_arrays` output, checking every field the decoder relies on
+        (FormatError naming it): the kernels then never read outside the arrays."""
+        return _load(meta, arrays)
+
+
+class ChunkAccessor:
+    """``access`` with the most recently decoded chunk cached; ``hits`` / ``misses`` count."""
+
+    def __init__(self, r: ByteGroupRAS) -> None:
+        self.r = r
+        self.hits = 0
+        self.misses = 0
+        self._chunk = -1
+        self._buf = np.empty(CHUNK, np.dtype(r.split.uint))
+
+    def access(self, index: tuple[int, ...] | int) -> int:
+        from sckit.ras.access import _normalize
+
+        r = self.r
+        i = r._flat(_normalize(r, index))
+        c = i // CHUNK
+        if c != self._chunk:
+            self.misses += 1
+            e0 = c * CHUNK
+            e1 = min(r.n_weights, e0 + CHUNK)
+            r._range(e0, e1, self._buf[: e1 - e0])
+            self._chunk = c
+        else:
+            self.hits += 1
+        return int(self._buf[i - c * CHUNK])
+
+
+# ---------------------------------------------------------------------- loading and checks
+
+
+def _bad(field: str, what: str) -> FormatError:
+    return FormatError(f"RAS (bytegroup): {field!r} {what}")
+
+
+def _int(meta: dict[str, Any], key: str, lo: int, hi: int) -> int:
+    v = meta.get(key)
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise _bad(key, f"must be an integer, got {type(v).__name__}")
+    if not lo <= int(v) <= hi:
+        raise _bad(key, f"= {int(v)} outside [{lo}, {hi}]")
+    return int(v)
+
+
+def _bool(meta: dict[str, Any], key: str) -> bool:
+    v = meta.get(key)
+    if not isinstance(v, (bool, np.bool_)):
+        raise _bad(key, f"must be a bool, got {type(v).__name__}")
+    return bool(v)
+
+
+def _array(arrays: dict[str, np.ndarray], name: str, dtype: Any, size: int | None) -> np.ndarray:
+    if name not in arrays:
+        raise _bad(name, "array is missing")
+    a = np.asarray(arrays[name])
+    if a.dtype != np.dtype(dtype) or a.ndim != 1:
+        raise _bad(name, f"must be a 1-d {np.dtype(dtype)} array, got {a.dtype}{a.shape}")
+    if size is not None and a.size != size:
+        raise _bad(name, f"has {a.size} entries, the meta asks for {size}")
+    return a
+
+
+def _load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
+    if not isinstance(meta, dict) or not isinstance(arrays, dict):
+        raise FormatError("RAS (bytegroup): meta and arrays must be dicts")
+    _int(meta, "version", 1, 1)
+    if meta.get("layout") != LAYOUT:
+        raise _bad("layout", f"is {meta.get('layout')!r}, not {LAYOUT!r}")
+    kind, dtype = meta.get("kind"), meta.get("dtype")
+    if kind not in KINDS:
+        raise _bad("kind", f"must be one of {list(KINDS)}, got {kind!r}")
+    try:
+        split = split_for(dtype) if isinstance(dtype, str) else None
+    except ValueError:
+        split = None
+    if split is None:
+        raise _bad("dtype", f"is not a supported dtype: {dtype!r}")
+    shape = meta.get("shape")
+    if (not isinstance(shape, list) or len(shape) > 32 or
+            any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in shape)):
+        raise _bad("shape", f"must be a list of at most 32 non-negative ints, got {shape!r}")
+    n = math.prod(shape)
+    if not 1 <= n <= MAX_WEIGHTS:
+        raise _bad("shape", f"{shape} must hold 1 .. 2**34 - 1 weights")
+    has_cb, pairs = _bool(meta, "codebook"), _bool(meta, "pairs")
+    h0 = meta.get("h0_total_bits")
+    if isinstance(h0, bool) or not isinstance(h0, (int, float)) or not math.isfinite(h0):
+        raise _bad("h0_total_bits", f"must be a finite number, got {h0!r}")
+    codebook = None
+    if has_cb:
+        codebook = _array(arrays, "codebook", split.uint, None)
+        if not 1 <= codebook.size <= 256:
+            raise _bad("codebook", f"has {codebook.size} entries (1 .. 256)")
+    elif dtype not in _MODES:
+        raise _bad("dtype", f"{dtype} needs a codebook in this layout")
+    alpha = _array(arrays, "symbols", np.uint8, None)
+    d = alpha.size
+    if not 2 <= d <= 256 or np.any(np.diff(alpha.astype(np.int64)) <= 0):
+        raise _bad("symbols", "must be 2 .. 256 strictly increasing bytes")
+    if pairs and d > MAX_PAIR_ALPHABET:
+        raise _bad("symbols", f"{d} symbols: pair codes allow at most {MAX_PAIR_ALPHABET}")
+    lengths = _array(arrays, "lengths", np.uint8, d * d if pairs else d)
+    if int(lengths.max()) > MAX_CODE_LENGTH:
+        raise _bad("lengths", f"code words longer than {MAX_CODE_LENGTH} bits")
+    used = lengths[lengths > 0].astype(np.int64)
+    if used.size < 2 or int((np.int64(1) << (MAX_CODE_LENGTH - used)).sum()) != 1 << MAX_CODE_LENGTH:
+        raise _bad("lengths", "do not form a complete prefix code (Kraft sum != 1)")
+    total = _int(meta, "total_bits", 0, MAX_CODE_LENGTH * n)
+    words = _array(arrays, "words", np.uint64, (total + 63) // 64 + 1)
+    n_chunks = -(-n // CHUNK)
+    starts = np.zeros(n_chunks, np.uint64)
+    if n_chunks > 1:
+        sel = arrays.get("sel")
+        sel_dt = np.uint32 if total < 1 << 32 else np.uint64
+        sel = _array(arrays, "sel", sel_dt, n_chunks - 1)
+        starts[1:] = sel
+        if np.any(np.diff(starts.astype(np.int64)) < 1) or int(starts[-1]) >= max(1, total):
+            raise _bad("sel", "chunk offsets must increase and stay inside the stream")
+    elif "sel" in arrays:
+        raise _bad("sel", "present for a one-chunk tensor")
+    lo = hi = None
+    if not has_cb:
+        lo = _array(arrays, "raw", np.uint16 if dtype == "float32" else np.uint8, n)
+        if dtype == "float32":
+            hi = _array(arrays, "bits", np.uint8, n)
+    # (a one-entry codebook's code has an unused sibling symbol 1; the merge refuses it)
+    if has_cb and codebook is not None and int(alpha[-1]) >= max(2, codebook.size):
+        raise _bad("symbols", f"index {int(alpha[-1])} outside the {codebook.size}-entry codebook")
+    return ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
+                        codebook=codebook, pairs=pairs, alpha=alpha, lengths=lengths,
+                        words=words, starts=starts, total_bits=total, lo=lo, hi=hi,
+                        h0_total_bits=float(h0))
+
+
+def load_layout(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> RAS:
+    """``RAS.from_arrays`` for a meta that names a ``layout``: the byte-grouped form, or a
+    FormatError naming an unknown layout."""
+    if meta.get("layout") != LAYOUT:
+        raise FormatError(f"RAS: unknown layout {meta.get('layout')!r} (known: {LAYOUT!r})")
+    return _load(meta, arrays)

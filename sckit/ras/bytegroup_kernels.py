@@ -1,0 +1,352 @@
+"""numba kernels of the byte-grouped RAS (:mod:`sckit.ras.bytegroup`): canonical Huffman codes
+of exponent bytes (or pairs of them) in an LSB-first bit stream, decoded through a multi-symbol
+lookup table, four chunks at a time.
+
+Why this shape: a table indexed by the next ``LUT_BITS`` bits of the stream yields every code
+word that lies wholly inside those bits (up to ``MAX_OUT`` bytes), so one lookup decodes ~4
+exponents of trained weights (~2.5 bits each). A single stream is latency-bound (bit position ->
+word load -> table load -> bit position), so four chunks, which start at known bit offsets, are
+decoded in one loop to overlap four such chains. Outputs go to an L1-sized scratch; a second,
+branch-free pass joins each exponent with its raw sign and mantissa bytes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+__all__ = ["LUT_BITS", "MAX_OUT", "build_lut", "canonical_codes", "decode_range", "encode_bits"]
+
+LUT_BITS = 12  # code words are length-limited to this; 4096 x 8-byte table fits L1
+MAX_OUT = 7  # output bytes one table entry holds (bytes 0..6; byte 7 = count << 5 | bits)
+SLACK = 8  # scratch bytes past a chunk: a lookup writes MAX_OUT bytes unconditionally
+
+
+@njit(cache=True, nogil=True)
+def canonical_codes(lengths):
+    """Canonical code words (shorter first, ties by symbol index), bit-reversed so that the
+    first bit of a code is its least significant bit (LSB-first streams). 0 length: absent."""
+    n = lengths.size
+    codes = np.zeros(n, np.uint32)
+    code = np.uint32(0)
+    prev = 0
+    for length in range(1, 33):
+        for s in range(n):
+            if lengths[s] == length:
+                if prev:
+                    code = np.uint32(code << np.uint32(length - prev))
+                prev = length
+                rev = np.uint32(0)
+                c = code
+                for _ in range(length):
+                    rev = np.uint32((rev << np.uint32(1)) | (c & np.uint32(1)))
+                    c = np.uint32(c >> np.uint32(1))
+                codes[s] = rev
+                code = np.uint32(code + np.uint32(1))
+    return codes
+
+
+@njit(cache=True, nogil=True)
+def build_lut(lengths, codes, out_bytes, width, lut_bits):
+    """Decoding table of a complete canonical code (``codes`` LSB-first, ``lengths`` <= 32).
+
+    Entry ``w`` (the next ``lut_bits`` stream bits) holds the output bytes of every whole code
+    word at the start of ``w`` (``width`` bytes per symbol, ``out_bytes[s * width + j]``), at most
+    ``MAX_OUT`` bytes, in bytes 0..6, and ``count << 5 | bits used`` in byte 7. A window that is
+    the prefix of a longer code word holds ``count = bits = 0``, the index of a second-level
+    table in bits 0..31 and its index width ``k`` in bits 32..39: entries ``[index, index +
+    2**k)`` after the first ``2**lut_bits`` are one-symbol entries for the next ``k`` bits."""
+    size = 1 << lut_bits
+    max_len = 0
+    for s in range(lengths.size):
+        max_len = max(max_len, int(lengths[s]))
+    k = max(0, max_len - lut_bits)
+    single_sym = np.full(size, -1, np.int64)
+    single_len = np.zeros(size, np.int64)
+    sub_of = np.full(size, -1, np.int64)  # second-level table of a long-code prefix
+    n_sub = 0
+    for s in range(lengths.size):
+        ln = int(lengths[s])
+        if ln == 0:
+            continue
+        if ln <= lut_bits:
+            for w in range(int(codes[s]), size, 1 << ln):
+                single_sym[w] = s
+                single_len[w] = ln
+        else:
+            p = int(codes[s]) & (size - 1)
+            if sub_of[p] < 0:
+                sub_of[p] = n_sub
+                n_sub += 1
+    lut = np.zeros(size + (n_sub << k), np.uint64)
+    for s in range(lengths.size):
+        ln = int(lengths[s])
+        if ln <= lut_bits:
+            continue
+        base = size + (sub_of[int(codes[s]) & (size - 1)] << k)
+        e = np.uint64((width << 5) | ln) << np.uint64(56)
+        for j in range(width):
+            e |= np.uint64(out_bytes[s * width + j]) << np.uint64(8 * j)
+        for r in range(int(codes[s]) >> lut_bits, 1 << k, 1 << (ln - lut_bits)):
+            lut[base + r] = e
+    for w in range(size):
+        if single_sym[w] < 0:
+            if sub_of[w] >= 0:
+                lut[w] = np.uint64(size + (sub_of[w] << k)) | (np.uint64(k) << np.uint64(32))
+            continue
+        used = 0
+        count = 0
+        acc = np.uint64(0)
+        while True:
+            sub = w >> used
+            s = single_sym[sub]
+            ln = single_len[sub]
+            if s < 0 or ln > lut_bits - used or count + width > MAX_OUT:
+                break
+            for j in range(width):
+                acc |= np.uint64(out_bytes[s * width + j]) << np.uint64(8 * (count + j))
+            count += width
+            used += ln
+            if used == lut_bits:
+                break
+        acc |= np.uint64((count << 5) | used) << np.uint64(56)
+        lut[w] = acc
+    return lut
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _entry(lut, x, mask, lut_bits):
+    """The table entry for stream bits ``x``: one lookup, a second for long code words (rare)."""
+    e = lut[x & mask]
+    if (e >> np.uint64(56)) == 0:
+        k = (e >> np.uint64(32)) & np.uint64(63)
+        e = lut[(e & np.uint64(0xFFFFFFFF)) + ((x >> np.uint64(lut_bits))
+                                              & ((np.uint64(1) << k) - np.uint64(1)))]
+    return e
+
+
+@njit(cache=True, nogil=True)
+def encode_bits(symbols, codes, lengths, chunk_syms, words, starts):
+    """Write the code words of ``symbols`` LSB-first into ``words``; ``starts[c]`` = bit offset of
+    symbol ``c * chunk_syms``. Returns the total number of bits."""
+    acc = np.uint64(0)
+    nacc = 0
+    w = 0
+    bit = 0
+    for i in range(symbols.size):
+        if i % chunk_syms == 0:
+            starts[i // chunk_syms] = bit
+        s = symbols[i]
+        ln = int(lengths[s])
+        c = np.uint64(codes[s])
+        acc |= c << np.uint64(nacc)
+        nacc += ln
+        bit += ln
+        if nacc >= 64:
+            words[w] = acc
+            w += 1
+            nacc -= 64
+            acc = c >> np.uint64(ln - nacc) if nacc else np.uint64(0)
+    if nacc:
+        words[w] = acc
+    return bit
+
+
+@intrinsic
+def _load_u64(typingctx, arr, idx):
+    """Unaligned little-endian 64-bit load from byte ``idx`` of a uint8 array (no bounds check:
+    callers keep 8 bytes of padding)."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.uint8):
+        return None
+    sig = types.uint64(arr, types.int64)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(64).as_pointer())
+        ld = builder.load(ptr)
+        ld.align = 1
+        return ld
+
+    return sig, codegen
+
+
+@intrinsic
+def _store_u64(typingctx, arr, idx, val):
+    """Unaligned 64-bit store at byte ``idx`` of a uint8 array: one store in place of eight."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.uint8):
+        return None
+    sig = types.void(arr, types.int64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(64).as_pointer())
+        st = builder.store(args[2], ptr)
+        st.align = 1
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _peek(wb, bit):
+    """The stream bits from ``bit`` on (at least 57 valid): ``wb`` is the words as bytes."""
+    return _load_u64(wb, bit >> 3) >> np.uint64(bit & 7)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _put(dst, o, e):
+    _store_u64(dst, o, e)  # bytes o..o+7; byte 7 (the info) is overwritten later
+
+
+@njit(cache=True, nogil=True)
+def _decode_one(words, bit, end_bit, n_out, lut, lut_bits, dst, d0):
+    """One chunk: ``n_out`` bytes from bit ``bit`` into ``dst[d0:]``. False when the stream is
+    corrupt (the chunk's bits, which end at ``end_bit``, run out first). Needs a complete code
+    (every window starts a code word: checked on load)."""
+    mask = np.uint64((1 << lut_bits) - 1)
+    o = np.int64(0)
+    while o < n_out:
+        if bit >= end_bit:
+            return False
+        e = _entry(lut, _peek(words, bit), mask, lut_bits)
+        _put(dst, d0 + o, e)
+        info = e >> np.uint64(56)
+        o += np.int64(info >> np.uint64(5))
+        bit += np.int64(info & np.uint64(31))
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _decode_four(words, starts, total_bits, c, n_out, lut, lut_bits, dst, stride):
+    """Chunks ``c .. c+3`` (each ``n_out`` bytes) interleaved: four independent bit positions,
+    each bounded by the next chunk's start (reads never leave the stream, even if corrupt)."""
+    mask = np.uint64((1 << lut_bits) - 1)
+    b0 = np.int64(starts[c])
+    b1 = np.int64(starts[c + 1])
+    b2 = np.int64(starts[c + 2])
+    b3 = np.int64(starts[c + 3])
+    e0 = b1
+    e1 = b2
+    e2 = b3
+    e3 = np.int64(starts[c + 4]) if c + 4 < starts.size else total_bits
+    o0 = np.int64(0)
+    o1 = np.int64(0)
+    o2 = np.int64(0)
+    o3 = np.int64(0)
+    s1 = stride
+    s2 = 2 * stride
+    s3 = 3 * stride
+    while (o0 < n_out and o1 < n_out and o2 < n_out and o3 < n_out and b0 < e0 and b1 < e1
+           and b2 < e2 and b3 < e3):
+        x0 = _entry(lut, _peek(words, b0), mask, lut_bits)
+        x1 = _entry(lut, _peek(words, b1), mask, lut_bits)
+        x2 = _entry(lut, _peek(words, b2), mask, lut_bits)
+        x3 = _entry(lut, _peek(words, b3), mask, lut_bits)
+        _put(dst, o0, x0)
+        _put(dst, s1 + o1, x1)
+        _put(dst, s2 + o2, x2)
+        _put(dst, s3 + o3, x3)
+        i0 = x0 >> np.uint64(56)
+        i1 = x1 >> np.uint64(56)
+        i2 = x2 >> np.uint64(56)
+        i3 = x3 >> np.uint64(56)
+        o0 += np.int64(i0 >> np.uint64(5))
+        o1 += np.int64(i1 >> np.uint64(5))
+        o2 += np.int64(i2 >> np.uint64(5))
+        o3 += np.int64(i3 >> np.uint64(5))
+        b0 += np.int64(i0 & np.uint64(31))
+        b1 += np.int64(i1 & np.uint64(31))
+        b2 += np.int64(i2 & np.uint64(31))
+        b3 += np.int64(i3 & np.uint64(31))
+    ok = _finish(words, b0, o0, e0, n_out, lut, lut_bits, dst, 0)
+    ok &= _finish(words, b1, o1, e1, n_out, lut, lut_bits, dst, s1)
+    ok &= _finish(words, b2, o2, e2, n_out, lut, lut_bits, dst, s2)
+    ok &= _finish(words, b3, o3, e3, n_out, lut, lut_bits, dst, s3)
+    return ok
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _finish(words, bit, o, end_bit, n_out, lut, lut_bits, dst, d0):
+    if o >= n_out:
+        return True
+    return _decode_one(words, bit, end_bit, n_out - o, lut, lut_bits, dst, d0 + o)
+
+
+@njit(cache=True, nogil=True)
+def _merge_f32(ex, lo, hi, out):
+    # lo = mantissa bits 0-15, hi = sign << 7 | mantissa bits 16-22; slices, so LLVM vectorizes
+    for k in range(out.size):
+        h = np.uint32(hi[k])
+        out[k] = np.uint32(lo[k]) | (((h & np.uint32(0x7F)) | ((h & np.uint32(0x80)) << np.uint32(8))
+                                      | (np.uint32(ex[k]) << np.uint32(7))) << np.uint32(16))
+
+
+@njit(cache=True, nogil=True)
+def _merge_bf16(ex, lo, out):
+    # lo = sign << 7 | mantissa
+    for k in range(out.size):
+        r = np.uint16(lo[k])
+        out[k] = ((r & np.uint16(0x7F)) | (np.uint16(ex[k]) << np.uint16(7))
+                  | ((r & np.uint16(0x80)) << np.uint16(8)))
+
+
+@njit(cache=True, nogil=True)
+def _merge_cb(ex, cb, out):
+    n_cb = cb.size
+    bad = 0
+    for k in range(out.size):
+        s = np.int64(ex[k])
+        bad |= s >= n_cb
+        out[k] = cb[min(s, n_cb - 1)]
+    return bad == 0
+
+
+@njit(cache=True, nogil=True)
+def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0):
+    """Join exponents ``ex[s0 : s0+count]`` with the raw bytes of weights ``e0 ..`` into
+    ``out[o0 ..]``. mode 0: float32, 1: bfloat16, 2: codebook (out = cb[symbol index])."""
+    if mode == 0:
+        _merge_f32(ex[s0:s0 + count], lo[e0:e0 + count], hi[e0:e0 + count], out[o0:o0 + count])
+    elif mode == 1:
+        _merge_bf16(ex[s0:s0 + count], lo[e0:e0 + count], out[o0:o0 + count])
+    else:
+        return _merge_cb(ex[s0:s0 + count], cb, out[o0:o0 + count])
+    return True
+
+
+@njit(cache=True, nogil=True)
+def decode_range(words, starts, total_bits, chunk, n, pairs, lut, lut_bits, mode, lo, hi, cb, e0,
+                 e1, out, scratch):
+    """Weights ``[e0, e1)`` into ``out[0 : e1-e0]``: the chunks (``chunk`` weights each, the last
+    shorter; a pair-coded last chunk decodes one byte past ``n``) overlapping the range are
+    decoded four at a time into ``scratch`` (``4 * (chunk + SLACK)`` bytes), then merged.
+    False when the stream is corrupt."""
+    stride = chunk + SLACK
+    n_chunks = starts.size
+    c = e0 // chunk
+    c_end = (e1 - 1) // chunk + 1 if e1 > e0 else c
+    while c < c_end:
+        # the last chunk may be short: it goes through the one-chunk path
+        last = n_chunks - 1
+        if c + 4 <= c_end and c + 3 < last:
+            if not _decode_four(words, starts, total_bits, c, chunk, lut, lut_bits, scratch, stride):
+                return False
+            k = 4
+        else:
+            c_n = min(chunk, n - c * chunk)
+            if pairs and c == last:
+                c_n += c_n & 1  # pair codes: the padding byte of an odd tail
+            end_bit = np.int64(starts[c + 1]) if c + 1 < n_chunks else total_bits
+            if not _decode_one(words, np.int64(starts[c]), end_bit, c_n, lut, lut_bits, scratch, 0):
+                return False
+            k = 1
+        for j in range(k):
+            a = max(e0, (c + j) * chunk)
+            b = min(e1, (c + j + 1) * chunk)
+            if b > a and not _merge(mode, scratch, j * stride + a - (c + j) * chunk, lo, hi, cb,
+                                    a, b - a, out, a - e0):
+                return False
+        c += k
+    return True

@@ -1,0 +1,237 @@
+"""The byte-grouped RAS layout: bit-exact decoding, row ranges, access, loading, corruption."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sckit.errors import FormatError
+from sckit.ras import RAS, encode
+from sckit.ras.bytegroup import CHUNK, ByteGroupRAS, load_layout
+from sckit.tensor_io import decode_tensor, encode_tensor
+
+INT = {torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float16: torch.int16,
+       torch.int8: torch.int8}
+UINT = {4: np.uint32, 2: np.uint16, 1: np.uint8}
+
+
+def _bits(t: torch.Tensor) -> np.ndarray:
+    return t.contiguous().view(INT[t.dtype]).numpy().view(UINT[t.element_size()])
+
+
+def _weights(shape, dtype, seed=0, sigma=0.02, special=True) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    t = (torch.randn(tuple(shape), generator=g) * sigma).to(dtype)
+    if special and t.numel() >= 6:
+        flat = t.view(-1)
+        vals = [float("nan"), -0.0, float("inf"), float("-inf"), 1e-40, -3.0e38]
+        flat[:6] = torch.tensor(vals).to(dtype)
+    return t
+
+
+def _check_all(r: RAS, t: torch.Tensor) -> None:
+    want = _bits(t)
+    assert np.array_equal(_bits(decode_tensor(r)), want)
+    back = RAS.from_bytes(r.to_bytes())
+    assert type(back) is type(r) and len(r.to_bytes()) == r.nbytes
+    assert np.array_equal(_bits(decode_tensor(back)), want)
+    if t.ndim:
+        n0 = t.shape[0]
+        for a, b in ((0, n0), (n0 // 3, n0 // 3 + 1), (n0 // 2, n0)):
+            assert np.array_equal(r.decode_rows(a, b), want[a:b])
+    idx = [tuple(int(i) for i in np.unravel_index(k, t.shape)) for k in (0, t.numel() - 1,
+                                                                         t.numel() // 2)]
+    for i in idx:
+        assert r.access(i) == int(want[i])
+    if t.ndim:
+        assert np.array_equal(r.access_many(np.array(idx)), np.array([want[i] for i in idx]))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from([torch.float32, torch.bfloat16]),
+       st.lists(st.integers(1, 40), min_size=0, max_size=4),
+       st.sampled_from(["block", "element"]), st.sampled_from([None, True, False]),
+       st.floats(1e-4, 10.0), st.integers(0, 2**16))
+def test_round_trip_random_shapes(dtype, shape, kind, pairs, sigma, seed):
+    t = _weights(tuple(shape), dtype, seed, sigma)
+    bits = _bits(t)
+    from sckit.ras.bytegroup import encode_bytegroup
+    from sckit.ras.fields import split_for
+
+    name = "float32" if dtype == torch.float32 else "bfloat16"
+    before = bits.copy()
+    if pairs is True and len(np.unique((bits.reshape(-1) >> (23 if name == "float32" else 7))
+                                       & 0xFF)) > 64:
+        pairs = None
+    r = encode_bytegroup(bits.reshape(-1), split_for(name), tuple(shape), kind, pairs=pairs)
+    assert np.array_equal(bits, before)  # the input is never modified
+    assert r.kind == kind and r.shape == tuple(shape) and r.dtype == name
+    if pairs is not None:
+        assert r.pairs == pairs
+    _check_all(r, t)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("n", [4 * CHUNK + 1, 9 * CHUNK - 3, 13 * CHUNK])
+def test_many_chunks_and_odd_tails(dtype, n):
+    t = _weights((n,), dtype, seed=n)
+    for pairs in (False, True):
+        r = encode(_bits(t), dtype=str(dtype).removeprefix("torch."), layout="bytegroup")
+        assert isinstance(r, ByteGroupRAS)
+        r2 = ByteGroupRAS.from_arrays(*r.to_arrays())
+        want = _bits(t)
+        assert np.array_equal(r2.decode(), want)
+        acc = r2.accessor()
+        for i in range(n - 3 * CHUNK, n, 997):
+            assert acc.access(i) == int(want[i])
+        assert acc.hits > 0 and acc.misses >= 1
+        del pairs
+
+
+def test_long_code_words_use_the_second_table_level():
+    # a geometric spread of exponents: rare exponents get code words longer than 12 bits
+    rng = np.random.default_rng(0)
+    e = np.minimum(rng.geometric(0.5, 300_000), 40).astype(np.uint32) + 80
+    bits = (e << 23) | rng.integers(0, 1 << 23, e.size, dtype=np.uint32)
+    r = encode(bits.reshape(300, 1000), dtype="float32", layout="bytegroup")
+    assert int(r.lengths.max()) > 12
+    assert np.array_equal(r.decode().reshape(-1), bits)
+    assert np.array_equal(r.decode_rows(17, 251).reshape(-1), bits[17_000:251_000])
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.float16, torch.float32, torch.bfloat16])
+def test_codebook_tensors(dtype):
+    g = torch.Generator().manual_seed(1)
+    levels = (torch.randn(200, generator=g) * 0.1)
+    idx = torch.randint(0, 200, (300, 70), generator=g)
+    t = (idx - 100).to(torch.int8) if dtype == torch.int8 else levels[idx].to(dtype)
+    r = encode_tensor(t, layout="bytegroup")
+    assert isinstance(r, ByteGroupRAS) and r.codebook is not None and r.codebook.size <= 200
+    _check_all(r, t)
+    auto = encode_tensor(t)
+    assert np.array_equal(_bits(decode_tensor(auto)), _bits(t))
+
+
+def test_auto_keeps_the_smaller_layout():
+    t = _weights((256, 300), torch.float32)
+    wm = encode_tensor(t, layout="wm")
+    bg = encode_tensor(t, layout="bytegroup")
+    auto = encode_tensor(t)
+    assert auto.nbytes == min(wm.nbytes, bg.nbytes)
+    assert isinstance(auto, ByteGroupRAS) == (bg.nbytes < wm.nbytes)
+    pruned = t.clone()
+    pruned[pruned.abs() < 0.03] = 0  # ~87% zeros: the sparse wavelet matrix wins
+    r = encode_tensor(pruned)
+    assert r.sparse and not isinstance(r, ByteGroupRAS)
+    assert encode(_bits(t), dtype="float32").wm is not None  # sckit.ras.encode: the paper's form
+
+
+def test_smaller_than_wavelet_matrix_on_gaussian_weights():
+    for dtype in (torch.float32, torch.bfloat16):
+        t = _weights((512, 512), dtype, special=False)
+        bg = encode_tensor(t, layout="bytegroup")
+        wm = encode_tensor(t, layout="wm")
+        assert bg.nbytes < wm.nbytes
+        assert bg.pairs  # pair codes pay on a quarter-million weights
+        assert bg.bits_per_weight < bg.h0_bits + 0.04  # within 0.04 bits of the order-0 bound
+
+
+def test_gpu_kernels_leave_it_to_the_cpu():
+    from sckit.backends.float_fields import supports
+
+    t = _weights((64, 64), torch.float32)
+    assert not supports(encode_tensor(t, layout="bytegroup"))
+    assert supports(encode_tensor(t, layout="wm"))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="layout"):
+        encode(np.zeros(4, np.float32), layout="zip")
+    with pytest.raises(ValueError, match="bytegroup"):
+        encode(np.arange(1000, dtype=np.int32), layout="bytegroup")
+    with pytest.raises(ValueError, match="float32"):
+        encode(np.zeros(4, np.float16), layout="bytegroup", codebook=False)
+
+
+# ---------------------------------------------------------------------- loading untrusted data
+
+
+def _parts(n=3 * CHUNK + 5, dtype=torch.float32):
+    r = encode_tensor(_weights((n,), dtype), layout="bytegroup")
+    meta, arrays = r.to_arrays()
+    return dict(meta), {k: np.array(v) for k, v in arrays.items()}
+
+
+@pytest.mark.parametrize("field,value", [
+    ("version", 2), ("layout", "zip"), ("kind", "row"), ("dtype", "float64"), ("dtype", 3),
+    ("shape", [-1]), ("shape", [0]), ("shape", "12"), ("codebook", 1), ("pairs", None),
+    ("total_bits", -5), ("total_bits", 10**12), ("h0_total_bits", float("nan")),
+])
+def test_bad_meta_is_a_format_error_naming_the_field(field, value):
+    meta, arrays = _parts()
+    meta[field] = value
+    with pytest.raises(FormatError, match=field if field != "layout" else "layout"):
+        RAS.from_arrays(meta, arrays)
+
+
+def test_bad_arrays_are_format_errors():
+    meta, arrays = _parts()
+    for name, bad, what in [
+        ("words", arrays["words"][:-1], "words"),
+        ("sel", arrays["sel"][::-1].copy(), "sel"),
+        ("sel", arrays["sel"].astype(np.uint64), "sel"),
+        ("raw", arrays["raw"][:-1], "raw"),
+        ("bits", arrays["bits"].astype(np.uint16), "bits"),
+        ("lengths", np.full_like(arrays["lengths"], 1), "lengths"),  # Kraft sum != 1
+        ("symbols", arrays["symbols"][::-1].copy(), "symbols"),
+    ]:
+        a = dict(arrays)
+        a[name] = bad
+        with pytest.raises(FormatError, match=what):
+            RAS.from_arrays(meta, a)
+    a = dict(arrays)
+    del a["raw"]
+    with pytest.raises(FormatError, match="raw"):
+        RAS.from_arrays(meta, a)
+    with pytest.raises(FormatError, match="layout"):
+        load_layout({"layout": "other"}, arrays)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10**9), st.integers(1, 40))
+def test_flipped_code_bits_never_crash(seed, n_flips):
+    """A forged stream decodes to some tensor or raises FormatError: never reads out of bounds."""
+    meta, arrays = _parts(5 * CHUNK + 7)
+    rng = np.random.default_rng(seed)
+    w = arrays["words"].view(np.uint8)
+    pos = rng.integers(0, w.size - 8, n_flips)
+    w[pos] ^= rng.integers(1, 256, n_flips).astype(np.uint8)
+    r = RAS.from_arrays(meta, arrays)
+    try:
+        out = r.decode()
+        assert out.shape == r.shape
+        r.decode_rows(CHUNK, 3 * CHUNK)
+    except FormatError:
+        pass
+
+
+def test_container_round_trip(tmp_path):
+    """A SuccinctModel holding byte-grouped RAS saves and loads through the container."""
+    from torch import nn
+
+    import sckit
+
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(128, 256), nn.ReLU(), nn.Linear(256, 10)).eval()
+    x = torch.randn(2, 128)
+    sm = sckit.compress(m, x)
+    assert any(isinstance(r, ByteGroupRAS) for r in sm.ras.values())
+    path = tmp_path / "m.sckit"
+    sckit.save(sm, path)
+    loaded = sckit.load(path, nn.Sequential(nn.Linear(128, 256), nn.ReLU(), nn.Linear(256, 10)))
+    for name, p in m.named_parameters():
+        got = dict(loaded.to_dense().named_parameters())[name]
+        assert torch.equal(got.view(torch.int32), p.detach().view(torch.int32))
