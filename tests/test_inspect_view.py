@@ -108,3 +108,14 @@ def test_frozen_layers_are_flagged():
     assert not df.trainable["conv"] and df.trainable["fc"]
     t = df.attrs["totals"]
     assert t["trainable_params"] == t["n_params"] - df.n_params["conv"]
+
+
+def test_resnet50_every_row_in_html_and_print():
+    from sckit import zoo
+
+    df = sckit.inspect(zoo.create_model("resnet50"), torch.zeros(1, 3, 64, 64), encode=False)
+    assert len(df) == 107
+    assert df._repr_html_().split("<tbody>")[1].split("</tbody>")[0].count("<tr>") == 107
+    lines = str(df).splitlines()
+    assert sum(" Conv2d " in line or " BatchNorm2d " in line for line in lines) == 106
+    assert max(map(len, lines)) <= 100
