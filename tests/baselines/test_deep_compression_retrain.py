@@ -165,3 +165,15 @@ def test_deepsz_retrains_and_searches_on_the_known_training_set():
     assert p["accuracy_pruned"] - p["accuracy_final"] <= budget + 1e-12
     plain = deepsz(model, prune_amount=0.8, error_bound=1e-3, retrain=False)
     assert not plain.params["retrained"] and plain.params["accuracy_final"] is None
+
+
+def test_zoo_pretrained_model_is_retrained_by_default():
+    """The real zoo path (digits LeNet-300-100: trained once into the user cache, then loaded)."""
+    from sckit.zoo import create_model
+
+    model = create_model("lenet300_100", pretrained="digits")
+    r = deep_compression(model, prune_amount=0.9, epochs=1, centroid_epochs=1, progress=False)
+    assert r.params["retrained"] and r.params["dataset"] == "digits"
+    acc = r.params["accuracy"]
+    assert acc["original"] == model._sckit_pretrained["test_accuracy"]
+    assert acc["retrained"] > acc["pruned"] and acc["final"] == evaluate(r.model)
