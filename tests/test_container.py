@@ -259,3 +259,29 @@ def test_save_to_a_folder_or_missing_folder_says_so(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         sckit.save(model, tmp_path / "no" / "such" / "m.sck")
     assert not os.listdir(tmp_path)  # no temporary file left behind, nothing created
+
+
+def test_encoded_weight_buffer_round_trips(tmp_path: Path) -> None:
+    """A weight held as a buffer (as onnx2torch-converted models keep them) is encoded by
+    compress and comes back from the file bit-exactly."""
+
+    class BufNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("w", torch.randint(-4, 4, (32, 16)).float())
+            self.fc = nn.Linear(32, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(torch.nn.functional.linear(x, self.w))
+
+    torch.manual_seed(0)
+    m = BufNet().eval()
+    x = torch.randn(3, 16)
+    sm = sckit.compress(m, x, ras="element", decode_ahead=False)
+    path = tmp_path / "b.sck"
+    sckit.save(sm, path)
+    back = sckit.load(path, model=BufNet())
+    with torch.no_grad():
+        assert bit_equal(back(x), m(x))
+    assert "w" in sm.ras and "w" in back.ras
+    assert _state_equal(back.to_dense().state_dict(), m.state_dict())

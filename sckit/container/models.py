@@ -226,7 +226,7 @@ def _check_tensors(reader: Reader, module: nn.Module, path: Path) -> dict[str, T
         _need(not is_param or canon.get(id(val)) == name, f"{path}: tensor {name!r} is tied in the module but stored separately")
         _need(getattr(torch, e.dtype, None) == val.dtype, f"{path}: header does not match the module: {name!r} is {e.dtype} in the file, {val.dtype} in the module")
         _need(list(e.shape) == list(val.shape), f"{path}: header does not match the module: {name!r} has shape {list(e.shape)} in the file, {list(val.shape)} in the module")
-        _need(e.storage != "ras" or is_param, f"{path}: tensor {name!r} is RAS-encoded but is not a parameter")
+        _need(e.storage != "ras" or is_param or val.is_floating_point(), f"{path}: tensor {name!r} is RAS-encoded but is neither a parameter nor a float buffer")
     return entries
 
 
@@ -254,23 +254,31 @@ def _assemble_succinct(header: dict[str, Any], module: nn.Module, entries: dict[
     units, schedule, reasons = eng["units"], eng["schedule"], eng.get("reasons", {})
     modules = dict(module.named_modules(remove_duplicate=False))
     params = dict(module.named_parameters())
+    is_encoded = {n for n, e in entries.items() if e.storage == "ras"}
+    # encoded float buffers (weights a converter keeps as buffers) are units' weights too
+    weights = {**{n: b for n, b in module.named_buffers() if n in is_encoded}, **params}
+    canon = {id(p): n for n, p in module.named_parameters()}
     covered: set[str] = set()
     for unit, names in units.items():
         _need(unit in modules, f"{path}: engine.units[{unit[:80]!r}]: header does not match the module: not a submodule")
         for j, n in enumerate(names):
-            _need(n in params, f"{path}: engine.units[{unit[:80]!r}][{j}]: {n[:80]!r} is not a parameter of the module")
+            _need(n in weights, f"{path}: engine.units[{unit[:80]!r}][{j}]: {n[:80]!r} is not a weight of the module")
         covered.update(names)
+        # a module whose forward runs reads its own weights: an encoded one missing from its
+        # unit would be an empty placeholder in that forward (a forged or damaged engine section)
+        for local, p in modules[unit].named_parameters(recurse=False):
+            cname = canon[id(p)]
+            _need(cname not in is_encoded or cname in names, f"{path}: engine.units[{unit[:80]!r}]: omits its module's encoded weight {cname!r} ({local})")
     for i, u in enumerate(schedule):
         _need(u in units, f"{path}: engine.schedule[{i}]: {u[:80]!r} is not an engine unit")
     encoded: dict[str, Any] = {}
-    for name, e in entries.items():
-        if e.storage != "ras":
-            continue
+    for name in is_encoded:
         _need(name in covered, f"{path}: engine.units: encoded weight {name!r} is in no unit, so no forward would decode it")
         encoded[name] = reader.ras(name)
     _assign_dense(module, entries, reader, path)
     for name in encoded:
-        params[name].requires_grad_(entries[name].requires_grad)
+        if name in params:
+            params[name].requires_grad_(entries[name].requires_grad)
     da = eng.get("decode_ahead", False)
     return SuccinctModel(
         module,
