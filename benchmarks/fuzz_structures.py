@@ -26,6 +26,7 @@ The test suite runs a few hundred cases through :func:`run` (tests/test_fuzz_str
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import select
 import subprocess
@@ -81,6 +82,13 @@ def _bases() -> list[tuple[str, str, dict[str, Any], dict[str, np.ndarray]]]:
     add("ras_1d", "sckit.ras", ras.encode(w.reshape(-1)[:300].copy()))
     add("ras_empty", "sckit.ras", ras.encode(np.zeros((0, 4), np.float32)))
     add("ras_i32", "sckit.ras", ras.encode(rng.integers(-5000, 5000, (9, 30)).astype(np.int32)))
+    try:  # the byte-grouped layout, where this sckit has it (same RAS.from_bytes entry point)
+        big = (rng.standard_normal((40, 500)) * 0.02).astype(np.float32)
+        add("bg_f32", "sckit.ras", ras.encode(big, kind="block", layout="bytegroup"))
+        add("bg_cb", "sckit.ras", ras.encode(q.astype(np.float32), kind="element",
+                                             layout="bytegroup", codebook=True))
+    except TypeError:
+        pass
     return out
 
 
@@ -124,9 +132,9 @@ def _mutate_meta(rng: np.random.Generator, meta: dict[str, Any]) -> str:
         if isinstance(parent, dict):
             del parent[path[-1]]
             return f"meta del {'.'.join(map(str, path))}"
-        new = _SPECIAL[rng.integers(len(_SPECIAL))]
+        new = copy.deepcopy(_SPECIAL[rng.integers(len(_SPECIAL))])
     else:
-        new = _SPECIAL[rng.integers(len(_SPECIAL))]
+        new = copy.deepcopy(_SPECIAL[rng.integers(len(_SPECIAL))])
     _get(meta, path[:-1])[path[-1]] = new
     return f"meta {'.'.join(map(str, path))}={new!r}"
 
@@ -189,7 +197,6 @@ def _mutate_array(rng: np.random.Generator, arrays: dict[str, np.ndarray]) -> st
 def make_case(seed: int, i: int, bases: list) -> tuple[str, str, bytes]:
     """``(label, kind, bytes)`` of case ``i``: a base structure with 1-3 forged fields, packed
     with a valid checksum."""
-    import copy
     import struct
     import zlib
 
