@@ -252,6 +252,15 @@ def read_layout(metadata: dict[str, str], path: Path) -> dict[str, Any]:
         layout["tensors"] = [(str(n), str(c), tuple(int(s) for s in sh), sd)
                              for n, c, sh, sd in layout["tensors"]]
         layout["format"] = str(layout["format"])
+        shapes = {n: sh for n, _, sh, _ in layout["tensors"]}
+        parts = {str(k): [(str(e), int(a), int(b)) for e, a, b in v]
+                 for k, v in (layout.get("parts") or {}).items()}
+        for name, blocks in parts.items():  # row blocks must tile dim 0 exactly, in order
+            ends = [0] + [b for _, _, b in blocks]
+            if (not shapes[name] or [a for _, a, _ in blocks] != ends[:-1]
+                    or ends[-1] != shapes[name][0] or any(b <= a for _, a, b in blocks)):
+                raise ValueError(f"row blocks of {name!r} do not tile its first dimension")
+        layout["parts"] = parts
     except (ValueError, KeyError, TypeError) as e:
         raise FormatError(f"{path}: malformed {LAYOUT_KEY!r} metadata ({e})") from None
     return layout

@@ -10,6 +10,7 @@ time. ``torch.save`` needs the whole dict, so unpacking to ``.pt`` holds the mod
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,26 @@ from sckit.errors import FormatError
 __all__ = ["unpack_to"]
 
 DECODE_BUDGET_BYTES = 1 << 30
+# a fresh file map after this many decoded bytes (see _Readers)
+REMAP_BYTES = 1 << 29
+
+
+class _Readers:
+    """The container reader for each decode job, replaced by a fresh one after every
+    :data:`REMAP_BYTES` of tensors: a reader keeps its file map (and the RAS built on it) alive,
+    so the pages of the packed file read so far would stay in the resident set of a long
+    unpack; a dropped reader's map is released once its last tensor is decoded."""
+
+    def __init__(self, path: Any) -> None:
+        self._path, self._reader, self._since = path, None, 0
+        self._lock = threading.Lock()
+
+    def get(self, nbytes: int) -> Any:
+        with self._lock:
+            if self._reader is None or self._since >= REMAP_BYTES:
+                self._reader, self._since = _store.reader(self._path), 0
+            self._since += nbytes
+            return self._reader
 
 
 def _user_metadata(reader: Any) -> dict[str, str]:
@@ -35,8 +56,10 @@ def _stream(reader: Any, layout: dict[str, Any], names: list[str], sizes: dict[s
             threads: int | None, bar: Any) -> Iterator[tuple[str, np.ndarray]]:
     from sckit.parallel import imap_bounded
 
+    readers = _Readers(reader.path)  # the caller's reader has read headers only
+
     def job(name: str) -> tuple[str, np.ndarray]:
-        return name, _store.tensor_bytes(reader, name, layout)
+        return name, _store.tensor_bytes(readers.get(sizes[name]), name, layout)
 
     for name, data in imap_bounded(job, names, threads=threads, cost=lambda n: sizes[n],
                                    budget=DECODE_BUDGET_BYTES):

@@ -231,6 +231,25 @@ def test_unpack_rejects_model_container(tmp_path):
         sckit.unpack(tmp_path / "lin.sck", tmp_path / "x.safetensors", progress=False)
 
 
+def test_forged_layout_is_a_format_error(tmp_path):
+    from sckit.checkpoint import LAYOUT_KEY
+    from sckit.container import Writer
+
+    good = {"format": "torch", "tensors": [["w", "F32", [4, 2], None]],
+            "parts": {"w": [["w::rows[0:2]", 0, 2], ["w::rows[2:4]", 2, 4]]}}
+    bad = [("not json", "{"), ("no tensors", json.dumps({"format": "torch"})),
+           ("gap", json.dumps({**good, "parts": {"w": [["a", 0, 2], ["b", 3, 4]]}})),
+           ("short", json.dumps({**good, "parts": {"w": [["a", 0, 2]]}}))]
+    for label, text in bad:
+        path = tmp_path / f"{label}.sck"
+        with Writer(path, kind="checkpoint", metadata={LAYOUT_KEY: text}) as w:
+            w.add_tensor("w", torch.zeros(4, 2))
+        with pytest.raises(FormatError, match="malformed"):
+            sckit.unpack(path, tmp_path / "x.pt", progress=False)
+        with pytest.raises(FormatError, match="malformed"):
+            sckit.open(path)
+
+
 def test_packing_streams_in_bounded_memory(tmp_path):
     """Scaled-down memory bound: a 201 MB checkpoint of 3 MB tensors packs with a peak resident
     set far below the checkpoint's size (tensor by tensor, never the whole model)."""
