@@ -11,7 +11,8 @@ Target: the default call (``encode=True``: sizes estimated from symbol histogram
 call, then the medians and spreads of warm calls (interleaved, ``sckit.timing``) of the plain
 forward, ``encode=False`` (tracing only), the default and ``encode="exact"`` (every tensor
 encoded). ``--check`` prints, per zoo model and RAS kind, the estimate's error against the
-exact sizes: total and worst row. Timings are wall-clock on the machine it runs on (printed);
+exact sizes (total and worst row), then the same on pruned and quantized versions of a few zoo
+models. Timings are wall-clock on the machine it runs on (printed);
 on a shared machine compare figures from one run only.
 """
 
@@ -85,6 +86,42 @@ def check_estimates() -> None:
     print(f"largest row error over the zoo: {100 * worst_all:.3f} %")
 
 
+VARIANT_MODELS = ("lenet300_100", "resnet18", "mobilenet_v2", "deit_tiny")
+
+
+def check_variants() -> None:
+    """Estimated vs exact sizes on pruned and quantized zoo models (``sckit.transforms``; no
+    fine-tuning), RAS kinds as ``inspect`` chooses them."""
+    from sckit import zoo
+    from sckit.inspection import inspect
+    from sckit.transforms import prune, quantize
+
+    variants = {
+        "magnitude 50%": lambda m: prune(m, 0.5),
+        "magnitude 90%": lambda m: prune(m, 0.9),
+        "uniform 4-bit": lambda m: quantize(m, 4),
+        "90% + 4-bit": lambda m: quantize(prune(m, 0.9), 4),
+    }
+    print(f"\n{'model':14s} {'variant':14s} {'rows':>5s} {'exact MiB':>10s} {'total err':>10s} "
+          f"{'worst row':>10s}  worst layer (estimated rows only)")
+    worst_all = 0.0
+    for name in VARIANT_MODELS:
+        base, x = zoo.create_model(name), zoo.default_input(name)
+        for label, make in variants.items():
+            model = make(base)
+            est = inspect(model, x)
+            real = inspect(model, x, encode="exact")
+            rel = (est.succinct_bytes / real.succinct_bytes - 1)[est.size_estimated]
+            worst = rel.abs().idxmax() if len(rel) else None
+            w = float(rel[worst]) if worst is not None else 0.0
+            worst_all = max(worst_all, abs(w))
+            total = est.succinct_bytes.sum() / real.succinct_bytes.sum() - 1
+            print(f"{name:14s} {label:14s} {int(est.size_estimated.sum()):>5d} "
+                  f"{real.succinct_bytes.sum() / 2**20:>10.2f} {100 * total:>+9.3f}% "
+                  f"{100 * w:>+9.3f}%  {est.layer[worst] if worst is not None else '-'}")
+    print(f"largest row error on pruned/quantized models: {100 * worst_all:.3f} %")
+
+
 def bench_zoo() -> None:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -143,6 +180,7 @@ def main() -> None:
         bench_model(name, args.repeats)
     if args.check:
         check_estimates()
+        check_variants()
     if args.all:
         bench_zoo()
     if args.tables:

@@ -52,8 +52,21 @@ def _bits(t: torch.Tensor) -> tuple[np.ndarray, str]:
     return a.view(_TORCH[t.dtype][1]).numpy().reshape(-1), name
 
 
+def _spread(flat: np.ndarray) -> np.ndarray:
+    """``flat`` itself when small, else SAMPLE_WEIGHTS elements at seeded random positions: for
+    symbol histograms. Strided samples alias with the layout (a stride that divides a 3x3
+    kernel's 9 sees one kernel position) and runs see few channels (per-channel codebooks)."""
+    n = flat.size
+    if n <= SAMPLE_WEIGHTS:
+        return flat
+    idx = np.random.default_rng(0).integers(0, n, SAMPLE_WEIGHTS)
+    idx.sort()
+    return flat[idx]
+
+
 def _sample(flat: np.ndarray, row_len: int) -> np.ndarray:
-    """``flat`` itself when small, else _RUNS contiguous runs starting at row boundaries."""
+    """``flat`` itself when small, else _RUNS contiguous runs starting at row boundaries: for the
+    zero gaps of the sparse form, which only runs keep."""
     n = flat.size
     if n <= SAMPLE_WEIGHTS:
         return flat
@@ -86,7 +99,7 @@ def estimate_size(t: torch.Tensor, kind: str, *, n_zero: int | None = None) -> S
     split = split_for(name)
     flat = flat.view(split.uint)
     row_len = make_layout(kind, shape, 2).row_len
-    sample = _sample(flat, row_len)
+    sample = _spread(flat)
     scale = n / sample.size
     if n_zero is None:
         n_zero = n - int(np.count_nonzero(flat))
@@ -131,22 +144,25 @@ def estimate_size(t: torch.Tensor, kind: str, *, n_zero: int | None = None) -> S
             nz[0] = max(0.0, nz[0] - (sample.size - np.count_nonzero(sample)))
             n_nz = max(1.0, nz.sum())
             value_bits = sp.huffman_bits(nz.round().astype(np.int64)) / n_nz + rb
-            gaps = sp.row_gaps(sample, max(1, row_len))
+            gaps = sp.row_gaps(_sample(flat, row_len), max(1, row_len))
             if gaps.size:
                 cap, _ = sp.choose_max_distance(gaps, value_bits)
-                # entries: the non-zeros plus a zero filler per cap+1 zeros of a longer gap
-                fill = float((gaps // (cap + 1)).sum())
+                # entries: the non-zeros plus a zero filler per cap+1 zeros of a longer gap;
+                # the runs' gaps (one per non-zero) scale to the tensor's non-zeros
+                g_scale = (n - n_zero) / gaps.size
+                fill = float((gaps // (cap + 1)).sum()) * g_scale
                 dist = np.bincount(gaps % (cap + 1), minlength=cap + 1).astype(np.float64)
-                dist[cap] += fill
-                values_s = nz.copy()
-                values_s[0] += fill
-                stream_s = np.concatenate([values_s * scale, delims]).round().astype(np.int64)
-                entries = (gaps.size + fill) * scale
+                dist[cap] += fill / g_scale
+                dist_t = (dist * g_scale).round().astype(np.int64)
+                values_t = nz / n_nz * (n - n_zero)
+                values_t[0] += fill
+                stream_s = np.concatenate([values_t, delims]).round().astype(np.int64)
+                entries = (n - n_zero) + fill
                 sparse_bits = (sp.huffman_bits(stream_s) + entries * rb
-                               + sp.huffman_bits((dist * scale).round().astype(np.int64)) + fixed)
+                               + sp.huffman_bits(dist_t) + fixed)
                 if sparse_bits < dense_bits:
                     cand = (sparse_bits, (_h0_total(stream_s) + entries * rb + fixed
-                                          + _h0_total((dist * scale).round().astype(np.int64))))
+                                          + _h0_total(dist_t)))
         if best is None or cand[0] < best[0]:
             best = cand
     assert best is not None

@@ -31,7 +31,7 @@ CASES = {
     "float16": (_weights((512, 512)).half(), 0.01),
     "bfloat16": (_weights((512, 512)).bfloat16(), 0.01),
     "pruned-50": (_pruned(_weights((256, 1152)), 0.5), 0.03),
-    "pruned-90": (_pruned(_weights((256, 1152)), 0.1), 0.08),
+    "pruned-90": (_pruned(_weights((256, 1152)), 0.1), 0.1),  # ~29K distinct: a codebook
     "4-bit": (_quantized(_weights((256, 1152))), 0.03),
 }
 
