@@ -290,11 +290,17 @@ def stage_trained(a: argparse.Namespace) -> dict[str, Any]:
 
     cache = Path(os.environ.get("SCKIT_CACHE", Path.home() / ".cache" / "sckit"))
     rows = []
-    for p in sorted(cache.glob("digits-*.pt"))[:9]:
+    seen = set()
+    for p in sorted(cache.glob("digits-*.pt")):
+        family = p.stem.rsplit("-", 1)[0]
+        if family in seen:
+            continue
+        seen.add(family)
         try:
             sd = torch.load(p, weights_only=True, map_location="cpu")
         except Exception:  # noqa: BLE001 - not a state dict we can read: skip it
             continue
+        sd = sd.get("state_dict", sd) if isinstance(sd, dict) else sd  # the zoo cache's layout
         if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
             continue
         fp = {k: v for k, v in sd.items() if v.dtype == torch.float32}
@@ -309,15 +315,59 @@ def stage_trained(a: argparse.Namespace) -> dict[str, Any]:
     return {"trained": rows}
 
 
+def stage_big_build(a: argparse.Namespace) -> dict[str, Any]:
+    """A synthetic checkpoint of ``--big-gb`` GB, written as a stream (8 distinct random
+    4096 x 11008 bf16 tensors under many names): bigger than half the RAM without ever
+    holding it."""
+    import numpy as np
+    import torch
+
+    from sckit.checkpoint_io import build_header, write_safetensors
+
+    g = torch.Generator().manual_seed(1)
+    pool = [(torch.randn(4096, 11008, generator=g) * 0.02).to(torch.bfloat16) for _ in range(8)]
+    nbytes = pool[0].numel() * 2
+    n = max(1, int(a.big_gb * 1e9 // nbytes))
+    names = [f"block.{i}.weight" for i in range(n)]
+    header = build_header([(k, "BF16", (4096, 11008), nbytes) for k in names], {"format": "pt"})
+
+    def chunks() -> Any:
+        for i, k in enumerate(names):
+            yield k, pool[i % len(pool)].view(torch.int16).numpy().view(np.uint8).reshape(-1)
+
+    t0 = time.perf_counter()
+    write_safetensors(Path(a.big), header, chunks(), names)
+    return {"big_bytes": os.path.getsize(a.big), "big_tensors": n,
+            "big_build_s": time.perf_counter() - t0, "ram_bytes": _ram()}
+
+
+def _ram() -> int:
+    with open("/proc/meminfo") as f:
+        return int(f.readline().split()[1]) * 1024
+
+
+def stage_big_pack(a: argparse.Namespace) -> dict[str, Any]:
+    import sckit
+
+    _warm()
+    base = _rss()
+    t0 = time.perf_counter()
+    rep = sckit.pack(a.big, a.big + ".sck", threads=a.threads, force=True, progress=False)
+    return {"big_pack_s": time.perf_counter() - t0, "big_sck_bytes": rep.output_bytes,
+            "big_peak_rss": _peak_rss(), "big_rss_before": base,
+            "big_cpu_s": rep.cpu_seconds}
+
+
 STAGES = {"build": stage_build, "pack": stage_pack, "unpack": stage_unpack,
           "zipnn": stage_zipnn, "access": stage_access, "inspect": stage_inspect,
-          "threads": stage_threads, "trained": stage_trained}
+          "threads": stage_threads, "trained": stage_trained, "big_build": stage_big_build,
+          "big_pack": stage_big_pack}
 
 
 # ------------------------------------------------------------------ driver
 def _run(stage: str, a: argparse.Namespace) -> dict[str, Any]:
     args = [sys.executable, __file__, "--stage", stage, "--layers", str(a.layers),
-            "--workdir", a.workdir, "--threads", str(a.threads)]
+            "--workdir", a.workdir, "--threads", str(a.threads), "--big-gb", str(a.big_gb)]
     t0 = time.perf_counter()
     res = subprocess.run(args, capture_output=True, text=True, check=False)
     if res.returncode != 0:
@@ -342,6 +392,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workdir", default=None)
     p.add_argument("--keep", action="store_true", help="keep the files written")
+    p.add_argument("--big-gb", type=float, default=0.0,
+                   help="also pack a synthetic checkpoint of this many GB (e.g. 13: over half "
+                        "of a 24 GiB machine's RAM) and report its peak RSS")
+    p.add_argument("--only-big", action="store_true", help="run only the --big-gb stages")
     p.add_argument("--stage", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.workdir is None:
@@ -350,6 +404,7 @@ def main() -> None:
     a.src = os.path.join(a.workdir, "model.safetensors")
     a.out = os.path.join(a.workdir, "model.sck")
     a.back = os.path.join(a.workdir, "back.safetensors")
+    a.big = os.path.join(a.workdir, "big.safetensors")
     if a.stage:
         print(json.dumps(STAGES[a.stage](a)))
         return
@@ -358,12 +413,19 @@ def main() -> None:
     t_all = time.perf_counter()
     r: dict[str, Any] = {}
     try:
-        for stage in ("build", "pack", "unpack", "zipnn", "access", "threads", "inspect",
-                      "trained"):
+        stages = [] if a.only_big else ["build", "pack", "unpack", "zipnn", "access", "threads",
+                                         "inspect", "trained"]
+        if a.big_gb > 0:
+            stages += ["big_build", "big_pack"]
+        for stage in stages:
             got = _run(stage, a)
-            if stage == "build" and not got:
-                return
+            if stage in ("build", "big_build") and not got:
+                break
             r.update(got)
+            if stage == "big_pack":
+                for leftover in (a.big, a.big + ".sck"):
+                    if os.path.exists(leftover):
+                        os.unlink(leftover)
         identical = _sha(a.src) == _sha(a.back) if os.path.exists(a.back) else None
     finally:
         if not a.keep:
@@ -379,7 +441,15 @@ def _report(r: dict[str, Any], a: argparse.Namespace, identical: bool | None, to
           f"{os.cpu_count()} cores, {a.threads} threads")
     print("weights: RANDOM initialisation (LlamaForCausalLM from its config), not trained "
           "weights; see 'trained models' below for real ones")
-    if not r:
+    if "big_pack_s" in r:
+        print(f"big synthetic checkpoint: {r['big_bytes'] / gb:.1f} GB ({r['big_tensors']} bf16 "
+              f"tensors of 4096x11008; machine RAM {r['ram_bytes'] / gb:.1f} GB): packed in "
+              f"{r['big_pack_s']:.0f} s ({r['big_bytes'] / mb / r['big_pack_s']:.0f} MB/s wall, "
+              f"{r['big_bytes'] / mb / r['big_cpu_s']:.0f} MB per CPU-second) to "
+              f"{r['big_sck_bytes'] / gb:.1f} GB; peak RSS {r['big_peak_rss'] / gb:.2f} GB "
+              f"({(r['big_peak_rss'] - r['big_rss_before']) / gb:.2f} GB above the process "
+              f"before packing)")
+    if "n_params" not in r:
         return
     print(f"parameters: {r['n_model_params'] / 1e9:.3f} B in the model + {n - r['n_model_params']:,} "
           f"in the extra 4096x11008 tensor; {r['n_tensors']} tensors; file "

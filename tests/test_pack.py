@@ -199,6 +199,18 @@ def test_cli_pack_unpack_force(ckpt, tmp_path, capsys):
     assert digest(back) == digest(ckpt)
 
 
+def test_output_format_from_name_or_argument(ckpt, packed, tmp_path):
+    folder = sckit.unpack(packed[0], tmp_path / "out", progress=False)  # no suffix: a folder
+    assert digest(folder / ckpt.name) == digest(ckpt)
+    pt = sckit.unpack(packed[0], tmp_path / "weights.bin", format="torch", progress=False)
+    sd = torch.load(pt, weights_only=True)
+    assert set(sd) == set(st_contents(ckpt)[0])
+    with pytest.raises(ValueError, match="format"):
+        sckit.unpack(packed[0], tmp_path / "x.safetensors", format="npz", progress=False)
+    with pytest.raises(ValueError, match="output format"):
+        sckit.unpack(packed[0], tmp_path / "x.npz", progress=False)
+
+
 def test_existing_output_needs_force(packed, tmp_path):
     target = tmp_path / "x.safetensors"
     target.write_bytes(b"keep me")
