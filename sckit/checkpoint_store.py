@@ -82,9 +82,14 @@ def tensor_bytes(r: Any, name: str, layout: dict[str, Any] | None = None) -> np.
     out = np.empty(stored_nbytes(r, name, layout), dtype=np.uint8)
     pos = 0
     for entry, _, _ in parts:
-        piece = entry_bits(r, entry)
-        out[pos: pos + piece.nbytes] = piece
-        pos += piece.nbytes
+        info = r.entry(entry)
+        dst = out[pos: pos + int(info.raw_nbytes)]
+        if info.storage == "ras":  # decoded straight into place: no second copy of the block
+            ras = r.ras(entry)
+            ras.decode(out=dst.view(np.dtype(ras.split.uint)).reshape(ras.shape))
+        else:
+            dst[:] = np.asarray(r.raw(entry)).reshape(-1)
+        pos += dst.nbytes
     return out
 
 
