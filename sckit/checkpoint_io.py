@@ -283,6 +283,11 @@ def _open_torch(path: Path) -> Source:
             return flat.view(torch.uint8).numpy().copy() if flat.numel() else np.zeros(0, np.uint8)
 
         def read_at(off: int, n: int, t: torch.Tensor = t) -> np.ndarray:
+            row = t.numel() // t.shape[0] * t.element_size() if t.dim() and t.shape[0] else 0
+            if not t.is_contiguous() and row and off % row == 0 and n % row == 0:
+                # a row block of a strided tensor: copy those rows, not the whole tensor
+                block = t[off // row:(off + n) // row].contiguous().reshape(-1)
+                return block.view(torch.uint8).numpy().copy()
             flat = t.contiguous().reshape(-1).view(torch.uint8)
             return flat[off:off + n].numpy().copy()
 
