@@ -168,7 +168,12 @@ def _read_exact(fd: int, nbytes: int, offset: int, path: Path) -> np.ndarray:
     view = buf.data
     got = 0
     while got < nbytes:  # positional reads: thread-safe on one descriptor
-        k = os.preadv(fd, [view[got:]], offset + got)
+        if hasattr(os, "preadv"):  # straight into the buffer
+            k = os.preadv(fd, [view[got:]], offset + got)
+        else:  # pragma: no cover - platforms without preadv (Windows)
+            chunk = os.pread(fd, min(nbytes - got, 1 << 30), offset + got)
+            k = len(chunk)
+            buf[got:got + k] = np.frombuffer(chunk, np.uint8)
         if k == 0:
             raise FormatError(f"{path}: file ended while reading (truncated since it was opened)")
         got += k

@@ -57,7 +57,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pack", help="compress a checkpoint (safetensors, shard folder, .pt) "
                                     "into a .sck file, losslessly")
     p.add_argument("src", type=Path, help="a .safetensors file, a folder of shards, or a .pt file")
-    p.add_argument("-o", "--out", type=Path, default=None, help="the .sck file to write")
+    p.add_argument("-o", "--out", type=Path, default=None,
+                   help="the .sck file to write (default: SRC with the suffix .sck)")
     _common(p)
     p.set_defaults(func=_user_errors(_pack))
     u = sub.add_parser("unpack", help="restore a packed checkpoint, bit-exact")
