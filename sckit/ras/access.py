@@ -39,6 +39,22 @@ if TYPE_CHECKING:
 __all__ = ["Accessor", "access", "access_many"]
 
 
+def value_of(split: Any, bits: int) -> Any:
+    """The value of a bit pattern as a numpy scalar of ``split``'s dtype (a Python float for
+    bfloat16, which numpy lacks; exact: bfloat16 is float32's top half)."""
+    if split.dtype == "bfloat16":
+        return float(np.array(bits << 16, np.uint32).view(np.float32))
+    return np.array(bits, split.uint).view(split.dtype)[()]
+
+
+def values_of(split: Any, bits: np.ndarray) -> np.ndarray:
+    """Bit patterns -> values of ``split``'s dtype (float32 for bfloat16), no copy where numpy
+    has the dtype."""
+    if split.dtype == "bfloat16":
+        return (bits.astype(np.uint32) << np.uint32(16)).view(np.float32)
+    return bits.view(split.dtype)
+
+
 @contextmanager
 def stream_errors() -> Iterator[None]:
     """Turn an IndexError/ValueError from the wavelet matrices into a FormatError.
@@ -202,7 +218,7 @@ def _access_many(r: RAS, idx: np.ndarray) -> np.ndarray:
         acc = Accessor(r)
         order = np.lexsort(idx.T[::-1]) if idx.shape[1] else range(m)
         for k in order:  # row by row: each row is sliced once
-            out[k] = acc.access(tuple(int(v) for v in idx[k]))
+            out[k] = acc.access_bits(tuple(int(v) for v in idx[k]))
         return out
     lay, wm = r.layout, r.wm
     nd = idx.shape[1]
@@ -276,8 +292,12 @@ class Accessor:
             off = 0
         return int(self._wsym[off])
 
-    def access(self, index: Any) -> int:
-        """Same result as :meth:`RAS.access`; cheaper for runs inside one row."""
+    def access(self, index: Any) -> Any:
+        """Same result as :meth:`RAS.access` (the value); cheaper for runs inside one row."""
+        return value_of(self.ras.split, self.access_bits(index))
+
+    def access_bits(self, index: Any) -> int:
+        """Same result as :meth:`RAS.access_bits` (the bit pattern)."""
         r = self.ras
         key, j = _split(r, _normalize(r, index))
         with stream_errors():

@@ -254,15 +254,31 @@ class RAS:
         self._fill_rows(p0, p1, r0, r1, out.reshape(-1))
         return out
 
-    def access(self, index: tuple[int, ...] | int) -> int:
-        """One weight's bit pattern without decoding the rest (select-based slicing, B.1)."""
+    def access(self, index: tuple[int, ...] | int) -> Any:
+        """One weight's value, without decoding the rest (select-based slicing, B.1): a numpy
+        scalar of the tensor's dtype (``np.float32``, ``np.int8``, ...; a Python float for
+        bfloat16, which numpy lacks). Bit-exact: NaN payloads and -0.0 come back as stored.
+        The raw bit pattern: :meth:`access_bits`."""
+        from sckit.ras.access import value_of
+
+        return value_of(self.split, self.access_bits(index))
+
+    def access_bits(self, index: tuple[int, ...] | int) -> int:
+        """One weight's integer bit pattern (``uint32`` bits of a float32 as an int, ...)."""
         from sckit.ras.access import access
 
         return access(self, index)
 
     def access_many(self, indices: Any) -> np.ndarray:
-        """Bit patterns of many weights (``indices``: shape (m, ndim)), each level's selects and
-        ranks batched over the whole set; see :func:`sckit.ras.access.access_many`."""
+        """Values of many weights (``indices``: shape (m, ndim)) as an array of the tensor's
+        dtype (float32 for bfloat16, exactly); bit patterns: :meth:`access_many_bits`."""
+        from sckit.ras.access import values_of
+
+        return values_of(self.split, self.access_many_bits(indices))
+
+    def access_many_bits(self, indices: Any) -> np.ndarray:
+        """Bit patterns of many weights in the tensor's unsigned dtype, each level's selects
+        and ranks batched over the whole set; see :func:`sckit.ras.access.access_many`."""
         from sckit.ras.access import access_many
 
         return access_many(self, indices)

@@ -29,13 +29,15 @@ zero padding word so that a two-word read at the last entry never leaves the arr
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numba import njit
 
 __all__ = [
-    "FieldSplit", "SPLITS", "as_bit_view", "n_raw_words", "reader_at",
+    "FieldSplit", "SPLITS", "as_bit_view", "as_numpy", "n_raw_words", "reader_at",
     "read_next", "split_for",
 ]
 
@@ -106,10 +108,9 @@ def as_bit_view(values: object, dtype: str | None) -> tuple[np.ndarray, FieldSpl
     the item sizes must agree.
     """
     if not isinstance(values, np.ndarray):
-        raise TypeError(
-            f"values must be a numpy array, got {type(values).__name__} "
-            "(for torch tensors use sckit.tensor_io.encode_tensor)"
-        )
+        values, native = as_numpy(values)
+        if dtype is None:
+            dtype = native
     if values.dtype.kind not in "uif" or values.dtype.byteorder == ">":
         raise TypeError(f"values must be a native-endian int/uint/float array, got {values.dtype}")
     if dtype is None:
@@ -124,6 +125,34 @@ def as_bit_view(values: object, dtype: str | None) -> tuple[np.ndarray, FieldSpl
             )
     bits = np.ascontiguousarray(values).view(split.uint)
     return bits, split
+
+
+def as_numpy(values: object) -> tuple[np.ndarray, str | None]:
+    """A numpy view (or CPU copy) of an array-like tensor, and its logical dtype name when numpy
+    has no such dtype (``"bfloat16"``; the array then holds the uint16 bit patterns).
+
+    Duck-typed, so the core never imports torch: anything with ``detach``/``cpu``/``numpy``
+    (torch tensors, on any device, with or without grad), ``__dlpack__`` or ``__array__``.
+    Lists and other Python objects are refused: a weight tensor is an array, not a guess.
+    """
+    v: Any = values
+    if hasattr(v, "detach"):
+        v = v.detach()
+    dt = str(getattr(v, "dtype", ""))
+    if hasattr(v, "cpu") and hasattr(v, "numpy"):  # torch: copy to host memory if needed
+        v = v.cpu()
+        if dt.endswith("bfloat16"):  # numpy has no bfloat16: hand over the bit patterns
+            mod = sys.modules.get(type(v).__module__.split(".")[0])
+            if mod is not None and hasattr(mod, "int16"):
+                return np.ascontiguousarray(v.contiguous().view(mod.int16).numpy()).view(np.uint16), "bfloat16"
+        return np.asarray(v.numpy()), None
+    if hasattr(v, "__array__"):
+        return np.asarray(v), None
+    if hasattr(v, "__dlpack__"):
+        return np.from_dlpack(v), None
+    raise TypeError(
+        f"values must be a numpy array or an array-like tensor (torch, ...), got {type(values).__name__}"
+    )
 
 
 @njit(cache=True, nogil=True, inline="always")

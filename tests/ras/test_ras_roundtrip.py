@@ -224,4 +224,4 @@ def test_sign_field_choice(dtype):
             _check(r, bits)
             acc = r.accessor()
             for idx in [(0, 0), (0, 1), (0, 4), (63, 129), (10, 77)]:
-                assert r.access(idx) == bits[idx] == acc.access(idx)
+                assert r.access_bits(idx) == bits[idx] == acc.access_bits(idx)
