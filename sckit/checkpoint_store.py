@@ -62,6 +62,9 @@ def entry_bits(r: Any, entry: str, rows: tuple[int, int] | None = None) -> np.nd
     """One container entry's storage bytes (``uint8``), decoded if encoded; ``rows`` decodes
     only dim-0 rows ``[a, b)`` of it."""
     info = r.entry(entry)
+    if info.tied_to is not None:  # model containers (sckit.save) tie parameters by name
+        info = r.entry(info.tied_to)
+        entry = info.name
     if info.storage == "ras":
         ras = r.ras(entry)
         bits = ras.decode() if rows is None else ras.decode_rows(*rows)

@@ -80,6 +80,8 @@ class CheckpointFile:
             self._names = list(self._reader.names)
             for name in self._names:
                 e = self._reader.entry(name)
+                if e.tied_to is not None:  # a tied parameter: its target's dtype and shape
+                    e = self._reader.entry(e.tied_to)
                 self._info[name] = (e.dtype, tuple(e.shape))
 
     # -- mapping-like ---------------------------------------------------------------------------

@@ -105,9 +105,17 @@ def test_numpy_framework_and_bad_arguments(opened, tmp_path):
 
 
 def test_model_container_opens_too(tmp_path):
-    lin = torch.nn.Linear(8, 5)
-    sckit.save(lin, tmp_path / "lin.sck")
-    with sckit.open(tmp_path / "lin.sck") as f:
-        assert set(f.keys()) == {"weight", "bias"}
-        assert torch.equal(bits(f["weight"]), bits(lin.weight.detach()))
-        assert torch.equal(bits(f.get_slice("weight")[1:3]), bits(lin.weight.detach()[1:3]))
+    """Files from sckit.save (dense or compressed, tied weights) open the same way."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Embedding(50, 16), torch.nn.Linear(16, 50))
+    net[1].weight = net[0].weight  # tied, as an LM head and its embedding
+    x = torch.randint(0, 50, (1, 4))
+    sckit.save(net, tmp_path / "dense.sck")
+    sckit.save(sckit.compress(net, x, decode_ahead=False), tmp_path / "ras.sck")
+    w = net[0].weight.detach()
+    for name in ("dense.sck", "ras.sck"):
+        with sckit.open(tmp_path / name) as f:
+            assert {"0.weight", "1.weight", "1.bias"} <= set(f.keys())
+            for key in ("0.weight", "1.weight"):
+                assert torch.equal(bits(f[key]), bits(w)), (name, key)
+                assert torch.equal(bits(f.get_slice(key)[3:9]), bits(w[3:9])), (name, key)
