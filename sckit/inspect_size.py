@@ -110,40 +110,49 @@ def estimate_size(t: torch.Tensor, kind: str, *, n_zero: int | None = None) -> S
     if sign_raw:
         sym = sym & (alphabet - 1)
     counts = _counts(sym, alphabet)
-    options = [(counts, raw, alphabet, 0.0)]
+    zeros_in_sample = sample.size - int(np.count_nonzero(sample))
+    # (histogram, raw bits, alphabet, fixed bits, scale to the tensor, zeros in the histogram)
+    options = [(counts, raw, alphabet, 0.0, scale, zeros_in_sample)]
     if split.itemsize > 1:
-        # the encoder's codebook test (sckit.ras.encoder._codebook_may_win): codes beat the
-        # field split by 10 % on the sample; then the tensor must have <= 2**16 distinct values,
-        # which only a pass over all of it can tell (taken for such tensors only)
+        # the encoder's codebook test (sckit.ras.encoder._codebook_may_win, above 2**20
+        # weights): codes beat the field split by 10 % on a sample; then the tensor must have
+        # <= 2**16 distinct values, which only a pass over all of it tells
         values, vcounts = np.unique(sample, return_counts=True)
         field = sp.huffman_bits(counts) + sample.size * raw
-        if sp.huffman_bits(vcounts) < 0.9 * field:
-            k: int | None = int(values.size)
-            if sample.size < n:
+        if n <= 1 << 20 or sp.huffman_bits(vcounts) < 0.9 * field:
+            if sample.size == n:
+                options.append((vcounts, 0, int(values.size), values.size * split.itemsize * 8.0,
+                                1.0, zeros_in_sample))
+            else:
                 from sckit.ras.codebook import distinct_codes
 
                 found = distinct_codes(flat)
-                k = None if found is None else int(found[1].size)
-            if k is not None:
-                options.append((vcounts, 0, k, k * split.itemsize * 8.0))
-    best: tuple[float, float] | None = None
-    for cnt, rb, alpha, fixed in options:
+                if found is not None:
+                    # that pass gave every code: the exact histogram (a sample of a few
+                    # thousand codes under-counts their entropy badly)
+                    k = int(found[1].size)
+                    options.append((np.bincount(found[0], minlength=k), 0, k,
+                                    k * split.itemsize * 8.0, 1.0, n_zero))
+    # candidates: (the encoder's own estimate, our size estimate, our h0) -- large tensors get
+    # the form the encoder's estimate prefers, small ones the really smallest (it builds them)
+    cands: list[tuple[float, float, float]] = []
+    for cnt, rb, alpha, cb_bits, opt_scale, zeros in options:
         layout = make_layout(kind, shape, alpha)
         delims = np.asarray(layout.n_delimiters(), dtype=np.float64)
-        scaled = cnt.astype(np.float64) * scale
+        scaled = cnt.astype(np.float64) * opt_scale
         stream = np.concatenate([scaled, delims]).round().astype(np.int64)
         # the Huffman-shaped matrix keeps a code table entry per distinct symbol (~1.1 bytes,
         # measured): it matters for codebooks of a few thousand values
-        fixed += 8 * 1.1 * (alpha if fixed else int(np.count_nonzero(cnt)))
-        dense_bits = sp.huffman_bits(stream) + n * rb + fixed
-        h0 = _h0_total(stream) + n * rb + fixed
-        cand = (dense_bits, h0)
-        if n_zero >= SPARSE_MIN_ZERO_FRACTION * n and rb + fixed >= 0:
+        table = 8 * 1.1 * (alpha if cb_bits else int(np.count_nonzero(cnt)))
+        encoder_est = sp.huffman_bits(scaled.round().astype(np.int64)) + n * rb + cb_bits
+        cands.append((encoder_est, sp.huffman_bits(stream) + n * rb + cb_bits + table,
+                      _h0_total(stream) + n * rb + cb_bits))
+        if n_zero >= SPARSE_MIN_ZERO_FRACTION * n:
             # zeros leave the value stream; the gaps before non-zeros go to a distance stream
-            nz = cnt.astype(np.float64).copy()
-            nz[0] = max(0.0, nz[0] - (sample.size - np.count_nonzero(sample)))
-            n_nz = max(1.0, nz.sum())
-            value_bits = sp.huffman_bits(nz.round().astype(np.int64)) / n_nz + rb
+            nz = scaled.copy()
+            nz[0] = max(0.0, nz[0] - zeros * opt_scale)
+            values_t = nz / max(1.0, nz.sum()) * (n - n_zero)
+            value_bits = sp.huffman_bits(values_t.round().astype(np.int64)) / max(1, n - n_zero) + rb
             gaps = sp.row_gaps(_sample(flat, row_len), max(1, row_len))
             if gaps.size:
                 cap, _ = sp.choose_max_distance(gaps, value_bits)
@@ -154,17 +163,19 @@ def estimate_size(t: torch.Tensor, kind: str, *, n_zero: int | None = None) -> S
                 dist = np.bincount(gaps % (cap + 1), minlength=cap + 1).astype(np.float64)
                 dist[cap] += fill / g_scale
                 dist_t = (dist * g_scale).round().astype(np.int64)
-                values_t = nz / n_nz * (n - n_zero)
                 values_t[0] += fill
                 stream_s = np.concatenate([values_t, delims]).round().astype(np.int64)
                 entries = (n - n_zero) + fill
-                sparse_bits = (sp.huffman_bits(stream_s) + entries * rb
-                               + sp.huffman_bits(dist_t) + fixed)
-                if sparse_bits < dense_bits:
-                    cand = (sparse_bits, (_h0_total(stream_s) + entries * rb + fixed
-                                          + _h0_total(dist_t)))
-        if best is None or cand[0] < best[0]:
-            best = cand
+                dist_bits = sp.huffman_bits(dist_t)
+                cands.append((entries * value_bits + dist_bits + cb_bits,
+                              sp.huffman_bits(stream_s) + entries * rb + dist_bits + cb_bits
+                              + table,
+                              _h0_total(stream_s) + entries * rb + cb_bits + _h0_total(dist_t)))
+    from sckit.ras.encoder import EXACT_CHOICE_MAX_WEIGHTS
+
+    pick = (lambda c: c[1]) if n <= EXACT_CHOICE_MAX_WEIGHTS else (lambda c: c[0])
+    chosen = min(cands, key=pick)
+    best: tuple[float, float] | None = (chosen[1], chosen[2])
     assert best is not None
     # sckit.ras.encode keeps the byte-grouped form where it is smaller
     byte = _bytegroup_bits(sample, split, n, options)
@@ -174,7 +185,8 @@ def estimate_size(t: torch.Tensor, kind: str, *, n_zero: int | None = None) -> S
 
 
 def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
-                    options: list[tuple[np.ndarray, int, int, float]]) -> tuple[float, float]:
+                    options: list[tuple[np.ndarray, int, int, float, float, int]]
+                    ) -> tuple[float, float]:
     """(bits, h0 bits) of the byte-grouped form (ZipNN's byte grouping with random access,
     ``sckit.ras.bytegroup``) where the encoder has it, else infinite: the exponent byte (or a
     codebook index of <= 256 values) Huffman-coded, one code per pair of weights when at most
@@ -187,7 +199,6 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
     from sckit.ras import sparse as sp
     from sckit.ras.core import _h0_total
 
-    scale = n / sample.size
     cands = []
     if bg.supports(split.dtype):
         if split.dtype == "float32":
@@ -195,13 +206,13 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
         else:
             ex = (sample >> 7) & 0xFF
         cands.append((np.bincount(ex.astype(np.intp), minlength=256),
-                      split.raw_width(True), 0.0))
-    for cnt, _rb, alpha, fixed in options[1:]:  # a codebook found for the wavelet-matrix form
+                      split.raw_width(True), 0.0, n / sample.size))
+    for cnt, _rb, alpha, fixed, opt_scale, _z in options[1:]:  # a codebook (wavelet-matrix form)
         if alpha <= 256:
-            cands.append((cnt, 0, fixed))
+            cands.append((cnt, 0, fixed, opt_scale))
     best = (math.inf, math.inf)
-    for cnt, rb, fixed in cands:
-        c = (cnt[cnt > 0].astype(np.float64) * scale).round().astype(np.int64)
+    for cnt, rb, fixed, opt_scale in cands:
+        c = (cnt[cnt > 0].astype(np.float64) * opt_scale).round().astype(np.int64)
         h0 = _h0_total(c)
         single = sp.huffman_bits(c) / 1.039  # no rank directories here
         # pair codes cut Huffman's redundancy to ~0.02 bits per weight (measured by its author)
