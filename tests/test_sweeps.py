@@ -308,6 +308,7 @@ def test_an_evaluate_returning_no_number_is_an_error(engine, result):
 
 def test_latency_quartiles_and_threads(base_run):
     df = base_run
+    assert (df.latency_min_ms <= df.latency_q1_ms).all()
     assert (df.latency_q1_ms <= df.latency_ms).all() and (df.latency_ms <= df.latency_q3_ms).all()
     assert (df.threads == 1).all()
 

