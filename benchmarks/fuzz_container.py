@@ -267,7 +267,10 @@ def make_case(seed: int, i: int, seeds: list[tuple[str, str, bytes]]) -> tuple[s
         p, ln = int(rng.integers(n)), int(rng.integers(1, 64))
         fill = rng.choice(["rand", "zero", "ff"])
         val = rng.integers(0, 256, ln, dtype=np.uint8).tobytes() if fill == "rand" else (b"\0" if fill == "zero" else b"\xff") * ln
-        raw[p : p + ln] = val[: max(0, min(ln, n - p))]
+        k = min(ln, n - p)
+        if raw[p : p + k] == val[:k]:  # zeros over zeros is no damage: change one bit
+            val = bytes([val[0] ^ 1]) + val[1:]
+        raw[p : p + k] = val[:k]
         return f"{name} overwrite {p}+{ln} {fill}", how, bytes(raw)
     version, h, hoff = _parse(base)
     if kind == "header":
@@ -374,20 +377,21 @@ def _worker(seed: int, start: int, stop: int, folder: str) -> None:
 
 # -------------------------------------------------------------------------------- driver
 def run(cases: int, seed: int = 0, *, timeout: float = 20.0, start_timeout: float = 600.0,
-        verbose: bool = False) -> tuple[Counter, list[str]]:
+        verbose: bool = False) -> tuple[Counter, list[str], Counter]:
     """Run cases ``0 .. cases-1`` in worker subprocesses; ``(outcome counts, descriptions of
-    the cases that were not format_error/ok)``."""
+    the cases that were not format_error/ok, counts by (damage kind, outcome))``."""
     counts: Counter = Counter({k: 0 for k in OUTCOMES})
+    by_kind: Counter = Counter()
     bad: list[str] = []
     with tempfile.TemporaryDirectory(prefix="sckit-fuzz-") as folder:
         seeds = build_seeds(Path(folder))
         (Path(folder) / "seeds.json").write_text(json.dumps(seeds))
-        _drive(cases, seed, folder, counts, bad, timeout, start_timeout, verbose)
-    return counts, bad
+        _drive(cases, seed, folder, counts, bad, by_kind, timeout, start_timeout, verbose)
+    return counts, bad, by_kind
 
 
-def _drive(cases: int, seed: int, folder: str, counts: Counter, bad: list[str], timeout: float,
-           start_timeout: float, verbose: bool) -> None:
+def _drive(cases: int, seed: int, folder: str, counts: Counter, bad: list[str], by_kind: Counter,
+           timeout: float, start_timeout: float, verbose: bool) -> None:
     i = 0
     env = dict(os.environ, NUMBA_NUM_THREADS="1", PYTHONFAULTHANDLER="0", OMP_NUM_THREADS="1")
     t0 = time.monotonic()
@@ -439,6 +443,8 @@ def _drive(cases: int, seed: int, folder: str, counts: Counter, bad: list[str], 
             elif parts[0] == "E":
                 outcome = parts[2]
                 counts[outcome] += 1
+                label = parts[3].split() if len(parts) > 3 else []
+                by_kind[(label[1] if len(label) > 1 else "?", outcome)] += 1
                 if outcome not in ("format_error", "ok"):
                     bad.append(f"{outcome}: case {parts[1]}: {parts[3] if len(parts) > 3 else ''}")
                 current = None
@@ -468,12 +474,15 @@ def main() -> None:
 
     print(f"machine: {cpu_model()}; cases: {args.cases}; seed: {args.seed}", flush=True)
     t0 = time.monotonic()
-    counts, bad = run(args.cases, args.seed, timeout=args.timeout, verbose=True)
+    counts, bad, by_kind = run(args.cases, args.seed, timeout=args.timeout, verbose=True)
     for line in bad[:50]:
         print("  " + line[:400])
     print(f"{sum(counts.values())} cases in {time.monotonic() - t0:.0f} s:")
     for k in OUTCOMES:
         print(f"  {k:13s} {counts[k]}")
+    print("by damage kind (format_error / ok / other):")
+    for kind in KINDS:
+        print(f"  {kind:10s} " + " / ".join(str(by_kind[(kind, o)]) for o in ("format_error", "ok", "other")))
 
 
 if __name__ == "__main__":

@@ -26,9 +26,12 @@ def _fuzz():  # noqa: ANN202 - a module loaded by path
 @pytest.mark.skipif(sys.platform == "win32", reason="select() on pipes")
 def test_container_fuzz_no_crash_hang_or_stray_exception() -> None:
     fuzz = _fuzz()
-    counts, bad = fuzz.run(300, seed=0, timeout=30.0, start_timeout=300.0)
+    counts, bad, by_kind = fuzz.run(300, seed=0, timeout=30.0, start_timeout=300.0)
     assert sum(counts.values()) == 300
     assert counts["crash"] == counts["hang"] == counts["other"] == 0, "\n".join(bad[:20])
+    # every byte is under a checksum: damage whose checksums were not fixed up never loads
+    for kind in ("truncate", "flip", "overwrite"):
+        assert by_kind[(kind, "ok")] == 0 and by_kind[(kind, "format_error")] > 0, (kind, dict(by_kind))
     # the damage reaches the checks: most cases are refused, and some forged files load
     assert counts["format_error"] > 150 and counts["ok"] > 0, dict(counts)
 
