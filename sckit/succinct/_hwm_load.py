@@ -75,6 +75,8 @@ def rebuild(
     except ValueError as e:
         raise FormatError(f"{_KIND}: bad code table ({e})") from None
     depth = code.max_length if syms.size > 1 else 0
+    if depth > limit:
+        raise FormatError(f"{_KIND}: code lengths up to {depth} exceed max_code_length={limit}")
     if (n == 0) != (syms.size == 0) or (syms.size and int(syms[-1]) >= sigma):
         raise FormatError(f"{_KIND}: code table does not match n={n}, sigma={sigma}")
     internal = code.internal_counts[:depth]
