@@ -19,6 +19,7 @@ case. Run::
 
     python benchmarks/fuzz_structures.py                 # 20,000 cases, seed 0
     python benchmarks/fuzz_structures.py --cases 500 --seed 3
+    python benchmarks/fuzz_structures.py --load-cost resnet50   # validation cost on load
 
 The test suite runs a few hundred cases through :func:`run` (tests/test_fuzz_structures.py).
 """
@@ -399,11 +400,42 @@ def run(cases: int, seed: int = 0, *, timeout: float = 20.0, start_timeout: floa
     return counts, bad
 
 
+def load_cost(model: str, reps: int = 7) -> None:
+    """Print the time ``RAS.from_arrays`` takes for every >= 2-d weight of a zoo model (wavelet-
+    matrix layout) with ``validate="full"`` and ``"fast"`` (the difference is the popcount pass
+    that recomputes the rank directories), interleaved, median of ``reps``."""
+    from sckit import ras, zoo
+    from sckit.succinct import _serial
+
+    m = zoo.create_model(model)
+    parts = []
+    for p in m.parameters():
+        if p.dim() >= 2:
+            b = ras.encode(p.detach().numpy(), kind="block", layout="wm").to_bytes()
+            parts.append(_serial.unpack(b, "sckit.ras", verify=False))
+    mb = sum(sum(a.nbytes for a in arrays.values()) for _, arrays in parts) / 1e6
+    times: dict[str, list[float]] = {"full": [], "fast": []}
+    for p in parts:
+        ras.RAS.from_arrays(*p)  # compile / warm
+    for _ in range(reps):
+        for mode in times:
+            t = time.perf_counter()
+            for meta, arrays in parts:
+                ras.RAS.from_arrays(meta, arrays, validate=mode)
+            times[mode].append(time.perf_counter() - t)
+    full, fast = (float(np.median(times[k])) for k in ("full", "fast"))
+    print(f"{model}: {len(parts)} RAS tensors, {mb:.1f} MB of arrays; RAS.from_arrays total: "
+          f"full {full * 1e3:.1f} ms, fast {fast * 1e3:.1f} ms (recomputing the rank "
+          f"directories: {(full - fast) * 1e3:+.1f} ms)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds per case before 'hang'")
+    ap.add_argument("--load-cost", metavar="MODEL", default=None,
+                    help="instead of fuzzing, time RAS.from_arrays full vs fast on a zoo model")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--stop", type=int, default=0, help=argparse.SUPPRESS)
@@ -413,6 +445,10 @@ def main() -> None:
         return
     from sckit.timing import cpu_model
 
+    if args.load_cost:
+        print(f"machine: {cpu_model()}", flush=True)
+        load_cost(args.load_cost)
+        return
     print(f"machine: {cpu_model()}; cases: {args.cases}; seed: {args.seed}", flush=True)
     t0 = time.monotonic()
     counts, bad = run(args.cases, args.seed, timeout=args.timeout, verbose=True)
