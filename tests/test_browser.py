@@ -31,6 +31,18 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 MIN_PLOT_PX = 300
+# smaller work than the defaults (tests/test_notebooks.py runs those and checks their numbers):
+# here only what the page shows is checked, and every notebook runs a second time
+QUICK = {
+    "00_quickstart": {"prune_amounts": [0.8], "repeats": 1},
+    "01_inspect": {"encode": False},
+    "02_succinct_basics": {"n": 100_000},
+    "04_lossless_inference": {"image_size": 32, "batch_size": 2, "repeats": 1},
+    "05_whatif": {"repeats": 1},
+    "07_pareto": {"prune_amounts": [0.9], "repeats": 1},
+    "08_paper_tables": {"resnet50_size": 64, "run_vgg16": False, "fine_tune_epochs": 1,
+                        "speed_size": 32, "speed_repeats": 1, "speed_configs": ["magnitude 95%"]},
+}
 # JupyterLab settings for the test server: render every cell (no windowing, so off-screen plots
 # have a size to measure) and no news fetched from the internet (no network here)
 SETTINGS = {
@@ -54,9 +66,16 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
+    import nbformat
+    from papermill.iorw import load_notebook_node
+    from papermill.parameterize import parameterize_notebook
+
     root = tmp_path_factory.mktemp("lab")
-    for nb in NOTEBOOKS:
-        shutil.copy(nb, root / nb.name)
+    for path in NOTEBOOKS:
+        nb = load_notebook_node(str(path))
+        if path.stem in QUICK:  # an injected-parameters cell after the parameters cell
+            nb = parameterize_notebook(nb, QUICK[path.stem], kernel_name="python3", language="python")
+        nbformat.write(nb, root / path.name)
     settings = tmp_path_factory.mktemp("lab-settings")
     for name, value in SETTINGS.items():
         (settings / name).parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +149,7 @@ def _run_all(page, url: str, token: str, name: str) -> None:
         "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
         ".map(e => e.textContent.trim());"
         " return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)); }",
-        timeout=300_000)
+        timeout=600_000)
     page.wait_for_function(  # and the kernel is idle again (outputs flushed)
         "() => document.body.innerText.includes('Python 3 (ipykernel) | Idle')", timeout=60_000)
 
