@@ -61,19 +61,31 @@ def _fields(bits: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray, np.nd
     return ex, ((bits & 0x7F) | ((bits >> 8) & 0x80)).astype(np.uint8), None
 
 
-def _lengths(counts: np.ndarray) -> np.ndarray:
-    """Length-limited Huffman code lengths (0 = absent); a lone symbol gets 1 bit, so every
-    code is complete (each table window starts a code word)."""
+# Code lengths come from 8-bit quantized symbol probabilities, q = round(-16 log2 p), stored
+# per symbol: the decoder re-derives the same code, so a pair code (d * d symbols, weighted by
+# the product of its halves' probabilities) costs no more table than a one-symbol code. Weights
+# are exact integers (a fixed table of 2**(-k/16)), so both sides build the identical code.
+_POW16 = np.array([round(2.0 ** (16 - k / 16)) for k in range(16)], np.int64)
+
+
+def _quantize(counts: np.ndarray) -> np.ndarray:
+    """q per symbol (uint8); a count of 0 (a complete code's unused sibling) gets the floor."""
+    q = np.full(counts.size, 255, np.uint8)
+    nz = counts > 0
+    q[nz] = np.clip(np.round(-16 * np.log2(counts[nz] / counts.sum())), 0, 255)
+    return q
+
+
+def code_lengths(q: np.ndarray, pairs: bool) -> np.ndarray:
+    """Length-limited Huffman code lengths (uint8) of every symbol (one q each) or every pair
+    of symbols (``a * d + b``, weight = product of the halves' probabilities)."""
     from sckit.succinct.huffman import huffman_code_lengths
 
-    out = np.zeros(counts.size, np.uint8)
-    nz = np.flatnonzero(counts)
-    if nz.size == 1:
-        out[nz[0]] = 1
-        out[(nz[0] + 1) % max(2, counts.size)] = 1  # the unused sibling of a one-symbol code
-        return out
-    out[nz] = huffman_code_lengths(counts[nz].astype(np.int64), max_length=MAX_CODE_LENGTH)
-    return out
+    qq = q.astype(np.int64)
+    if pairs:
+        qq = (qq[:, None] + qq[None, :]).reshape(-1)  # up to 510: weights stay >= 2**8
+    w = (_POW16[qq & 15] << 24) >> (qq >> 4)
+    return huffman_code_lengths(w, max_length=MAX_CODE_LENGTH).astype(np.uint8)
 
 
 def _h0(counts: np.ndarray) -> float:
@@ -105,15 +117,15 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
     inv = np.zeros(256, np.intp)
     inv[alpha] = np.arange(d)
     idx = inv[ex]
-    single_len = _lengths(counts1[alpha])
-    single_cost = int((counts1[alpha] * single_len).sum()) + 8 * d
+    q = _quantize(counts1[alpha])
+    single_len = code_lengths(q, False)
+    single_cost = int((counts1[alpha] * single_len).sum())
     use_pairs = False
     if pairs is not False and d <= MAX_PAIR_ALPHABET:
         padded = idx if n % 2 == 0 else np.append(idx, idx[-1])
         psym = padded[0::2] * d + padded[1::2]
-        pcounts = np.bincount(psym, minlength=d * d)
-        pair_len = _lengths(pcounts)
-        pair_cost = int((pcounts * pair_len).sum()) + 8 * d * d
+        pair_len = code_lengths(q, True)
+        pair_cost = int((np.bincount(psym, minlength=d * d) * pair_len).sum())
         use_pairs = pairs is True or pair_cost < single_cost
     elif pairs is True:
         raise ValueError(f"pair codes need at most {MAX_PAIR_ALPHABET} distinct symbols, got {d}")
@@ -123,16 +135,35 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
         sym, lengths, chunk_syms = idx, single_len, CHUNK
     codes = K.canonical_codes(lengths)
     total = int((np.bincount(sym, minlength=lengths.size) * lengths).sum())
-    words = np.zeros((total + 63) // 64 + 1, np.uint64)  # + 1: the decoder's 8-byte peek
+    planes = [p for p in (lo, hi, codebook) if p is not None]
+    words = np.zeros(_n_words(total, [p.nbytes for p in planes]), np.uint64)
     starts = np.zeros(-(-sym.size // chunk_syms), np.uint64)
     K.encode_bits(sym.astype(np.int64), codes, lengths, chunk_syms, words, starts)
+    wb = words.view(np.uint8)
+    pos = 8 * _code_words(total)
+    for p in planes:
+        wb[pos:pos + p.nbytes] = p.view(np.uint8)
+        pos += 8 * -(-p.nbytes // 8)
     h0 = _h0(counts1) + (n * split.raw_width(True) if codebook is None else 0)
     if codebook is not None:
         h0 += codebook.size * split.itemsize * 8
-    return ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
-                        codebook=codebook, pairs=use_pairs, alpha=alpha, lengths=lengths,
-                        words=words, starts=starts, total_bits=total, lo=lo, hi=hi,
-                        h0_total_bits=float(np.float32(h0)))
+    r = ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
+                     n_codebook=0 if codebook is None else codebook.size, pairs=use_pairs,
+                     alpha=alpha, q=q, lengths=lengths, words=words, starts=starts,
+                     total_bits=total)
+    r._h0 = h0
+    return r
+
+
+def _code_words(total_bits: int) -> int:
+    return -(-total_bits // 64)
+
+
+def _n_words(total_bits: int, plane_nbytes: list[int]) -> int:
+    """Words of the one stored array: code bits, then each plane (raw lo, raw hi, codebook)
+    padded to 8 bytes. A plane always follows the code, so the decoder's 8-byte reads past
+    the last code word stay inside the array (no padding word)."""
+    return _code_words(total_bits) + sum(-(-b // 8) for b in plane_nbytes)
 
 
 class ByteGroupRAS(RAS):
@@ -141,30 +172,57 @@ class ByteGroupRAS(RAS):
 
     layout_name = LAYOUT
 
-    def __init__(self, *, layout: Any, split: FieldSplit, codebook: np.ndarray | None,
-                 pairs: bool, alpha: np.ndarray, lengths: np.ndarray, words: np.ndarray,
-                 starts: np.ndarray, total_bits: int, lo: np.ndarray | None,
-                 hi: np.ndarray | None, h0_total_bits: float) -> None:
+    def __init__(self, *, layout: Any, split: FieldSplit, n_codebook: int, pairs: bool,
+                 alpha: np.ndarray, q: np.ndarray, lengths: np.ndarray, words: np.ndarray,
+                 starts: np.ndarray, total_bits: int) -> None:
         n = layout.n_weights
+        # views of the planes inside ``words`` (zero-copy, also for memory-mapped files)
+        wb = words.view(np.uint8)
+        pos = 8 * _code_words(total_bits)
+        planes: list[np.ndarray] = []
+        specs = ([(split.uint, n_codebook)] if n_codebook else
+                 [("uint16", n), ("uint8", n)] if split.dtype == "float32" else [("uint8", n)])
+        for dt, count in specs:
+            nb = np.dtype(dt).itemsize * count
+            planes.append(wb[pos:pos + nb].view(dt))
+            pos += 8 * -(-nb // 8)
+        codebook = planes[0] if n_codebook else None
         super().__init__(layout=layout, split=split, sparse=False, codebook=codebook,
                          max_distance=None, wm=None, dist_wm=None, raw=np.zeros(0, np.uint64),
-                         n_stream=n, n_entries=n, h0_total_bits=h0_total_bits,
-                         delimiter_bits=0.0, sign_raw=codebook is None)
+                         n_stream=n, n_entries=n, h0_total_bits=0.0, delimiter_bits=0.0,
+                         sign_raw=codebook is None)
         self.pairs = bool(pairs)
         self.alpha = alpha
+        self.q = q
         self.lengths = lengths
         self.words = words
         self.starts = starts
         self.total_bits = int(total_bits)
-        self.lo = lo
-        self.hi = hi
+        self.lo = None if n_codebook else planes[0]
+        self.hi = planes[1] if len(planes) > 1 else None
         self._mode = 2 if codebook is not None else _MODES[split.dtype]
+        self._h0: float | None = None
         self._kernel_args: tuple | None = None
 
     def __repr__(self) -> str:
         return (f"ByteGroupRAS(kind={self.kind!r}, dtype={self.dtype!r}, shape={self.shape}, "
                 f"pairs={self.pairs}, codebook={None if self.codebook is None else self.codebook.size}, "
                 f"nbytes={self.nbytes})")
+
+    @property
+    def h0_bits(self) -> float:
+        """Order-0 bound per weight of what is encoded: H0 of the exponent bytes (codebook
+        indices) + raw bits [+ codebook bits]; computed from a decode after loading."""
+        if self._h0 is None:
+            sym = self.decode().reshape(-1)
+            if self.codebook is not None:
+                sym = np.searchsorted(self.codebook, sym)
+            else:
+                sym = (sym >> (23 if self.dtype == "float32" else 7)) & 0xFF
+            extra = (self.n_weights * self.raw_bits if self.codebook is None
+                     else self.codebook.size * self.split.itemsize * 8)
+            self._h0 = _h0(np.bincount(sym.astype(np.intp), minlength=256)) + extra
+        return self._h0 / self.n_weights
 
     # ------------------------------------------------------------------ decoding
     def _args(self) -> tuple:
@@ -249,32 +307,29 @@ class ByteGroupRAS(RAS):
     # ------------------------------------------------------------------ sizes, serialization
     def space(self) -> dict[str, int]:
         meta, arrays = self.to_arrays()
-        key = {"words": "symbols", "sel": "symbols", "symbols": "symbols", "lengths": "symbols",
-               "raw": "raw_bits", "bits": "raw_bits", "codebook": "codebook"}
-        out = {"symbols": 0, "distances": 0, "raw_bits": 0, "codebook": 0}
-        for name, a in arrays.items():
-            out[key[name]] += int(a.nbytes)
+        code = 8 * _code_words(self.total_bits)
+        planes = self.words.nbytes - code
+        out = {"symbols": code + sum(int(a.nbytes) for k, a in arrays.items() if k != "words"),
+               "distances": 0, "raw_bits": 0 if self.codebook is not None else planes,
+               "codebook": planes if self.codebook is not None else 0}
         out["header"] = self.nbytes - sum(out.values())
         return out
 
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Meta (no float: the order-0 bound is recomputed when asked) + three arrays: the code
+        words followed by the raw / codebook planes, chunk offsets, symbols and their q."""
         meta: dict[str, Any] = {
             "version": 1, "layout": LAYOUT, "kind": self.kind, "dtype": self.dtype,
             "shape": list(self.shape), "codebook": self.codebook is not None,
             "pairs": self.pairs, "total_bits": self.total_bits,
-            "h0_total_bits": self._h0_total_bits,
         }
-        arrays: dict[str, np.ndarray] = {"words": self.words, "symbols": self.alpha,
-                                         "lengths": self.lengths}
+        # symbols, their q, and (codebook form) the codebook size - 1 as a last byte
+        tail = [np.array([self.codebook.size - 1], np.uint8)] if self.codebook is not None else []
+        arrays: dict[str, np.ndarray] = {"words": self.words,
+                                         "symbols": np.concatenate([self.alpha, self.q, *tail])}
         if self.starts.size > 1:  # the first chunk starts at bit 0
             sel_dt = np.uint32 if self.total_bits < 1 << 32 else np.uint64
             arrays["sel"] = self.starts[1:].astype(sel_dt)
-        if self.lo is not None:
-            arrays["raw"] = self.lo
-        if self.hi is not None:
-            arrays["bits"] = self.hi
-        if self.codebook is not None:
-            arrays["codebook"] = self.codebook
         return meta, arrays
 
     @classmethod
@@ -369,53 +424,37 @@ def _load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
     if not 1 <= n <= MAX_WEIGHTS:
         raise _bad("shape", f"{shape} must hold 1 .. 2**34 - 1 weights")
     has_cb, pairs = _bool(meta, "codebook"), _bool(meta, "pairs")
-    h0 = meta.get("h0_total_bits")
-    if isinstance(h0, bool) or not isinstance(h0, (int, float)) or not math.isfinite(h0):
-        raise _bad("h0_total_bits", f"must be a finite number, got {h0!r}")
-    codebook = None
-    if has_cb:
-        codebook = _array(arrays, "codebook", split.uint, None)
-        if not 1 <= codebook.size <= 256:
-            raise _bad("codebook", f"has {codebook.size} entries (1 .. 256)")
-    elif dtype not in _MODES:
+    if not has_cb and dtype not in _MODES:
         raise _bad("dtype", f"{dtype} needs a codebook in this layout")
-    alpha = _array(arrays, "symbols", np.uint8, None)
-    d = alpha.size
-    if not 2 <= d <= 256 or np.any(np.diff(alpha.astype(np.int64)) <= 0):
-        raise _bad("symbols", "must be 2 .. 256 strictly increasing bytes")
+    sq = _array(arrays, "symbols", np.uint8, None)
+    n_cb = int(sq[-1]) + 1 if has_cb and sq.size else 0
+    sq = sq[:-1] if has_cb else sq
+    d = sq.size // 2
+    alpha, q = sq[:d], sq[d:]
+    if sq.size % 2 or not 2 <= d <= 256 or np.any(np.diff(alpha.astype(np.int64)) <= 0):
+        raise _bad("symbols", "must be 2 .. 256 strictly increasing bytes and their q values")
     if pairs and d > MAX_PAIR_ALPHABET:
         raise _bad("symbols", f"{d} symbols: pair codes allow at most {MAX_PAIR_ALPHABET}")
-    lengths = _array(arrays, "lengths", np.uint8, d * d if pairs else d)
-    if int(lengths.max()) > MAX_CODE_LENGTH:
-        raise _bad("lengths", f"code words longer than {MAX_CODE_LENGTH} bits")
-    used = lengths[lengths > 0].astype(np.int64)
-    if used.size < 2 or int((np.int64(1) << (MAX_CODE_LENGTH - used)).sum()) != 1 << MAX_CODE_LENGTH:
-        raise _bad("lengths", "do not form a complete prefix code (Kraft sum != 1)")
+    lengths = code_lengths(q, pairs)  # complete by construction (Huffman)
     total = _int(meta, "total_bits", 0, MAX_CODE_LENGTH * n)
-    words = _array(arrays, "words", np.uint64, (total + 63) // 64 + 1)
+    item = np.dtype(split.uint).itemsize
+    planes = [n_cb * item] if has_cb else [2 * n, n] if dtype == "float32" else [n]
+    words = _array(arrays, "words", np.uint64, _n_words(total, planes))
     n_chunks = -(-n // CHUNK)
     starts = np.zeros(n_chunks, np.uint64)
     if n_chunks > 1:
-        sel = arrays.get("sel")
         sel_dt = np.uint32 if total < 1 << 32 else np.uint64
-        sel = _array(arrays, "sel", sel_dt, n_chunks - 1)
-        starts[1:] = sel
+        starts[1:] = _array(arrays, "sel", sel_dt, n_chunks - 1)
         if np.any(np.diff(starts.astype(np.int64)) < 1) or int(starts[-1]) >= max(1, total):
             raise _bad("sel", "chunk offsets must increase and stay inside the stream")
     elif "sel" in arrays:
         raise _bad("sel", "present for a one-chunk tensor")
-    lo = hi = None
-    if not has_cb:
-        lo = _array(arrays, "raw", np.uint16 if dtype == "float32" else np.uint8, n)
-        if dtype == "float32":
-            hi = _array(arrays, "bits", np.uint8, n)
     # (a one-entry codebook's code has an unused sibling symbol 1; the merge refuses it)
-    if has_cb and codebook is not None and int(alpha[-1]) >= max(2, codebook.size):
-        raise _bad("symbols", f"index {int(alpha[-1])} outside the {codebook.size}-entry codebook")
+    if has_cb and int(alpha[-1]) >= max(2, n_cb):
+        raise _bad("symbols", f"index {int(alpha[-1])} outside the {n_cb}-entry codebook")
     return ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
-                        codebook=codebook, pairs=pairs, alpha=alpha, lengths=lengths,
-                        words=words, starts=starts, total_bits=total, lo=lo, hi=hi,
-                        h0_total_bits=float(h0))
+                        n_codebook=n_cb, pairs=pairs, alpha=alpha, q=q, lengths=lengths,
+                        words=words, starts=starts, total_bits=total)
 
 
 def load_layout(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> RAS:

@@ -168,7 +168,7 @@ def _parts(n=3 * CHUNK + 5, dtype=torch.float32):
 @pytest.mark.parametrize("field,value", [
     ("version", 2), ("layout", "zip"), ("kind", "row"), ("dtype", "float64"), ("dtype", 3),
     ("shape", [-1]), ("shape", [0]), ("shape", "12"), ("codebook", 1), ("pairs", None),
-    ("total_bits", -5), ("total_bits", 10**12), ("h0_total_bits", float("nan")),
+    ("total_bits", -5), ("total_bits", 10**12), ("total_bits", 1.5),
 ])
 def test_bad_meta_is_a_format_error_naming_the_field(field, value):
     meta, arrays = _parts()
@@ -181,23 +181,34 @@ def test_bad_arrays_are_format_errors():
     meta, arrays = _parts()
     for name, bad, what in [
         ("words", arrays["words"][:-1], "words"),
+        ("words", arrays["words"].view(np.uint32), "words"),
         ("sel", arrays["sel"][::-1].copy(), "sel"),
         ("sel", arrays["sel"].astype(np.uint64), "sel"),
-        ("raw", arrays["raw"][:-1], "raw"),
-        ("bits", arrays["bits"].astype(np.uint16), "bits"),
-        ("lengths", np.full_like(arrays["lengths"], 1), "lengths"),  # Kraft sum != 1
+        ("sel", arrays["sel"][:-1], "sel"),
         ("symbols", arrays["symbols"][::-1].copy(), "symbols"),
+        ("symbols", arrays["symbols"][:-1], "symbols"),
     ]:
         a = dict(arrays)
         a[name] = bad
         with pytest.raises(FormatError, match=what):
             RAS.from_arrays(meta, a)
     a = dict(arrays)
-    del a["raw"]
-    with pytest.raises(FormatError, match="raw"):
+    del a["sel"]
+    with pytest.raises(FormatError, match="sel"):
         RAS.from_arrays(meta, a)
     with pytest.raises(FormatError, match="layout"):
         load_layout({"layout": "other"}, arrays)
+
+
+def test_order0_bound_recomputed_after_loading():
+    t = _weights((300, 200), torch.float32)
+    r = encode_tensor(t, layout="bytegroup")
+    back = RAS.from_bytes(r.to_bytes())
+    assert back.h0_bits == pytest.approx(r.h0_bits, rel=1e-12)
+    assert 24 < r.h0_bits < r.bits_per_weight
+    cb = encode_tensor((torch.arange(600) % 7).reshape(20, 30).to(torch.int8), layout="bytegroup")
+    assert RAS.from_bytes(cb.to_bytes()).h0_bits == pytest.approx(cb.h0_bits, rel=1e-12)
+    assert sum(r.space().values()) == r.nbytes
 
 
 @settings(max_examples=25, deadline=None)
