@@ -285,3 +285,35 @@ def test_encoded_weight_buffer_round_trips(tmp_path: Path) -> None:
         assert bit_equal(back(x), m(x))
     assert "w" in sm.ras and "w" in back.ras
     assert _state_equal(back.to_dense().state_dict(), m.state_dict())
+
+
+def test_second_holder_of_a_tied_weight_always_gets_it(tmp_path: Path) -> None:
+    """A module holding a tied encoded weight gets it in its forward even when the engine section
+    has no unit for it (its forward did not run when traced, or the section was edited)."""
+
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Linear(16, 16, bias=False)
+            self.b = nn.Linear(16, 16, bias=False)
+            self.b.weight = self.a.weight
+            self.use_b = False
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.b(self.a(x)) if self.use_b else self.a(x)
+
+    torch.manual_seed(0)
+    m = Tied().eval()
+    with torch.no_grad():
+        m.a.weight.copy_(torch.randint(-3, 3, (16, 16)).float())
+    x = torch.randn(2, 16)
+    sm = sckit.compress(m, x, ras="element", decode_ahead=False)  # traced without b
+    assert "a.weight" in sm.ras
+    path = tmp_path / "t.sck"
+    sckit.save(sm, path)
+    header, _ = _header(path.read_bytes())
+    assert "b" not in header["engine"]["units"]
+    back = sckit.load(path, model=Tied())
+    back.module.use_b = m.use_b = True
+    with torch.no_grad():
+        assert bit_equal(back(x), m(x))

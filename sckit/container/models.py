@@ -247,6 +247,31 @@ def _assign_dense(module: nn.Module, entries: dict[str, TensorInfo], reader: Rea
                 dst.requires_grad_(e.requires_grad)
 
 
+def _units_for_holders(module: nn.Module, units: dict[str, list[str]], is_encoded: dict[str, None],
+                       canon: dict[int, str]) -> dict[str, list[str]]:
+    """``units`` plus a unit for every module holding an encoded weight that neither it nor an
+    ancestor materialises: a second holder of a tied weight whose forward did not run when the
+    model was traced. It costs nothing while that forward never runs, and if it does (or an
+    engine section was edited to drop the unit) the weight is there instead of an empty
+    placeholder."""
+    names_of: dict[int, list[str]] = {}
+    for n, m in module.named_modules(remove_duplicate=False):
+        names_of.setdefault(id(m), []).append(n)
+
+    def materialised(name: str, cname: str) -> bool:
+        parts = name.split(".") if name else []
+        return any(cname in units.get(".".join(parts[:k]), ()) for k in range(len(parts), -1, -1))
+
+    out = {u: list(ps) for u, ps in units.items()}
+    for m in {id(m): m for m in module.modules()}.values():
+        paths = names_of[id(m)]
+        for _, p in m.named_parameters(recurse=False):
+            cname = canon[id(p)]
+            if cname in is_encoded and not any(materialised(n, cname) for n in paths):
+                out.setdefault(paths[-1], []).append(cname)  # the name a trace gives it
+    return out
+
+
 def _assemble_succinct(header: dict[str, Any], module: nn.Module, entries: dict[str, TensorInfo], reader: Reader, path: Path, *, backend: str) -> nn.Module:
     from sckit.engine import SuccinctModel
 
@@ -254,7 +279,7 @@ def _assemble_succinct(header: dict[str, Any], module: nn.Module, entries: dict[
     units, schedule, reasons = eng["units"], eng["schedule"], eng.get("reasons", {})
     modules = dict(module.named_modules(remove_duplicate=False))
     params = dict(module.named_parameters())
-    is_encoded = {n for n, e in entries.items() if e.storage == "ras"}
+    is_encoded = {n: None for n, e in entries.items() if e.storage == "ras"}  # in file order
     # encoded float buffers (weights a converter keeps as buffers) are units' weights too
     weights = {**{n: b for n, b in module.named_buffers() if n in is_encoded}, **params}
     canon = {id(p): n for n, p in module.named_parameters()}
@@ -275,6 +300,7 @@ def _assemble_succinct(header: dict[str, Any], module: nn.Module, entries: dict[
     for name in is_encoded:
         _need(name in covered, f"{path}: engine.units: encoded weight {name!r} is in no unit, so no forward would decode it")
         encoded[name] = reader.ras(name)
+    units = _units_for_holders(module, units, is_encoded, canon)
     _assign_dense(module, entries, reader, path)
     for name in encoded:
         if name in params:
