@@ -156,3 +156,15 @@ def test_save_streams_and_keeps_symlinks(tmp_path: Path) -> None:
     assert link.is_symlink() and real.is_file()
     back = sckit.load(link, model=torch.nn.Linear(4, 3))
     assert torch.equal(back.weight.view(torch.int32), m.weight.view(torch.int32))
+
+
+def test_reader_validate_option(tmp_path: Path) -> None:
+    path = tmp_path / "c.sck"
+    t = torch.randint(-5, 5, (64, 32)).float()
+    with Writer(path) as w:
+        w.add_tensor("t", ras=encode_tensor(t))
+    for validate in ("full", "fast"):
+        got = Reader(path, validate=validate).tensor("t")
+        assert np.array_equal(_bits(got), _bits(t))
+    with pytest.raises(ValueError, match="validate"):
+        Reader(path, validate="none")

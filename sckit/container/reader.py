@@ -98,14 +98,19 @@ class Reader:
     of its bytes are handed out (a pass over that tensor's bytes; :meth:`verify` checks all);
     ``verify=False`` skips it for random access into big tensors, relying on the structural
     checks of ``RAS.from_arrays`` alone (damage may then decode to wrong values, never crash).
+    ``validate`` goes to ``RAS.from_arrays``: "full" also recomputes the rank directories from
+    the bits; "fast" skips that pass, relying on the kernels' index clamps.
 
     Every defect raises ``sckit.FormatError`` naming the field or tensor; a missing path
     FileNotFoundError, a folder IsADirectoryError.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, mmap: bool = True, verify: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, mmap: bool = True, verify: bool = True,
+                 validate: str = "full") -> None:
+        if validate not in ("full", "fast"):
+            raise ValueError(f"validate must be 'full' or 'fast', got {validate!r}")
         self.path = Path(path)
-        self.mmap, self._verify = bool(mmap), bool(verify)
+        self.mmap, self._verify, self._validate = bool(mmap), bool(verify), validate
         fd = open_regular(self.path)
         try:
             size = os.fstat(fd).st_size
@@ -286,7 +291,7 @@ class Reader:
 
         arrays = {k: self._array(s, copy) for k, s in e.arrays.items()}
         try:
-            r = RAS.from_arrays(e.meta, arrays)
+            r = RAS.from_arrays(e.meta, arrays, validate=self._validate)
         except FormatError as exc:
             raise self._fail(f"tensor {key!r}: {exc}") from None
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
