@@ -269,8 +269,8 @@ def inspect(
         encode: how ``h0_bits`` and ``succinct_bytes`` are filled. ``True`` (or "estimate"):
             estimated from each tensor's symbol histogram without building the structures
             (``sckit.inspect_size``; ``benchmarks/bench_inspect.py --check`` measured each row
-            within 0.3 % of the real size on the zoo and within 7 % on pruned or quantized
-            versions, model totals within 2.5 %; tensors of <= :data:`EXACT_MAX_ELEMENTS` are
+            within 0.5 % of the real size on the zoo and within 7 % on pruned or quantized
+            versions, model totals within 0.8 %; tensors of <= :data:`EXACT_MAX_ELEMENTS` are
             encoded). ``"exact"``: every tensor encoded with ``sckit.tensor_io.encode_tensor``
             (seconds per 100M weights). ``False``: left NaN. Column ``size_estimated`` and
             ``df.attrs["sizes"]`` say which.
