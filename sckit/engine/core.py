@@ -368,8 +368,11 @@ class SuccinctModel(FastMode, nn.Module):
 
     @property
     def ras(self) -> dict[str, Any]:
-        """Canonical parameter name -> its RAS (read-only view; do not mutate)."""
-        return dict(self._runtime.ras)
+        """Canonical parameter name -> its RAS (a copy; ``sm.ras["conv1"]`` finds the one tensor
+        a module owns, and a miss lists the names there are)."""
+        from sckit.engine.rasmap import RasMap
+
+        return RasMap(self._runtime.ras)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Run the wrapped model, decoding each layer's weights just in time."""
