@@ -85,6 +85,12 @@ def _bases() -> list[tuple[str, str, dict[str, Any], dict[str, np.ndarray]]]:
     add("ras_1d", "sckit.ras", ras.encode(w.reshape(-1)[:300].copy()))
     add("ras_empty", "sckit.ras", ras.encode(np.zeros((0, 4), np.float32)))
     add("ras_i32", "sckit.ras", ras.encode(rng.integers(-5000, 5000, (9, 30)).astype(np.int32)))
+    # bigger streams: several rank blocks and select samples, the fused decoder's scratch
+    # refills, and (about 1000 distinct int16 values) its two-group path for big code trees
+    add("ras_big", "sckit.ras", ras.encode((rng.standard_normal((64, 700)) * 0.02)
+                                           .astype(np.float32), kind="element"))
+    add("ras_bigtree", "sckit.ras",
+        ras.encode(rng.integers(0, 1000, (30, 700)).astype(np.int16), codebook=False))
     try:  # the byte-grouped layout, where this sckit has it (same RAS.from_bytes entry point)
         big = (rng.standard_normal((40, 500)) * 0.02).astype(np.float32)
         add("bg_f32", "sckit.ras", ras.encode(big, kind="block", layout="bytegroup"))
