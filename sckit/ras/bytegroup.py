@@ -286,8 +286,9 @@ class ByteGroupRAS(RAS):
     def _flat(self, idx: tuple[int, ...]) -> int:
         return int(np.ravel_multi_index(idx, self.shape)) if idx else 0
 
-    def access(self, index: tuple[int, ...] | int) -> int:
-        """One weight's bit pattern: its chunk is decoded up to it (at most ``CHUNK`` symbols)."""
+    def access_bits(self, index: tuple[int, ...] | int) -> int:
+        """One weight's bit pattern: its chunk is decoded (at most ``CHUNK`` symbols);
+        :meth:`access` (inherited) gives the value."""
         from sckit.ras.access import _normalize
 
         i = self._flat(_normalize(self, index))
@@ -295,7 +296,7 @@ class ByteGroupRAS(RAS):
         self._range(i, i + 1, out)
         return int(out[0])
 
-    def access_many(self, indices: Any) -> np.ndarray:
+    def access_many_bits(self, indices: Any) -> np.ndarray:
         """Bit patterns of many weights: each chunk they touch is decoded once."""
         from sckit.ras.access import _indices
 
@@ -356,16 +357,24 @@ class ByteGroupRAS(RAS):
 
 
 class ChunkAccessor:
-    """``access`` with the most recently decoded chunk cached; ``hits`` / ``misses`` count."""
+    """``access`` / ``access_bits`` with the most recently decoded chunk cached; ``hits`` /
+    ``misses`` count."""
 
     def __init__(self, r: ByteGroupRAS) -> None:
-        self.r = r
+        self.r = self.ras = r
         self.hits = 0
         self.misses = 0
         self._chunk = -1
         self._buf = np.empty(CHUNK, np.dtype(r.split.uint))
 
-    def access(self, index: tuple[int, ...] | int) -> int:
+    def access(self, index: tuple[int, ...] | int) -> Any:
+        """The value (as :meth:`RAS.access`)."""
+        from sckit.ras.access import value_of
+
+        return value_of(self.r.split, self.access_bits(index))
+
+    def access_bits(self, index: tuple[int, ...] | int) -> int:
+        """The bit pattern (as :meth:`RAS.access_bits`)."""
         from sckit.ras.access import _normalize
 
         r = self.r

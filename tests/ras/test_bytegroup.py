@@ -45,9 +45,17 @@ def _check_all(r: RAS, t: torch.Tensor) -> None:
     idx = [tuple(int(i) for i in np.unravel_index(k, t.shape)) for k in (0, t.numel() - 1,
                                                                          t.numel() // 2)]
     for i in idx:
-        assert r.access(i) == int(want[i])
+        assert r.access_bits(i) == int(want[i])
+        v = r.access(i)  # the value, of the tensor's dtype (a float for bfloat16)
+        got = np.float32(v).view(np.uint32) >> 16 if t.dtype == torch.bfloat16 else \
+            np.asarray(v).view(want.dtype)
+        assert int(got) == int(want[i])
     if t.ndim:
-        assert np.array_equal(r.access_many(np.array(idx)), np.array([want[i] for i in idx]))
+        ia = np.array(idx)
+        assert np.array_equal(r.access_many_bits(ia), np.array([want[i] for i in idx]))
+        vals = r.access_many(ia)
+        vb = vals.view(np.uint32) >> 16 if t.dtype == torch.bfloat16 else vals.view(want.dtype)
+        assert np.array_equal(vb, np.array([want[i] for i in idx]))
 
 
 @settings(max_examples=30, deadline=None)
@@ -86,7 +94,7 @@ def test_many_chunks_and_odd_tails(dtype, n):
         assert np.array_equal(r2.decode(), want)
         acc = r2.accessor()
         for i in range(n - 3 * CHUNK, n, 997):
-            assert acc.access(i) == int(want[i])
+            assert acc.access_bits(i) == int(want[i])
         assert acc.hits > 0 and acc.misses >= 1
         del pairs
 
