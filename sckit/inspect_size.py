@@ -119,7 +119,9 @@ def estimate_size(t: torch.Tensor, kind: str, *, n_zero: int | None = None) -> S
         # <= 2**16 distinct values, which only a pass over all of it tells
         values, vcounts = np.unique(sample, return_counts=True)
         field = sp.huffman_bits(counts) + sample.size * raw
-        if n <= 1 << 20 or sp.huffman_bits(vcounts) < 0.9 * field:
+        # a sample of mostly distinct values means far more than 2**16 in the tensor
+        few = sample.size == n or values.size < sample.size // 2
+        if few and (n <= 1 << 20 or sp.huffman_bits(vcounts) < 0.9 * field):
             if sample.size == n:
                 options.append((vcounts, 0, int(values.size), values.size * split.itemsize * 8.0,
                                 1.0, zeros_in_sample))
