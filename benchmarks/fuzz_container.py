@@ -280,10 +280,13 @@ def make_case(seed: int, i: int, seeds: list[tuple[str, str, bytes]]) -> tuple[s
         field = int(rng.integers(4))
         _, ver, _, ho, hl, info = struct.unpack("<8sIIQQ32s", base[:64])
         vals = [ver, ho, hl]
-        if field < 3:
-            vals[field] = int(rng.choice([0, 1, 2, 63, 64, 2**63 - 1, vals[field] + 1, vals[field] - 1, 2**32]))
-        else:
-            info = bytes([*info[:8], int(rng.integers(256)), *info[9:]]) if version == 2 else info
+        if field < 3:  # a value other than the one there
+            options = [v for v in (0, 1, 2, 63, 64, 2**63 - 1, vals[field] + 1, vals[field] - 1, 2**32)
+                       if v != vals[field] and v >= 0]
+            vals[field] = int(options[rng.integers(len(options))])
+        else:  # the decompressed length or dictionary id (version 2), a reserved byte (version 1)
+            at = int(rng.integers(9)) if version == 2 else int(rng.integers(32))
+            info = bytes([*info[:at], info[at] ^ int(rng.integers(1, 256)), *info[at + 1:]])
         try:
             prefix = struct.pack("<8sIIQQ32s", base[:8], vals[0] & 0xFFFFFFFF, struct.unpack_from("<I", base, 12)[0], vals[1], vals[2], info)
         except struct.error:

@@ -29,8 +29,8 @@ def test_container_fuzz_no_crash_hang_or_stray_exception() -> None:
     counts, bad, by_kind = fuzz.run(300, seed=0, timeout=30.0, start_timeout=300.0)
     assert sum(counts.values()) == 300
     assert counts["crash"] == counts["hang"] == counts["other"] == 0, "\n".join(bad[:20])
-    # every byte is under a checksum: damage whose checksums were not fixed up never loads
-    for kind in ("truncate", "flip", "overwrite"):
+    # every byte is under a checksum or checked (prefix): damage not fixed up never loads
+    for kind in ("truncate", "flip", "overwrite", "prefix"):
         assert by_kind[(kind, "ok")] == 0 and by_kind[(kind, "format_error")] > 0, (kind, dict(by_kind))
     # the damage reaches the checks: most cases are refused, and some forged files load
     assert counts["format_error"] > 150 and counts["ok"] > 0, dict(counts)
