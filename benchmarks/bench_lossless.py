@@ -13,7 +13,13 @@ Run: ``.venv/bin/python benchmarks/bench_lossless.py [--quick] [--write-docs]``.
 4. single-weight access: plain ``access`` vs the cached-rank ``accessor()`` over runs of
    consecutive weights.
 
-``--write-docs`` appends the printed report as a "Lossless" section to docs/benchmarks.md.
+5. (``lossless_peers.py``) trained weights (zoo digits checkpoints, an MLP / CNN / small ViT
+   trained longer on digits) and N(0, sigma) tensors, fp32 and bf16: sckit (auto layout and the
+   wavelet matrix alone) vs the real ZipNN package, zstd-19 and the order-0 bound, per model
+   and pooled, with single-thread decode GB/s; decode speed by kind of tensor before/after.
+
+``--sections`` picks sections (default all); ``--write-docs`` appends the printed report as a
+"Lossless" section to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import zstandard
 
 from sckit.ras.fields import split_for
 from sckit.tensor_io import decode_tensor, encode_tensor
+from sckit.timing import cpu_model
 
 UINT_VIEW = {torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16}
 
@@ -83,14 +90,15 @@ def synthetic(n: int, zstd_level: int) -> None:
         out = torch.empty_like(t)
         dec = best_time(lambda r=r, out=out: decode_tensor(r, out=out), repeat=5)
         assert torch.equal(out.view(UINT_VIEW[dt]), t.view(UINT_VIEW[dt]))
-        buf = np.empty(r.n_stream, np.uint16)
-        wm_dec = best_time(lambda r=r, buf=buf: r.wm.decode_into(0, r.n_stream, buf), repeat=5)
+        rw = r if r.wm is not None else encode_tensor(t, layout="wm")
+        buf = np.empty(rw.n_stream, np.uint16)
+        wm_dec = best_time(lambda r=rw, buf=buf: r.wm.decode_into(0, r.n_stream, buf), repeat=5)
         bound = field_bound_bits(bits, r.dtype) / t.numel()
         z = zstd_bits(bits.tobytes(), zstd_level) / t.numel()
         mb = t.numel() * t.element_size() / 1e6
         print(f"| {r.dtype} | {r.bits_per_weight:.3f} | {bound:.3f} | {r.bits_per_weight / bound:.4f} "
               f"| {r.h0_bits:.3f} | {z:.3f} | {100 * (1 - r.bits_per_weight / z):+.1f}% smaller "
-              f"| {mb / enc:.0f} | {mb / dec:.0f} | {r.n_stream / wm_dec / 1e6:.0f} |")
+              f"| {mb / enc:.0f} | {mb / dec:.0f} | {rw.n_stream / wm_dec / 1e6:.0f} |")
     print()
 
 
@@ -147,8 +155,8 @@ def delimiter_overhead(name: str) -> None:
     for pname, p in model.named_parameters():
         if p.ndim < 2:
             continue
-        rb = encode_tensor(p.detach(), kind="block", sparse=False, codebook=False)
-        re = encode_tensor(p.detach(), kind="element", sparse=False, codebook=False)
+        rb = encode_tensor(p.detach(), kind="block", sparse=False, codebook=False, layout="wm")
+        re = encode_tensor(p.detach(), kind="element", sparse=False, codebook=False, layout="wm")
         n = p.numel()
         tot += [n, rb.delimiter_bits, re.delimiter_bits, 8 * rb.nbytes, 8 * re.nbytes]
         print(f"| {pname} | {tuple(p.shape)} | {n:,} | {rb.delimiter_bits / n:.4f} "
@@ -183,20 +191,10 @@ def access_speed() -> None:
             acc.access(i)
         cached = (time.process_time() - t0) / len(idx)
         check = r.accessor()
-        assert all(check.access(i) == int(bits_of(t)[i]) for i in idx[::97])
+        assert all(check.access_bits(i) == int(bits_of(t)[i]) for i in idx[::97])
         print(f"| {kind}{' sparse (68% zeros)' if sparse else ''} | {1e6 * plain:.1f} "
               f"| {1e6 * cached:.1f} | {plain / cached:.1f}x | {acc.hits}/{acc.misses} |")
     print()
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
@@ -206,6 +204,8 @@ def main() -> None:
     ap.add_argument("--overhead-model", default="resnet18")
     ap.add_argument("--zstd-level", type=int, default=19)
     ap.add_argument("--quick", action="store_true", help="small n, one model, zstd-3")
+    ap.add_argument("--sections", default="synthetic,models,delimiters,access,peers,speed",
+                    help="comma-separated sections to run")
     ap.add_argument("--write-docs", action="store_true", help="append to docs/benchmarks.md")
     a = ap.parse_args()
     if a.quick:
@@ -220,16 +220,27 @@ def main() -> None:
 
     with redirect_stdout(Tee()):
         print("# Lossless\n")
-        print(f"Machine: {cpu_name()} ({platform.machine()}), 2 cores shared with "
+        print(f"Machine: {cpu_model()} ({platform.machine()}), 2 cores shared with "
               "~8 other jobs; times are CPU seconds of this single-threaded process (one core), "
               "best of repeats; MB/s = MB of weights (encode input / decode output) per CPU "
               "second; torch threads = 1, "
               f"numpy {np.__version__}, torch {torch.__version__}. "
               f"`benchmarks/bench_lossless.py`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n")
-        synthetic(a.n, a.zstd_level)
-        model_sizes([m for m in a.models.split(",") if m], a.zstd_level)
-        delimiter_overhead(a.overhead_model)
-        access_speed()
+        import lossless_peers
+
+        sections = set(a.sections.split(","))
+        if "synthetic" in sections:
+            synthetic(a.n, a.zstd_level)
+        if "models" in sections:
+            model_sizes([m for m in a.models.split(",") if m], a.zstd_level)
+        if "delimiters" in sections:
+            delimiter_overhead(a.overhead_model)
+        if "access" in sections:
+            access_speed()
+        if "peers" in sections:
+            lossless_peers.peers(quick=a.quick)
+        if "speed" in sections:
+            lossless_peers.speed_classes(1 << 18 if a.quick else 1 << 22)
     if a.write_docs:
         path = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
         with path.open("a") as f:

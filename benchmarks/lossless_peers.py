@@ -1,0 +1,259 @@
+"""Sections of ``bench_lossless.py``: sckit against the real ZipNN package, zstd-19 and the
+order-0 bound on trained weights, and decode speed by kind of tensor (before/after layouts).
+
+Trained weights made here (no downloads): the zoo's digits checkpoints (``pretrained="digits"``)
+and three models trained longer on the same digits by ``sckit.training.train`` (an MLP, a CNN
+and a small vision transformer), cached as safetensors in ``sckit.training.cache_dir()``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import zstandard
+from torch import nn
+
+from sckit.baselines import zipnn_pkg
+from sckit.ras.fields import split_for
+from sckit.tensor_io import decode_tensor, encode_tensor
+
+INT = {torch.float32: torch.int32, torch.bfloat16: torch.int16}
+UINT = {torch.float32: np.uint32, torch.bfloat16: np.uint16}
+
+
+def best_cpu(fn: Callable[[], object], repeat: int = 5) -> float:
+    """Best CPU time (``time.process_time``) of ``repeat`` calls after a warm-up call: the
+    machine is shared, and CPU time is what one core spends (single-threaded decoders)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t)
+    return best
+
+
+def bits(t: torch.Tensor) -> np.ndarray:
+    return t.contiguous().view(INT[t.dtype]).numpy().view(UINT[t.dtype])
+
+
+def bound_bits(t: torch.Tensor) -> float:
+    """Field-split order-0 bound in bits: n * H0(sign+exponent symbol) + n * mantissa bits."""
+    s = split_for("float32" if t.dtype == torch.float32 else "bfloat16")
+    sym = (bits(t).reshape(-1) >> s.raw_bits).astype(np.intp)
+    c = np.bincount(sym)
+    c = c[c > 0].astype(np.float64)
+    return float((c * np.log2(c.sum() / c)).sum()) + t.numel() * s.raw_bits
+
+
+# ------------------------------------------------------------------------------- trained models
+
+
+class _MLP(nn.Sequential):
+    def __init__(self) -> None:
+        super().__init__(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
+                         nn.ReLU(), nn.Linear(512, 10))
+
+
+class _CNN(nn.Sequential):
+    def __init__(self) -> None:
+        super().__init__(nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 49, 128),
+                         nn.ReLU(), nn.Linear(128, 10))
+
+
+def _vit() -> nn.Module:
+    from sckit.zoo.deit import VisionTransformer
+
+    return VisionTransformer(img_size=28, patch_size=7, in_chans=1, num_classes=10,
+                             embed_dim=128, depth=4, num_heads=4)
+
+
+LONGER = {"mlp-784-512-512 (40 ep)": (_MLP, 40), "cnn-32-64 (30 ep)": (_CNN, 30),
+          "vit-128x4 (40 ep)": (_vit, 40)}
+
+
+def trained_models(quick: bool = False) -> dict[str, dict[str, torch.Tensor]]:
+    """name -> float state tensors of digits-trained models (zoo checkpoints + longer runs)."""
+    from safetensors.torch import load_file, save_file
+
+    import sckit.zoo as zoo
+    from sckit.training import cache_dir, train
+
+    out: dict[str, dict[str, torch.Tensor]] = {}
+    for name in ("lenet300_100", "lenet5", "small_resnet"):
+        m = zoo.create_model(name, pretrained="digits")
+        out[f"{name} (zoo digits)"] = _float_state(m)
+    if quick:
+        return out
+    for name, (make, epochs) in LONGER.items():
+        path = cache_dir() / f"bench-lossless-{name.split(' ')[0]}-{epochs}ep.safetensors"
+        m = make()
+        if path.exists():
+            m.load_state_dict(load_file(str(path)))
+        else:
+            torch.manual_seed(0)
+            train(m, epochs=epochs, lr=1e-3, seed=0, progress=True)
+            save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(path))
+        out[name] = _float_state(m)
+    return out
+
+
+def _float_state(m: nn.Module) -> dict[str, torch.Tensor]:
+    """Float tensors of the state (parameters and buffers; integer counters left out for all
+    coders alike), fp32."""
+    return {k: v.detach().float().contiguous() for k, v in m.state_dict().items()
+            if v.is_floating_point() and v.numel()}
+
+
+# ------------------------------------------------------------------------------ the comparison
+
+
+def _measure(tensors: list[torch.Tensor]) -> dict[str, float]:
+    """Sizes (bits) and decode CPU seconds of sckit (auto and wavelet-matrix layouts), ZipNN,
+    zstd-19 and the bound over ``tensors`` (one dtype)."""
+    dt = tensors[0].dtype
+    name = str(dt).removeprefix("torch.")
+    res: dict[str, float] = {"n": float(sum(t.numel() for t in tensors))}
+    raw_bytes = sum(t.numel() * t.element_size() for t in tensors)
+    for lay in ("auto", "wm"):
+        enc, copies, n_bg, size, hdr = [], [], 0, 0, 0
+        for t in tensors:
+            r = encode_tensor(t, layout=lay)
+            plain = t.numel() * t.element_size()
+            if r.nbytes < plain:  # what sckit.compress stores: RAS where it is smaller
+                enc.append((r, torch.empty_like(t), t))
+                size += r.nbytes
+                hdr += r.space()["header"]
+                n_bg += getattr(r, "layout_name", "wm") == "bytegroup"
+            else:
+                copies.append((t, torch.empty_like(t)))
+                size += plain
+        res[f"{lay}_bits"] = 8.0 * size
+        res[f"{lay}_hdr"] = 8.0 * hdr
+        res[f"{lay}_bytegroup"] = n_bg
+        res[f"{lay}_encoded"] = len(enc)
+
+        def dec(enc=enc, copies=copies) -> None:
+            for r, o, _ in enc:
+                decode_tensor(r, out=o)
+            for t, o in copies:  # tensors kept plain are copied, as a loader would
+                o.copy_(t)
+
+        res[f"{lay}_dec_s"] = best_cpu(dec, repeat=5)
+        for _, o, t in enc:  # bit-exact, compared as integers
+            assert np.array_equal(bits(o), bits(t))
+    raw = b"".join(bits(t).tobytes() for t in tensors)
+    blob = zipnn_pkg.compress_bytes(raw, name, threads=1)
+    assert zipnn_pkg.decompress_bytes(blob, name) == raw
+    res["zipnn_bits"] = 8.0 * len(blob)
+    res["zipnn_dec_s"] = best_cpu(lambda: zipnn_pkg.decompress_bytes(blob, name), repeat=5)
+    res["zstd_bits"] = 8.0 * len(zstandard.ZstdCompressor(level=19).compress(raw))
+    res["bound_bits"] = sum(bound_bits(t) for t in tensors)
+    res["raw_bytes"] = float(raw_bytes)
+    return res
+
+
+def _row(label: str, ntens: int, r: dict[str, float]) -> str:
+    n = r["n"]
+    a, z = r["auto_bits"] / n, r["zipnn_bits"] / n
+    gbs = r["raw_bytes"] / 1e9
+    return (f"| {label} | {ntens} | {int(n):,} | **{a:.3f}** | {r['auto_hdr'] / n:.3f} "
+            f"| {r['wm_bits'] / n:.3f} | {z:.3f} | {r['zstd_bits'] / n:.3f} "
+            f"| {r['bound_bits'] / n:.3f} | {100 * (a / z - 1):+.2f}% "
+            f"| {gbs / r['auto_dec_s']:.2f} | {gbs / r['wm_dec_s']:.2f} "
+            f"| {gbs / r['zipnn_dec_s']:.2f} | {int(r['auto_bytegroup'])}/{int(r['auto_encoded'])} |")
+
+
+def peers(quick: bool = False) -> None:
+    v = zipnn_pkg.version()
+    if v is None:
+        print("## Against ZipNN\n\nThe zipnn package is not installed: section skipped.\n")
+        return
+    print(f"## Trained weights: sckit vs ZipNN {v} (PyPI), zstd-19 and the order-0 bound\n")
+    print("bits per weight of every float state tensor (parameters and float buffers). sckit: "
+          "each tensor as `sckit.compress` stores it (`encode_tensor` with `layout='auto'`: "
+          "the smaller of the wavelet-matrix RAS and the byte-grouped RAS; a tensor whose RAS "
+          "is not smaller stays plain), standalone `to_bytes` sizes, headers included "
+          "(column 'of which headers'); 'wm' = the wavelet-matrix layout alone (sckit before "
+          "the byte-grouped layout). ZipNN: one stream per model and dtype (its most favourable "
+          "setting: one header), `threads=1`. Bound: per tensor, n * H0(sign+exponent) + "
+          "mantissa bits. Decode GB/s: decoded bytes per CPU second, one thread, best of 5 "
+          "(sckit: `decode_tensor` per tensor into preallocated tensors, plain tensors "
+          "copied; ZipNN: `decompress` of the model's stream). Last column: tensors in the "
+          "byte-grouped layout / tensors encoded.\n")
+    models = trained_models(quick)
+    g = torch.Generator().manual_seed(0)
+    gauss = {f"N(0, {s}) 1024x1024": {"w": torch.randn(1024, 1024, generator=g) * s}
+             for s in (0.02, 1.0)}
+    for dt in (torch.float32, torch.bfloat16):
+        print(f"### {str(dt).removeprefix('torch.')}\n")
+        print("| weights | tensors | n | sckit bits/w | of which headers | sckit wm-only "
+              "| ZipNN | zstd-19 | bound | sckit vs ZipNN | sckit GB/s | wm GB/s | ZipNN GB/s "
+              "| byte-grouped |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        pooled: dict[str, float] = {}
+        n_t = 0
+        for label, state in {**models, **gauss}.items():
+            ts = [t.to(dt) for t in state.values()]
+            r = _measure(ts)
+            print(_row(label, len(ts), r))
+            if label in models:
+                n_t += len(ts)
+                for k, x in r.items():
+                    pooled[k] = pooled.get(k, 0.0) + x
+        print(_row("**pooled trained models**", n_t, pooled))
+        print()
+
+
+# --------------------------------------------------------------------------- decode by class
+
+
+def _gbs(r, t: torch.Tensor) -> float:
+    out = torch.empty_like(t)
+    s = best_cpu(lambda: decode_tensor(r, out=out), repeat=5)
+    assert torch.equal(out.view(INT.get(t.dtype, t.dtype)), t.view(INT.get(t.dtype, t.dtype)))
+    return t.numel() * t.element_size() / s / 1e9
+
+
+def speed_classes(n: int = 1 << 22) -> None:
+    print("## Decode speed by kind of tensor: wavelet-matrix RAS (before) vs `layout='auto'`\n")
+    print(f"n = {n:,} weights per tensor, one thread, GB/s of decoded weights per CPU second "
+          "(best of 5, through `decode_tensor`). Fixed cost: 300 tensors of 64 float32 "
+          "weights, microseconds per tensor.\n")
+    print("| tensor | wm layout | wm GB/s | auto layout | auto GB/s |")
+    print("|---|---|---|---|---|")
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(n // 1024, 1024, generator=g) * 0.02
+    # signs tied to the magnitude (positive weights large, negative ones tiny): the sign is
+    # worth coding, so the wavelet matrix keeps it in the symbol (alphabet > 256)
+    signed = torch.where(torch.rand(w.shape, generator=g) < 0.5, w.abs(), -w.abs() * 1e-3)
+    levels = torch.randn(256, generator=g) * 0.05
+    quant = levels[torch.randint(0, 256, w.shape, generator=g)]
+    cases = {"float32 N(0, 0.02)": w, "bfloat16 N(0, 0.02)": w.to(torch.bfloat16),
+             "float32, sign in the symbol": signed,
+             "float32, 8-bit codebook (256 levels)": quant}
+    for label, t in cases.items():
+        rw = encode_tensor(t, layout="wm")
+        ra = encode_tensor(t)
+        desc_w = (f"sigma {rw.wm.sigma}, sign_raw={rw.sign_raw}"
+                  + (f", codebook {rw.codebook.size}" if rw.codebook is not None else ""))
+        desc_a = getattr(ra, "layout_name", "wm") + (
+            f", pairs={ra.pairs}" if hasattr(ra, "pairs") else "")
+        print(f"| {label} | {desc_w} | {_gbs(rw, t):.2f} | {desc_a} | {_gbs(ra, t):.2f} |")
+    small = [torch.randn(64, generator=g) * 0.1 for _ in range(300)]
+    for lay in ("wm", "auto"):
+        rs = [encode_tensor(t, layout=lay) for t in small]
+        outs = [torch.empty_like(t) for t in small]
+        bufs = [o.view(torch.int32).numpy().view(np.uint32) for o in outs]
+        s_t = best_cpu(lambda rs=rs, outs=outs: [decode_tensor(r, out=o)
+                                                 for r, o in zip(rs, outs, strict=True)])
+        s_r = best_cpu(lambda rs=rs, bufs=bufs: [r.decode(out=b)
+                                                 for r, b in zip(rs, bufs, strict=True)])
+        print(f"| 300 x 64 float32, fixed cost per tensor ({lay}) | `decode_tensor` "
+              f"{1e6 * s_t / 300:.1f} us | `RAS.decode` {1e6 * s_r / 300:.1f} us | | |")
+    print()
