@@ -111,7 +111,7 @@ def _(r):
     assert r["resnet50_macs"] != r["resnet50_paper_macs"]  # the paper's total is not reproducible
     assert abs(r["resnet50_macs"] / r["resnet50_paper_macs"] - 1) < 0.01  # ...but close
     assert r["succinct_on_dc_same_predictions"] is True
-    assert r["succinct_on_dc_bytes"] <= 1.05 * r["dc_bytes"]  # issue 5: within 5% of P+Q+H
+    assert r["succinct_on_dc_bytes"] <= 1.05 * r["dc_bytes"]  # within 5% of Deep Compression's P+Q+H
     assert r["deepsz_ratio"] > 1 and r["dc_ratio"] > 1
     # the Speedup columns: every configuration measured, weights bit-exact in fast mode
     assert r["speed_configs"] == ["magnitude 95%", "filter_l1 50%", "4-bit"]
