@@ -166,9 +166,8 @@ def _read64(words, p):
     # 64 bits from bit p (any alignment), branch-free: ``words`` carries padding words, and the
     # double shift avoids the undefined shift by 64 when p is word-aligned.
     # (unsigned index: spares numba's negative-index wraparound code in the hot loop)
-    # The word index is clamped to the padding (one cmov per read): a cursor a damaged
-    # structure (refused on load) sent past the end reads padding, never outside ``words``.
-    wi = min(np.uint64(p) >> np.uint64(6), np.uint64(words.shape[0] - 2))
+    # (the callers keep p <= 64 * (len(words) - 2): see the guard in decode_steps)
+    wi = np.uint64(p) >> np.uint64(6)
     off = np.uint64(p) & np.uint64(63)
     return (words[wi] >> off) | (
         (words[wi + np.uint64(1)] << np.uint64(1)) << (np.uint64(63) - off)
@@ -277,6 +276,11 @@ def decode_steps(
     one = np.uint64(1)
     zero = np.uint64(0)
     uz = np.uint64(0)
+    # Reads stay inside ``words``: a node's four reads span its cursor plus the popcount of its
+    # masks, so one unsigned compare per node visit (not per read) bounds them. A consistent
+    # structure never fails it (cursors stay inside their level); a damaged one loaded with
+    # validate="fast" then decodes from bit 0 instead of reading outside the array.
+    lim = np.uint64(64) * np.uint64(max(words.shape[0] - 2, 0)) + np.uint64(63)
     j = start
     while j < stop:
         for w in range(4):
@@ -290,6 +294,9 @@ def decode_steps(
             v = np.uint64(sv[sp])
             p0 = cur[v]
             a, b, c, d = sm[sp, 0], sm[sp, 1], sm[sp, 2], sm[sp, 3]
+            span = popcount(a) + popcount(b) + popcount(c) + popcount(d)
+            if np.uint64(p0) + span > lim:  # unsigned: a negative cursor fails too
+                p0 = np.int64(0)
             a1, p = _split(words, p0, a)
             b1, p = _split(words, p, b)
             c1, p = _split(words, p, c)
