@@ -138,15 +138,14 @@ def _measure(tensors: list[torch.Tensor]) -> dict[str, float]:
         res[f"{lay}_bytegroup"] = n_bg
         res[f"{lay}_encoded"] = len(enc)
 
-        def dec(enc=enc, copies=copies) -> None:
-            for r, o, _ in enc:
-                decode_tensor(r, out=o)
-            for t, o in copies:  # tensors kept plain are copied, as a loader would
-                o.copy_(t)
+        def dec(enc=enc, copies=copies) -> list[torch.Tensor]:
+            # fresh tensors, as a loader makes them (ZipNN allocates its output too)
+            return ([decode_tensor(r) for r, _, _ in enc]
+                    + [t.clone() for t, _ in copies])  # tensors kept plain are copied
 
         res[f"{lay}_dec_s"] = best_cpu(dec, repeat=5)
-        for _, o, t in enc:  # bit-exact, compared as integers
-            assert np.array_equal(bits(o), bits(t))
+        for got, (_, _, t) in zip(dec(), enc, strict=False):  # bit-exact, as integers
+            assert np.array_equal(bits(got), bits(t))
     raw = b"".join(bits(t).tobytes() for t in tensors)
     blob = zipnn_pkg.compress_bytes(raw, name, threads=1)
     assert zipnn_pkg.decompress_bytes(blob, name) == raw
@@ -183,8 +182,8 @@ def peers(quick: bool = False) -> None:
           "the byte-grouped layout). ZipNN: one stream per model and dtype (its most favourable "
           "setting: one header), `threads=1`. Bound: per tensor, n * H0(sign+exponent) + "
           "mantissa bits. Decode GB/s: decoded bytes per CPU second, one thread, best of 5 "
-          "(sckit: `decode_tensor` per tensor into preallocated tensors, plain tensors "
-          "copied; ZipNN: `decompress` of the model's stream). Last column: tensors in the "
+          "(sckit: `decode_tensor` per tensor, plain tensors cloned; ZipNN: `decompress` of "
+          "the model's stream; both allocate their output). Last column: tensors in the "
           "byte-grouped layout / tensors encoded.\n")
     models = trained_models(quick)
     g = torch.Generator().manual_seed(0)
@@ -234,8 +233,14 @@ def speed_classes(n: int = 1 << 22) -> None:
     signed = torch.where(torch.rand(w.shape, generator=g) < 0.5, w.abs(), -w.abs() * 1e-3)
     levels = torch.randn(256, generator=g) * 0.05
     quant = levels[torch.randint(0, 256, w.shape, generator=g)]
+    # 136 exponents, each weight's sign given by its exponent: 272 sign+exponent symbols
+    rng = np.random.default_rng(0)
+    e = rng.integers(0, 136, n).astype(np.uint32)
+    b272 = ((e & 1) << 31) | ((e + 1) << 23) | rng.integers(0, 1 << 23, n, dtype=np.uint32)
+    wide = torch.from_numpy(b272.view(np.float32).copy()).reshape(w.shape)
     cases = {"float32 N(0, 0.02)": w, "bfloat16 N(0, 0.02)": w.to(torch.bfloat16),
-             "float32, sign in the symbol": signed,
+             "float32, sign in the symbol (signs by magnitude)": signed,
+             "float32, 272 sign+exponent symbols": wide,
              "float32, 8-bit codebook (256 levels)": quant}
     for label, t in cases.items():
         rw = encode_tensor(t, layout="wm")
@@ -244,7 +249,8 @@ def speed_classes(n: int = 1 << 22) -> None:
                   + (f", codebook {rw.codebook.size}" if rw.codebook is not None else ""))
         desc_a = getattr(ra, "layout_name", "wm") + (
             f", pairs={ra.pairs}" if hasattr(ra, "pairs") else "")
-        print(f"| {label} | {desc_w} | {_gbs(rw, t):.2f} | {desc_a} | {_gbs(ra, t):.2f} |")
+        print(f"| {label} | {desc_w}, {rw.bits_per_weight:.2f} bits/w | {_gbs(rw, t):.2f} "
+              f"| {desc_a}, {ra.bits_per_weight:.2f} bits/w | {_gbs(ra, t):.2f} |")
     small = [torch.randn(64, generator=g) * 0.1 for _ in range(300)]
     for lay in ("wm", "auto"):
         rs = [encode_tensor(t, layout=lay) for t in small]

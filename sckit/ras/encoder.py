@@ -37,6 +37,11 @@ SPARSE_MIN_ZERO_FRACTION = 0.02
 EXACT_CHOICE_MAX_WEIGHTS = 1 << 15
 
 
+#: ``layout="auto"``: a wavelet matrix whose symbol stream costs more than this many bits per
+#: weight decodes below ~1.5 GB/s; a byte-grouped form at most SPEED_SIZE_SLACK times its size
+#: is then kept instead
+SLOW_SYMBOL_BITS = 6.0
+SPEED_SIZE_SLACK = 1.03
 #: ``layout=`` choices of :func:`encode`: the paper's wavelet-matrix grammar ("wm"), the
 #: byte-grouped form (:mod:`sckit.ras.bytegroup`), or the smaller of the two ("auto")
 LAYOUTS = ("auto", "wm", "bytegroup")
@@ -52,7 +57,8 @@ def encode(values: np.ndarray, *, dtype: str | None = None, kind: str = "block",
     with a chunk directory; float32 / bfloat16, or codebooks of at most 256 entries) or "auto"
     (what ``sckit.tensor_io.encode_tensor`` and so ``sckit.compress`` use): the wavelet-matrix
     form as chosen by the other arguments, replaced by the byte-grouped one when that is
-    smaller (measured, not estimated). ``sparse=True`` keeps the wavelet matrix.
+    smaller (measured, not estimated), or at most 3% larger where the wavelet matrix would
+    decode slowly (``SLOW_SYMBOL_BITS``). ``sparse=True`` keeps the wavelet matrix.
 
     Args:
         values: the weights. For bfloat16 pass the uint16 bit patterns with ``dtype="bfloat16"``.
@@ -73,7 +79,16 @@ def encode(values: np.ndarray, *, dtype: str | None = None, kind: str = "block",
     if layout == "wm" or sparse is True or r.n_weights == 0:
         return r
     alt = _bytegroup_for(r, values)
-    return alt if alt is not None and alt.nbytes < r.nbytes else r
+    if alt is None:
+        return r
+    if alt.nbytes < r.nbytes:
+        return alt
+    # A wavelet matrix decodes level by level, so its speed falls with the symbol stream's bits
+    # per weight (measured, one thread: ~2.6 bits 5.5 GB/s; 7.4 bits, 272 sign+exponent symbols,
+    # 0.6 GB/s); the byte-grouped table decoder keeps ~2.6 GB/s there. Slow streams give way
+    # to a byte-grouped form at most SPEED_SIZE_SLACK larger.
+    slow = 8 * r.space()["symbols"] > SLOW_SYMBOL_BITS * r.n_weights
+    return alt if slow and alt.nbytes <= SPEED_SIZE_SLACK * r.nbytes else r
 
 
 def _bytegroup(values: np.ndarray, dtype: str | None, kind: str, codebook: str | bool) -> RAS:

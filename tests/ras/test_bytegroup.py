@@ -137,6 +137,23 @@ def test_auto_keeps_the_smaller_layout():
     assert encode(_bits(t), dtype="float32").wm is not None  # sckit.ras.encode: the paper's form
 
 
+def test_slow_wavelet_matrix_gives_way_when_sizes_are_close():
+    """Signs tied to exponents over 136 exponents: the wavelet matrix keeps the sign in its
+    272-symbol alphabet (smaller, but ~7.4 bits per weight of levels to walk); auto takes the
+    byte-grouped form, at most 3% larger."""
+    from sckit.ras.encoder import SPEED_SIZE_SLACK
+
+    rng = np.random.default_rng(0)
+    e = rng.integers(0, 136, 1 << 17).astype(np.uint32)
+    b = ((e & 1) << 31) | ((e + 1) << 23) | rng.integers(0, 1 << 23, e.size, dtype=np.uint32)
+    t = torch.from_numpy(b.view(np.float32).copy()).reshape(256, 512)
+    wm = encode_tensor(t, layout="wm")
+    assert not wm.sign_raw and wm.wm.sigma > 256
+    auto = encode_tensor(t)
+    assert isinstance(auto, ByteGroupRAS) and wm.nbytes < auto.nbytes <= SPEED_SIZE_SLACK * wm.nbytes
+    assert np.array_equal(_bits(decode_tensor(auto)), b.reshape(256, 512))
+
+
 def test_smaller_than_wavelet_matrix_on_gaussian_weights():
     for dtype in (torch.float32, torch.bfloat16):
         t = _weights((512, 512), dtype, special=False)
