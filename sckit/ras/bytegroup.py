@@ -242,7 +242,11 @@ class ByteGroupRAS(RAS):
             lut = K.build_lut(self.lengths, K.canonical_codes(self.lengths), out_bytes,
                               2 if self.pairs else 1, lut_bits)
             dt = np.dtype(self.split.uint)
-            cb = self.codebook if self.codebook is not None else np.zeros(1, dt)
+            # 256 entries: a symbol byte always indexes it (a corrupt stream can only name
+            # the unused sibling of a one-entry codebook, which decodes as 0 bits)
+            cb = np.zeros(256, dt)
+            if self.codebook is not None:
+                cb[: self.codebook.size] = self.codebook
             lo = self.lo if self.lo is not None else np.zeros(1, np.uint8)
             hi = self.hi if self.hi is not None else np.zeros(1, np.uint8)
             starts = self.starts.astype(np.int64)
@@ -263,7 +267,7 @@ class ByteGroupRAS(RAS):
                             lo, hi, cb, e0, e1, out_flat, np.empty(size, np.uint8))
         if not ok:
             raise FormatError("RAS (bytegroup): the code stream does not match its directory "
-                              "(corrupt stream or codebook index)")
+                              "(corrupt stream)")
 
     def decode(self, out: np.ndarray | None = None) -> np.ndarray:
         """The whole tensor as its integer bit patterns (see :meth:`RAS.decode`); the common

@@ -310,19 +310,17 @@ def _merge_bf16(ex, lo, out):
 
 @njit(cache=True, nogil=True)
 def _merge_cb(ex, cb, out):
-    n_cb = cb.size
-    bad = 0
+    # cb has 256 entries (padded by the caller): every byte indexes it, no bounds check
     for k in range(out.size):
-        s = np.int64(ex[k])
-        bad |= s >= n_cb
-        out[k] = cb[min(s, n_cb - 1)]
-    return bad == 0
+        out[k] = cb[ex[k]]
+    return True
 
 
 @njit(cache=True, nogil=True)
 def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0):
     """Join exponents ``ex[s0 : s0+count]`` with the raw bytes of weights ``e0 ..`` into
-    ``out[o0 ..]``. mode 0: float32, 1: bfloat16, 2: codebook (out = cb[symbol index])."""
+    ``out[o0 ..]``. mode 0: float32, 1: bfloat16, 2: codebook (out = cb[symbol index], ``cb``
+    padded to 256 entries)."""
     if mode == 0:
         _merge_f32(ex[s0:s0 + count], lo[e0:e0 + count], hi[e0:e0 + count], out[o0:o0 + count])
     elif mode == 1:
