@@ -157,7 +157,8 @@ def bench_gaussian(n: int) -> None:
         lambda: B.zstd(m, level=3),
         lambda: B.zstd(m, level=19),
         lambda: B.lzma_coder(m),
-        lambda: B.zipnn(m),
+        lambda: B.zipnn(m),  # the zipnn package when installed ("zipnn <version>")
+        lambda: B.zipnn(m, package=False),  # the stand-in, "zipnn-style (sckit)"
         lambda: B.zipnn(m, entropy="huffman"),
         lambda: B.succinct(m),
     ):
