@@ -271,3 +271,14 @@ def test_container_round_trip(tmp_path):
     for name, p in m.named_parameters():
         got = dict(loaded.to_dense().named_parameters())[name]
         assert torch.equal(got.view(torch.int32), p.detach().view(torch.int32))
+
+
+@pytest.mark.parametrize("codebook", ["auto", True])
+def test_constant_tensors(codebook):
+    """One distinct value: the code gets an unused sibling symbol (a complete code)."""
+    for dtype in (torch.float32, torch.bfloat16, torch.int8):
+        t = torch.full((3, 5000), 7, dtype=dtype)
+        r = encode_tensor(t, layout="bytegroup", codebook=codebook)
+        assert r.alpha.size == 2
+        back = RAS.from_bytes(r.to_bytes())
+        assert torch.equal(decode_tensor(back), t) and torch.equal(decode_tensor(r), t)
