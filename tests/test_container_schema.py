@@ -184,7 +184,12 @@ def test_the_file_itself_loads(files: dict[str, bytes], tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("text", "field"), [
     (b"[" * 100_000 + b"]" * 100_000, "nested deeper"),
-    (b'{"a":' * 40 + b"1" + b"}" * 40, "nested deeper than 32"),
+    (b'{"a":' * 40 + b"1" + b"}" * 40, "header format: is 'None'"),
+    (b'{"format": "sckit-container", "version": 2, "kind": "checkpoint", "tensors": [], '
+     b'"metadata": {"k": ' + b"[" * 500 + b"]" * 500 + b"}}", "metadata['k']: must be a string"),
+    (b'{"format": "sckit-container", "version": 2, "kind": "dense", "tensors": [], '
+     b'"model": {"class": "x", "zoo": {"name": "lenet5", "kwargs": {"a": ' + b"[" * 40 + b"]" * 40
+     + b"}}}}", "model.zoo.kwargs['a']"),
     (b'{"format": NaN}', "format"),
     (b"\xff\xfe", "not valid UTF-8"),
     (b'{"format": "sckit-container", "version": 2, "kind": "checkpoint", "tensors": [], '

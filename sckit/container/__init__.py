@@ -8,11 +8,13 @@
 Layout (integers little-endian)::
 
     [0, 64)            prefix: magic b"SCKITCF\\0", u32 version, u32 crc32(stored header),
-                       u64 header offset, u64 stored header length, u64 header length, 24 zero bytes
-    [64, ...)          the tensors' sections, in header order; each big section 64-aligned,
-                       small ones aligned to their item size
-    [header offset,..) the header: zlib-compressed compact JSON, last in the file so the writer
-                       can stream sections and still know every offset
+                       u64 header offset, u64 stored header length, u64 header length,
+                       u8 preset-dictionary id, 23 zero bytes
+    [64, ...)          the tensors' sections, in header order, placement implied by their sizes
+                       (64-aligned from 64 KiB, else aligned to their item size); one CRC32 per
+                       >= 64 KiB group of consecutive tensors
+    [header offset,..) the header: compact JSON deflated with a preset dictionary, last in the
+                       file so the writer can stream sections and still know every offset
 
 No pickle, no code execution on load. Every defect raises ``FormatError`` naming it.
 """
