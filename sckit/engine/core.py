@@ -27,6 +27,7 @@ from sckit.engine.schedule import Runtime, check_cache_bytes, decode_ras
 from sckit.engine.trace import call_model, trace_parameter_use
 from sckit.macs import weight_buffers
 from sckit.model_checks import check_model
+from sckit.warmup import shows_compile_progress
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,6 +38,7 @@ __all__ = ["MODES", "SuccinctModel", "bit_equal", "check_mode", "compress", "fas
 MODES = ("exact", "fast")
 
 
+@shows_compile_progress  # numba compiles on a first run: show it (sckit.warmup)
 def compress(
     model: nn.Module,
     example_input: Any,
