@@ -105,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sckit.cli_pack import add_parsers  # pack / unpack (checkpoints)
 
     add_parsers(sub)
+    from sckit.warmup import add_parser as add_warmup  # warmup (numba's cache)
+
+    add_warmup(sub)
     args = parser.parse_args(argv)
     if getattr(args, "n", 1) <= 0:
         parser.error("--n must be positive")
