@@ -36,6 +36,8 @@ def open(path: str | os.PathLike[str], framework: str = "pt", *,  # noqa: A001
 
     ``framework``: "pt" (torch tensors) or "numpy" (numpy arrays; TypeError for dtypes numpy
     lacks, e.g. bfloat16). ``verify``: True, False or "always" (see the module docstring).
+    A tensor of a dtype torch has no name for (safetensors' sub-byte "F4") comes back as its
+    bytes, a 1-d ``uint8`` tensor.
     """
     return CheckpointFile(path, framework=framework, verify=verify)
 

@@ -106,6 +106,25 @@ def test_report_lists_raw_tensors(packed):
     assert report.n_weights_encoded > 0.9 * 2 * 500 * 64
 
 
+def test_dtypes_torch_lacks_are_carried_raw(tmp_path):
+    """Sub-byte float codes (safetensors' F4, F6_E3M2) have no torch dtype: stored as bytes,
+    reported, unpacked byte-identical, opened as uint8 bytes."""
+    import struct
+
+    from sckit.checkpoint_io import build_header
+
+    for code, nbytes in (("F4", 16), ("F6_E3M2", 24)):
+        hdr = build_header([("w", code, (4, 8), nbytes), ("x", "F32", (4,), 16)], {"k": "v"})
+        src = tmp_path / f"{code}.safetensors"
+        src.write_bytes(struct.pack("<Q", len(hdr)) + hdr + bytes(range(nbytes)) + bytes(16))
+        rep = sckit.pack(src, tmp_path / f"{code}.sck", progress=False)
+        assert code in rep.raw["w"]
+        back = sckit.unpack(rep.path, tmp_path / f"{code}.back.safetensors", progress=False)
+        assert back.read_bytes() == src.read_bytes()
+        with sckit.open(rep.path) as f:
+            assert f["w"].dtype == torch.uint8 and bytes(f["w"].numpy()) == bytes(range(nbytes))
+
+
 def test_thread_count_gives_identical_files(ckpt, packed, tmp_path):
     one = sckit.pack(ckpt, tmp_path / "t1.sck", threads=1, progress=False).path
     three = sckit.pack(ckpt, tmp_path / "t3.sck", threads=3, progress=False).path
