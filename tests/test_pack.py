@@ -218,6 +218,14 @@ def test_cli_pack_unpack_force(ckpt, tmp_path, capsys):
     back.write_bytes(b"old")
     assert main(["unpack", str(out), "-o", str(back), "--force", "--no-progress"]) == 0
     assert digest(back) == digest(ckpt)
+    # no -o: next to the input, with the suffix .sck; --threads is checked
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(back.read_bytes())
+    assert main(["pack", str(other), "--no-progress", "--threads", "1"]) == 0
+    back2 = sckit.unpack(tmp_path / "other.sck", tmp_path / "b2.safetensors", progress=False)
+    assert digest(back2) == digest(ckpt)
+    assert main(["pack", str(back), "-o", str(tmp_path / "t.sck"), "--threads", "0"]) == 2
+    assert "threads" in capsys.readouterr().err
 
 
 def test_output_format_from_name_or_argument(ckpt, packed, tmp_path):
