@@ -76,23 +76,33 @@ def entry_bits(r: Any, entry: str, rows: tuple[int, int] | None = None) -> np.nd
     return raw[rows[0] * row: rows[1] * row]
 
 
-def tensor_bytes(r: Any, name: str, layout: dict[str, Any] | None = None) -> np.ndarray:
+def tensor_bytes(r: Any, name: str, layout: dict[str, Any] | None = None, *,
+                 threads: int | None = 1) -> np.ndarray:
     """Tensor ``name``'s storage bytes (``uint8``, little-endian, C order), decoded if encoded;
-    a tensor stored in row blocks is joined into one buffer."""
+    a tensor stored in row blocks is decoded block by block straight into one buffer, on
+    ``threads`` threads (None: all cores; unpack keeps 1, its pool already spans tensors)."""
+    from sckit.parallel import imap_bounded
+
     parts = _parts(layout, name)
     if not parts:
         return entry_bits(r, name)
     out = np.empty(stored_nbytes(r, name, layout), dtype=np.uint8)
-    pos = 0
+    jobs, pos = [], 0
     for entry, _, _ in parts:
         info = r.entry(entry)
-        dst = out[pos: pos + int(info.raw_nbytes)]
+        jobs.append((entry, info, out[pos: pos + int(info.raw_nbytes)]))
+        pos += int(info.raw_nbytes)
+
+    def fill(job: tuple[str, Any, np.ndarray]) -> None:
+        entry, info, dst = job
         if info.storage == "ras":  # decoded straight into place: no second copy of the block
             ras = r.ras(entry)
             ras.decode(out=dst.view(np.dtype(ras.split.uint)).reshape(ras.shape))
         else:
             dst[:] = np.asarray(r.raw(entry)).reshape(-1)
-        pos += dst.nbytes
+
+    for _ in imap_bounded(fill, jobs, threads=threads):
+        pass
     return out
 
 

@@ -31,15 +31,16 @@ _INT_VIEW = {1: np.uint8, 2: np.int16, 4: np.int32, 8: np.int64}
 
 
 def open(path: str | os.PathLike[str], framework: str = "pt", *,  # noqa: A001
-         verify: bool | str = True) -> CheckpointFile:
+         verify: bool | str = True, threads: int | None = None) -> CheckpointFile:
     """Open a ``.sck`` file (from ``sckit.pack``, or ``sckit.save``) for random access.
 
     ``framework``: "pt" (torch tensors) or "numpy" (numpy arrays; TypeError for dtypes numpy
     lacks, e.g. bfloat16). ``verify``: True, False or "always" (see the module docstring).
     A tensor of a dtype torch has no name for (safetensors' sub-byte "F4") comes back as its
-    bytes, a 1-d ``uint8`` tensor.
+    bytes, a 1-d ``uint8`` tensor. ``threads``: a whole tensor stored in row blocks decodes
+    its blocks on this many threads (default: all cores).
     """
-    return CheckpointFile(path, framework=framework, verify=verify)
+    return CheckpointFile(path, framework=framework, verify=verify, threads=threads)
 
 
 class CheckpointFile:
@@ -47,7 +48,7 @@ class CheckpointFile:
     ``get_tensor(name)``, ``get_slice(name)[a:b]``; a context manager."""
 
     def __init__(self, path: str | os.PathLike[str], *, framework: str = "pt",
-                 verify: bool | str = True) -> None:
+                 verify: bool | str = True, threads: int | None = None) -> None:
         from sckit.checkpoint import LAYOUT_KEY, read_layout
         from sckit.container import Reader
 
@@ -58,6 +59,9 @@ class CheckpointFile:
         self.path = Path(path)
         self._framework = "numpy" if framework == "np" else framework
         self._verify = verify
+        from sckit.parallel import _check_threads
+
+        self._threads = _check_threads(threads)
         self._reader = Reader(self.path, mmap=True, verify=verify == "always")
         self._checking: Any = None  # a verifying reader for whole-tensor reads, made on demand
         self._meta = {k: v for k, v in self._reader.metadata.items() if k != LAYOUT_KEY}
@@ -138,7 +142,7 @@ class CheckpointFile:
             reader = self._checking
         from sckit.checkpoint_store import tensor_bytes
 
-        bits = tensor_bytes(reader, stored, self._layout)
+        bits = tensor_bytes(reader, stored, self._layout, threads=self._threads)
         if not bits.flags.writeable:
             bits = bits.copy()  # raw bytes are a view of the map: hand out memory of its own
         return self._wrap(bits, dtype, shape)
