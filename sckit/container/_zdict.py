@@ -33,6 +33,21 @@ _D1 = b"".join([
     b'{"meta":["version","layout","kind","codebook","pairs","total_bits","h0_total_bits"],'
     b'"arrays":["words","symbols","lengths","sel","codebook"]}],'
     b'"bytegroup","element","block",true,false,null,',
+    # RAS schemas as the writer emits them (values shared by a model's tensors in "const")
+    b'{"meta":["kind","max_distance","n_stream","n_entries","h0_total_bits","delimiter_bits",'
+    b'"wm.n","wm.sigma","wm.n_bits","dist.n","dist.sigma","dist.n_bits","dist.symbols_as"],'
+    b'"arrays":["wm.words","wm.rank_dir","wm.symbols","wm.lengths","wm.level_sizes","dist.words",'
+    b'"dist.rank_dir","dist.symbols","dist.lengths","dist.level_sizes","raw"],"const":{"version":1,'
+    b'"kind":"element","sparse":true,"codebook":false,"sign_raw":false,"max_distance":255,'
+    b'"wm.sigma":513,"wm.max_code_length":32,"wm.symbols_as":"values","dist.max_code_length":32,'
+    b'"dist.symbols_as":"bitmap"},"dtypes":[8,8,6,5,null,8,8,8,5,null,8]},',
+    b'{"meta":[],"arrays":[],"const":{"version":1,"kind":"element","sparse":true,"codebook":false,'
+    b'"sign_raw":false,"max_distance":3,"n_stream":0,"n_entries":0,"h0_total_bits":0.0,'
+    b'"delimiter_bits":0.0}},',
+    b'{"meta":["kind","codebook","pairs","total_bits"],"arrays":["words","symbols","sel"],'
+    b'"const":{"version":1,"layout":"bytegroup","kind":"block","codebook":false,"pairs":false},'
+    b'"dtypes":[8,5,7]},{"meta":["total_bits"],"arrays":["words","symbols"],"const":{"version":1,'
+    b'"layout":"bytegroup","kind":"element","codebook":true,"pairs":true},"dtypes":[8,5]}],',
     # the top level and tensor rows
     b'{"format":"sckit-container","version":2,"kind":"succinct","dense","checkpoint",'
     b'"metadata":{"format":"pt"},"model":{"class":"sckit.zoo.","zoo":{"name":"","kwargs":{}}},'
