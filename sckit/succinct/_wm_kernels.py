@@ -60,8 +60,11 @@ def wm_build(sym, L):
             p0 = n - p1
         zeros[lv] = p0
         if not last:
-            cur[:p0] = zbuf[:p0]
-            cur[p0:] = obuf[:p1]
+            # loops: an array slice assignment costs a first run ~2 s compiling numba's error text
+            for k in range(p0):
+                cur[k] = zbuf[k]
+            for k in range(p1):
+                cur[p0 + k] = obuf[k]
     return bits, zeros
 
 
