@@ -126,7 +126,7 @@ def browser():
 
 
 def _run_all(page, url: str, token: str, name: str) -> None:
-    """Open ``name``, wait for its kernel, Run All and wait until every code cell has run."""
+    """Open ``name``, wait for its kernel, Run All and wait until the run ends."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     # ?reset: a fresh workspace, not the tabs of the notebooks run before
@@ -144,14 +144,15 @@ def _run_all(page, url: str, token: str, name: str) -> None:
         " && document.body.innerText.includes('Python 3 (ipykernel) | Idle')", timeout=90_000)
     page.click("text=Run", timeout=10_000)
     page.click("text=Run All Cells", timeout=10_000)
-    # done when every code cell shows a number and none is queued ([*]) or running
+    prompts = ("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
+               ".map(e => e.textContent.trim())")
+    page.wait_for_function(f"() => ({prompts})().some(t => /\\[(\\*|\\d+)\\]/.test(t))",
+                           timeout=60_000)  # the run has started
+    # done when no cell is queued or running ([*]) and the kernel is idle: after an error
+    # JupyterLab leaves the rest unqueued, which the checks then report (no 10-minute wait)
     page.wait_for_function(
-        "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
-        ".map(e => e.textContent.trim());"
-        " return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t)); }",
-        timeout=600_000)
-    page.wait_for_function(  # and the kernel is idle again (outputs flushed)
-        "() => document.body.innerText.includes('Python 3 (ipykernel) | Idle')", timeout=60_000)
+        f"() => !({prompts})().some(t => t.includes('*'))"
+        " && document.body.innerText.includes('Python 3 (ipykernel) | Idle')", timeout=600_000)
 
 
 def _what_the_user_sees(page) -> dict:
@@ -227,6 +228,9 @@ def test_notebook_in_jupyterlab(lab, browser, path):
     errors = [f"{o.get('ename')}: {o.get('evalue')}" for c in saved["cells"] if c["cell_type"] == "code"
               for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors, errors
+    not_run = [i for i, c in enumerate(saved["cells"]) if c["cell_type"] == "code"
+               and c["source"] and c.get("execution_count") is None]
+    assert not not_run, f"cells {not_run} did not run"
     assert not seen["errors"], seen["errors"]
     assert "Traceback" not in seen["body"] and "Error displaying widget" not in seen["body"]
     assert seen["json_trees"] == 0, "a record (or other JSON) shows as a tree"
