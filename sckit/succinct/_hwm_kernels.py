@@ -146,12 +146,14 @@ def build_levels(items, tab, level_sizes, words, buf_a, buf_b, direct):
             words[wi + one] |= (acc >> one) >> (np.uint64(63) - off)
         pos += n_l
         if not last:
-            buf_a[pa : pa + pb] = buf_b[:pb]
+            # a loop: an array slice assignment costs a first run ~2 s compiling numba's error text
+            for q in range(pb):
+                buf_a[pa + q] = buf_b[q]
             src = buf_a
             buf_a, buf_b = buf_b, buf_a
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _child_cursor(words, rdir, node_level, lvl_off, lvl_zeros, lvl_base, v, p, b):
     # Position in the next level of the first element of v's b-child at or after v's cursor p.
     lev = node_level[v]
@@ -247,7 +249,7 @@ def decode_range(
     )  # fmt: skip
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def decoder_state(words, rdir, child, node_level, lvl_off, lvl_zeros, lvl_base, start, lazy):
     """Cursors at ``start`` (eager: :func:`init_cursors`; lazy: root only) + the DFS stacks."""
     n_int = node_level.shape[0]
@@ -262,7 +264,7 @@ def decoder_state(words, rdir, child, node_level, lvl_off, lvl_zeros, lvl_base, 
     return cur, sv, sm
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)  # called, not inlined: typed and compiled once for all its callers
 def decode_steps(
     words, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_base,
     cur, sv, sm, lazy, start, stop, out, o, width, root=0,
