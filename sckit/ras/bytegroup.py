@@ -10,8 +10,9 @@ the rest raw. This layout does the same per tensor and keeps every query of a
   per tensor, either one symbol per weight or one per *pair* of weights (chosen by exact size:
   pair codes cut Huffman's redundancy on the skewed exponent alphabet from ~0.05 to ~0.02 bits
   per weight, at the price of a ``d * d`` length table);
-- *directory*: the bit offset of every ``CHUNK``-th weight (32 bits per 8192 weights), so a row
-  range or one weight decodes from the nearest chunk start, never from the stream start;
+- *directory*: the bit offset of every chunk (8192 weights; a quarter of a tensor under 32K
+  weights, so four chunks decode side by side), 32 bits each, so a row range or one weight
+  decodes from the nearest chunk start, never from the stream start;
 - *raw*: the sign and mantissa bytes, stored as they are (float32: a uint16 plane of mantissa
   bits 0-15 and a uint8 plane of sign << 7 | bits 16-22; bfloat16: sign << 7 | mantissa).
 
@@ -33,10 +34,23 @@ from sckit.ras.core import RAS
 from sckit.ras.fields import FieldSplit, split_for
 from sckit.ras.grammar import KINDS, make_layout
 
-__all__ = ["CHUNK", "LAYOUT", "ByteGroupRAS", "encode_bytegroup", "supports"]
+__all__ = ["CHUNK", "LAYOUT", "ByteGroupRAS", "chunk_for", "encode_bytegroup", "supports"]
 
 LAYOUT = "bytegroup"
 CHUNK = 8192  # weights per directory entry (even: pairs never straddle chunks)
+SPLIT_MIN = 2048  # tensors from this size on are cut into >= 4 chunks (four-stream decoding)
+
+
+def chunk_for(n: int) -> int:
+    """Weights per chunk of an ``n``-weight tensor (a function of ``n`` only, so not stored):
+    ``CHUNK``, or for tensors under ``4 * CHUNK`` a quarter of them (even), so the four-stream
+    decoder runs on mid-sized tensors too; tensors under ``SPLIT_MIN`` are one chunk."""
+    if n >= 4 * CHUNK:
+        return CHUNK
+    if n < SPLIT_MIN:
+        return max(2, n + (n & 1))
+    q = -(-n // 4)
+    return q + (q & 1)
 MAX_CODE_LENGTH = 16
 MAX_PAIR_ALPHABET = 64  # pair codes for at most 64 distinct symbols (4096 pair symbols)
 MAX_WEIGHTS = (1 << 34) - 1
@@ -130,9 +144,9 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
     elif pairs is True:
         raise ValueError(f"pair codes need at most {MAX_PAIR_ALPHABET} distinct symbols, got {d}")
     if use_pairs:
-        sym, lengths, chunk_syms = psym, pair_len, CHUNK // 2
+        sym, lengths, chunk_syms = psym, pair_len, chunk_for(n) // 2
     else:
-        sym, lengths, chunk_syms = idx, single_len, CHUNK
+        sym, lengths, chunk_syms = idx, single_len, chunk_for(n)
     codes = K.canonical_codes(lengths)
     total = int((np.bincount(sym, minlength=lengths.size) * lengths).sum())
     planes = [p for p in (lo, hi, codebook) if p is not None]
@@ -202,6 +216,7 @@ class ByteGroupRAS(RAS):
         self.hi = planes[1] if len(planes) > 1 else None
         self._mode = 2 if codebook is not None else _MODES[split.dtype]
         self._dt = np.dtype(split.uint)
+        self.chunk = chunk_for(n)
         self._h0: float | None = None
         self._kernel_args: tuple | None = None
 
@@ -262,8 +277,9 @@ class ByteGroupRAS(RAS):
         n = self.n_weights
         # a private scratch per call (decode-ahead threads may share a RAS): four chunks when
         # the four-chunk path can run, else one (plus a pair code's padding byte and SLACK)
-        size = 4 * (CHUNK + K.SLACK) if n > 4 * CHUNK else min(n, CHUNK) + 2 * K.SLACK
-        ok = K.decode_range(wb, starts, total, CHUNK, n, self.pairs, lut, lut_bits, self._mode,
+        ch = self.chunk
+        size = 4 * (ch + K.SLACK) if e1 - e0 > ch else ch + 2 * K.SLACK
+        ok = K.decode_range(wb, starts, total, ch, n, self.pairs, lut, lut_bits, self._mode,
                             lo, hi, cb, e0, e1, out_flat, np.empty(size, np.uint8))
         if not ok:
             raise FormatError("RAS (bytegroup): the code stream does not match its directory "
@@ -310,11 +326,12 @@ class ByteGroupRAS(RAS):
         out = np.empty(flat.size, np.dtype(self.split.uint))
         if not flat.size:
             return out
-        buf = np.empty(CHUNK, out.dtype)
-        chunk_of = flat // CHUNK
+        ch = self.chunk
+        buf = np.empty(ch, out.dtype)
+        chunk_of = flat // ch
         for c in np.unique(chunk_of):
-            e0 = int(c) * CHUNK
-            e1 = min(self.n_weights, e0 + CHUNK)
+            e0 = int(c) * ch
+            e1 = min(self.n_weights, e0 + ch)
             self._range(e0, e1, buf[: e1 - e0])
             sel = chunk_of == c
             out[sel] = buf[flat[sel] - e0]
@@ -369,7 +386,7 @@ class ChunkAccessor:
         self.hits = 0
         self.misses = 0
         self._chunk = -1
-        self._buf = np.empty(CHUNK, np.dtype(r.split.uint))
+        self._buf = np.empty(r.chunk, np.dtype(r.split.uint))
 
     def access(self, index: tuple[int, ...] | int) -> Any:
         """The value (as :meth:`RAS.access`)."""
@@ -383,16 +400,17 @@ class ChunkAccessor:
 
         r = self.r
         i = r._flat(_normalize(r, index))
-        c = i // CHUNK
+        ch = r.chunk
+        c = i // ch
         if c != self._chunk:
             self.misses += 1
-            e0 = c * CHUNK
-            e1 = min(r.n_weights, e0 + CHUNK)
+            e0 = c * ch
+            e1 = min(r.n_weights, e0 + ch)
             r._range(e0, e1, self._buf[: e1 - e0])
             self._chunk = c
         else:
             self.hits += 1
-        return int(self._buf[i - c * CHUNK])
+        return int(self._buf[i - c * ch])
 
 
 # ---------------------------------------------------------------------- loading and checks
@@ -468,7 +486,7 @@ def _load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
     item = np.dtype(split.uint).itemsize
     planes = [n_cb * item] if has_cb else [2 * n, n] if dtype == "float32" else [n]
     words = _array(arrays, "words", np.uint64, _n_words(total, planes))
-    n_chunks = -(-n // CHUNK)
+    n_chunks = -(-n // chunk_for(n))
     starts = np.zeros(n_chunks, np.uint64)
     if n_chunks > 1:
         sel_dt = np.uint32 if total < 1 << 32 else np.uint64

@@ -226,9 +226,10 @@ def _decode_one(words, bit, end_bit, n_out, lut, lut_bits, dst, d0):
 
 
 @njit(cache=True, nogil=True)
-def _decode_four(words, starts, total_bits, c, n_out, lut, lut_bits, dst, stride):
-    """Chunks ``c .. c+3`` (each ``n_out`` bytes) interleaved: four independent bit positions,
-    each bounded by the next chunk's start (reads never leave the stream, even if corrupt)."""
+def _decode_four(words, starts, total_bits, c, n_out, n_last, lut, lut_bits, dst, stride):
+    """Chunks ``c .. c+3`` interleaved (``n_out`` bytes each, ``n_last`` for the fourth: it may
+    be the tensor's short last chunk): four independent bit positions, each bounded by the next
+    chunk's start (reads never leave the stream, even if corrupt)."""
     mask = np.uint64((1 << lut_bits) - 1)
     b0 = np.int64(starts[c])
     b1 = np.int64(starts[c + 1])
@@ -245,7 +246,7 @@ def _decode_four(words, starts, total_bits, c, n_out, lut, lut_bits, dst, stride
     s1 = stride
     s2 = 2 * stride
     s3 = 3 * stride
-    while (o0 < n_out and o1 < n_out and o2 < n_out and o3 < n_out and b0 < e0 and b1 < e1
+    while (o0 < n_out and o1 < n_out and o2 < n_out and o3 < n_last and b0 < e0 and b1 < e1
            and b2 < e2 and b3 < e3):
         y0 = _peek(words, b0)
         y1 = _peek(words, b1)
@@ -279,7 +280,7 @@ def _decode_four(words, starts, total_bits, c, n_out, lut, lut_bits, dst, stride
     ok = _finish(words, b0, o0, e0, n_out, lut, lut_bits, dst, 0)
     ok &= _finish(words, b1, o1, e1, n_out, lut, lut_bits, dst, s1)
     ok &= _finish(words, b2, o2, e2, n_out, lut, lut_bits, dst, s2)
-    ok &= _finish(words, b3, o3, e3, n_out, lut, lut_bits, dst, s3)
+    ok &= _finish(words, b3, o3, e3, n_last, lut, lut_bits, dst, s3)
     return ok
 
 
@@ -335,25 +336,29 @@ def decode_range(words, starts, total_bits, chunk, n, pairs, lut, lut_bits, mode
                  e1, out, scratch):
     """Weights ``[e0, e1)`` into ``out[0 : e1-e0]``: the chunks (``chunk`` weights each, the last
     shorter; a pair-coded last chunk decodes one byte past ``n``) overlapping the range are
-    decoded four at a time into ``scratch`` (``4 * (chunk + SLACK)`` bytes), then merged.
-    False when the stream is corrupt."""
+    decoded four at a time (then one at a time) into ``scratch`` (``4 * (chunk + SLACK)``
+    bytes, or ``chunk + 2 * SLACK`` for a one-chunk range), then merged. False when the stream
+    is corrupt."""
     stride = chunk + SLACK
     n_chunks = starts.size
+    last = n_chunks - 1
+    # bytes the last chunk decodes: it may be short (pair codes: + the odd tail's padding)
+    last_n = n - last * chunk
+    if pairs:
+        last_n += last_n & 1
     c = e0 // chunk
     c_end = (e1 - 1) // chunk + 1 if e1 > e0 else c
     while c < c_end:
-        # the last chunk may be short: it goes through the one-chunk path
-        last = n_chunks - 1
-        if c + 4 <= c_end and c + 3 < last:
-            if not _decode_four(words, starts, total_bits, c, chunk, lut, lut_bits, scratch, stride):
+        if c + 4 <= c_end:
+            if not _decode_four(words, starts, total_bits, c, chunk,
+                                last_n if c + 3 == last else chunk, lut, lut_bits, scratch,
+                                stride):
                 return False
             k = 4
         else:
-            c_n = min(chunk, n - c * chunk)
-            if pairs and c == last:
-                c_n += c_n & 1  # pair codes: the padding byte of an odd tail
             end_bit = np.int64(starts[c + 1]) if c + 1 < n_chunks else total_bits
-            if not _decode_one(words, np.int64(starts[c]), end_bit, c_n, lut, lut_bits, scratch, 0):
+            if not _decode_one(words, np.int64(starts[c]), end_bit,
+                               last_n if c == last else chunk, lut, lut_bits, scratch, 0):
                 return False
             k = 1
         for j in range(k):

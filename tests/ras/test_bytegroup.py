@@ -83,20 +83,28 @@ def test_round_trip_random_shapes(dtype, shape, kind, pairs, sigma, seed):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("n", [4 * CHUNK + 1, 9 * CHUNK - 3, 13 * CHUNK])
+@pytest.mark.parametrize("n", [2047, 2048, 2049, 4097, 4 * CHUNK - 1, 4 * CHUNK + 1,
+                               9 * CHUNK - 3, 13 * CHUNK])
 def test_many_chunks_and_odd_tails(dtype, n):
+    from sckit.ras.bytegroup import chunk_for, encode_bytegroup
+    from sckit.ras.fields import split_for
+
     t = _weights((n,), dtype, seed=n)
+    assert chunk_for(n) % 2 == 0 and (n < 2048 or -(-n // chunk_for(n)) >= 4)
     for pairs in (False, True):
-        r = encode(_bits(t), dtype=str(dtype).removeprefix("torch."), layout="bytegroup")
+        r = encode_bytegroup(_bits(t), split_for(str(dtype).removeprefix("torch.")), (n,),
+                             "block", pairs=pairs)
+        assert r.pairs == pairs
         assert isinstance(r, ByteGroupRAS)
         r2 = ByteGroupRAS.from_arrays(*r.to_arrays())
         want = _bits(t)
         assert np.array_equal(r2.decode(), want)
         acc = r2.accessor()
-        for i in range(n - 3 * CHUNK, n, 997):
+        for i in range(max(0, n - 3 * CHUNK), n, 97):
             assert acc.access_bits(i) == int(want[i])
         assert acc.hits > 0 and acc.misses >= 1
-        del pairs
+        for a, b in ((1, n - 1), (n // 3, n // 3 + 5), (n // 4 - 1, 3 * n // 4 + 1)):
+            assert np.array_equal(r2.decode_rows(a, b), want[a:b])
 
 
 def test_long_code_words_use_the_second_table_level():
