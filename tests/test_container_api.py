@@ -170,3 +170,12 @@ def test_reader_validate_option(tmp_path: Path) -> None:
         assert np.array_equal(_bits(got), _bits(t))
     with pytest.raises(ValueError, match="validate"):
         Reader(path, validate="none")
+
+
+def test_writer_refuses_metadata_the_reader_would_refuse(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="1024"):
+        Writer(tmp_path / "c.sck", metadata={"k" * 1025: "v"})
+    big = {"v": "x" * (1 << 20)}  # 1 MiB values are fine
+    with Writer(tmp_path / "c.sck", metadata=big) as w:
+        w.add_tensor("a", torch.ones(1))
+    assert Reader(tmp_path / "c.sck").metadata == big

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sckit.container._header import KINDS, META_FROM_ENTRY, flatten_meta
+from sckit.container._header import KINDS, MAX_TENSORS, META_FROM_ENTRY, flatten_meta
 from sckit.container._layout import (
     ALIGN,
     FORMAT_VERSION,
@@ -31,6 +31,7 @@ from sckit.container._layout import (
     pad_to,
 )
 from sckit.container._zdict import DICTIONARIES
+from sckit.container.reader import MAX_HEADER_BYTES
 
 if TYPE_CHECKING:
     import torch
@@ -58,6 +59,11 @@ def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     for k, v in metadata.items():
         if not isinstance(k, str) or not isinstance(v, str):
             raise TypeError(f"metadata must map str to str, got {type(k).__name__}: {type(v).__name__}")
+        # the reader's limits (sckit.container._header.METADATA), so no file is unreadable
+        if len(k) > 1024 or len(v) > 2**24:
+            raise ValueError(f"metadata key {k[:40]!r}: keys are limited to 1024 characters, values to 2**24")
+    if len(metadata) > 10**5:
+        raise ValueError(f"metadata has {len(metadata)} entries (at most 100,000)")
     return dict(metadata)
 
 
@@ -348,7 +354,11 @@ class Writer:
         if self._schemas:
             header["ras_schemas"] = self._finish_ras_rows()
         header["tensors"] = self._rows
+        if len(self._rows) > MAX_TENSORS:
+            raise ValueError(f"{len(self._rows)} tensors (a container holds at most {MAX_TENSORS})")
         raw = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        if len(raw) > MAX_HEADER_BYTES:
+            raise ValueError(f"header of {len(raw)} bytes (at most {MAX_HEADER_BYTES})")
         c = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, zdict=DICTIONARIES[ZDICT_ID])
         return c.compress(raw) + c.flush(), len(raw)
 
