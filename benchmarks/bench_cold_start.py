@@ -48,7 +48,13 @@ from sckit import zoo
 model = zoo.create_model(name, seed=0).eval()
 x = zoo.default_input(name)
 t1, c1 = time.perf_counter(), cpu()
-sm = sckit.compress(model, x, mode="exact")
+try:
+    from sckit.warmup import compile_progress
+except ImportError:  # a tree from before sckit.warmup: no kernel count
+    import contextlib
+    compile_progress = None
+with (compile_progress(progress=False) if compile_progress else contextlib.nullcontext()) as log:
+    sm = sckit.compress(model, x, mode="exact")
 t2, c2 = time.perf_counter(), cpu()
 with torch.inference_mode():
     sm(x)
@@ -56,7 +62,8 @@ t3, c3 = time.perf_counter(), cpu()
 sckit.compress(model, x, mode="exact")
 t4, c4 = time.perf_counter(), cpu()
 print(json.dumps({"setup": t1 - t0, "compress": t2 - t1, "compress_cpu": c2 - c1,
-                  "forward": t3 - t2, "forward_cpu": c3 - c2, "hot": t4 - t3}))
+                  "forward": t3 - t2, "forward_cpu": c3 - c2, "hot": t4 - t3,
+                  "kernels": len(log.kernels) if log is not None else -1}))
 """
 
 
@@ -102,7 +109,8 @@ def bench(name: str, repeats: int) -> None:
             warm = _run_child(name, cache)
         rows.append((cold, warm))
         print(f"  {name}: cold compress {cold['compress']:6.2f} s ({cold['compress_cpu']:5.2f} "
-              f"CPU s), first forward {cold['forward']:5.2f} s | warm cache compress "
+              f"CPU s, {cold['kernels']} kernel signatures compiled), first forward "
+              f"{cold['forward']:5.2f} s | warm cache compress "
               f"{warm['compress']:5.2f} s ({warm['compress_cpu']:5.2f} CPU s), forward "
               f"{warm['forward']:5.2f} s | hot compress {cold['hot']:5.2f} s   [{_load()}]",
               flush=True)
