@@ -111,3 +111,4 @@ def test_cli_warmup_registered(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "--models" in out and "numba" in out
+    assert "``" not in out and ":func:" not in out  # plain help text, as the other commands
