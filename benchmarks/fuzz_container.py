@@ -455,7 +455,10 @@ def _drive(cases: int, seed: int, folder: str, counts: Counter, bad: list[str], 
                 if verbose and i % 1000 == 0:
                     print(f"  {i} cases, {time.monotonic() - t0:.0f} s: {dict(counts)}", flush=True)
         proc.stdout.close()
-        if proc.poll() is None:
+        try:  # a worker that answered everything but does not exit must not stall the run
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
             proc.wait()
 
 
