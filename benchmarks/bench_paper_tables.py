@@ -49,7 +49,7 @@ import sckit
 from sckit.timing import cpu_model
 from sckit.zoo import create_model
 
-# seed 000: "CR Improved" for ResNet-50 (Table 1, SNIP rows; Table 2, LSQ rows)
+# Succinct Compression: "CR Improved" for ResNet-50 (Table 1, SNIP rows; Table 2, LSQ rows)
 PAPER_PRUNED = {0.90: 1.18, 0.95: 1.19, 0.97: 1.20}
 PAPER_QUANTIZED = {8: 1.18, 4: 1.20, 2: 1.25}
 

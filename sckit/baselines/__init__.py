@@ -4,8 +4,8 @@ Every baseline takes a ``torch.nn.Module`` and returns a :class:`BaselineResult`
 bytes, encode and decode seconds, a per-layer table, and a decoded model to evaluate); the input
 model is never modified. :func:`compare` puts them and Succinct Compression side by side.
 
-- :func:`deep_compression` - prune + k-means (linear init) + Huffman (Han et al. 2016, seed 002)
-- :func:`deepsz` - pruning + SZ-style error-bounded coding of FC layers (Jin et al. 2019, seed 001)
+- :func:`deep_compression` - prune + k-means (linear init) + Huffman (Han et al., Deep Compression)
+- :func:`deepsz` - pruning + SZ-style error-bounded coding of FC layers (Jin et al., DeepSZ)
 - :func:`zstd`, :func:`lzma_coder`, :func:`zipnn` (all four: :func:`general_coders`) - lossless
   coders on the raw weight bytes
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from sckit.baselines.coders import general_coders, lzma_coder, zipnn, zstd
 from sckit.baselines.compare import DEFAULT_METHODS, METHODS, compare, run_method, succinct
-from sckit.baselines.deep_compression import deep_compression, seed002_table
+from sckit.baselines.deep_compression import deep_compression, deep_compression_table, seed002_table
 from sckit.baselines.deepsz import DEFAULT_ERROR_BOUNDS, deepsz, optimize_error_bounds
 from sckit.baselines.result import BaselineResult
 
@@ -25,6 +25,7 @@ __all__ = [
     "METHODS",
     "compare",
     "deep_compression",
+    "deep_compression_table",
     "deepsz",
     "general_coders",
     "lzma_coder",

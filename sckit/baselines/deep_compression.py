@@ -60,7 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
     from torch import nn
 
-__all__ = ["deep_compression", "seed002_table"]
+__all__ = ["deep_compression", "deep_compression_table", "seed002_table"]
 
 _LEN = struct.Struct("<I")
 
@@ -213,7 +213,7 @@ def deep_compression(
     Returns a lossy :class:`BaselineResult`; ``to_frame()`` has the paper's table columns
     (``n_weights, weights_pct, weight_bits_pq, weight_bits_pqh, index_bits_pq, index_bits_pqh,
     compress_rate_pq, compress_rate_pqh`` in percent) per layer and a ``Total`` row;
-    :func:`seed002_table` formats it with the paper's headings. The decoded model holds exactly
+    :func:`deep_compression_table` formats it with the paper's headings. The decoded model holds exactly
     the pruned + quantized (+ fine-tuned) weights.
     """
     import torch
@@ -359,7 +359,7 @@ def _shared(
     return out
 
 
-def seed002_table(result: BaselineResult) -> pd.DataFrame:
+def deep_compression_table(result: BaselineResult) -> pd.DataFrame:
     """The Deep Compression result formatted like the paper's Tables 2-5 (string cells)."""
     import pandas as pd
 
@@ -392,3 +392,7 @@ def seed002_table(result: BaselineResult) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(out)
+
+
+# The earlier name, kept so existing notebooks and scripts still run.
+seed002_table = deep_compression_table

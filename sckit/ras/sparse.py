@@ -9,7 +9,7 @@ a value like any other and round-trips.
 
 Distances are capped at ``max_distance``. A longer run of zeros is cut by *filler* entries
 ``(max_distance, 0)``: skip ``max_distance`` zeros, then store one explicit zero, i.e. a filler
-consumes ``max_distance + 1`` positions. Deep Compression (Han et al. 2016, seed 002) pads
+consumes ``max_distance + 1`` positions. Deep Compression (Han et al., Deep Compression) pads
 relative indices the same way. Zeros at the end of a row need no entries: the row length is
 known.
 """

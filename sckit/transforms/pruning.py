@@ -6,9 +6,9 @@ Compression's sparse RAS sees the zeros. Which entries go is decided by a stable
 magnitudes, so ties (and weights that were already zero, which sort first) are deterministic and
 the count removed is exactly ``round(amount * n)`` (halves up).
 
-Paper roles (seed 000 section 7): ``filter_l1`` stands in for HRank (filter-level structured
+Paper roles (Succinct Compression, sec. 7): ``filter_l1`` stands in for HRank (filter-level structured
 pruning; HRank ranks filters by feature-map rank, we use the filter's L1 norm, Li et al. 2017),
-``layer`` for DBP (block-level pruning). ``iterative=True`` follows seed 003's schedule: prune
+``layer`` for DBP (block-level pruning). ``iterative=True`` follows Shettiwar and Krishnakumar's schedule: prune
 ``step`` (15%) of the remaining weights, fine-tune, repeat until the target.
 """
 

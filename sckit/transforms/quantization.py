@@ -67,7 +67,7 @@ def quantize(
       min/max (widened to include 0). At most ``2**bits`` distinct values per channel (tensor).
       Keeping 0 on the grid keeps pruned weights pruned, but makes ``bits=1`` degenerate (each
       channel becomes ``{0, s}`` or ``{-s, 0}``): use ``"kmeans"`` below 2 bits.
-    - ``"kmeans"``: weight sharing (Deep Compression, seed 002): per layer, the non-zero weights
+    - ``"kmeans"``: weight sharing (Han et al., Deep Compression): per layer, the non-zero weights
       are clustered into ``2**bits`` centroids (``2**bits - 1`` when the layer has zeros, which
       keep a code of their own) by 1-D Lloyd iterations from a *linear*
       initialisation (``init="linear"``: evenly spaced over ``[min, max]``; ``"density"`` and
