@@ -1,0 +1,121 @@
+"""Loading a byte-grouped RAS (:mod:`sckit.ras.bytegroup`) from untrusted meta and arrays.
+
+Every field the decoder relies on is checked, and a failure is a FormatError naming it: meta
+types and ranges, the shape's size, the symbol table (strictly increasing bytes, pair codes
+only for at most 64 symbols), the one stored array's exact length (code words + planes), the
+chunk offsets (increasing, inside the stream). Code lengths are re-derived from the stored
+quantized probabilities, so the code is complete by construction (every decoding-table window
+starts a code word) and the decoder's reads stay inside the stream.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from sckit.errors import FormatError
+from sckit.ras.bytegroup import (
+    _MODES,
+    LAYOUT,
+    MAX_CODE_LENGTH,
+    MAX_PAIR_ALPHABET,
+    MAX_WEIGHTS,
+    ByteGroupRAS,
+    _n_words,
+    chunk_for,
+    code_lengths,
+)
+from sckit.ras.fields import split_for
+from sckit.ras.grammar import KINDS, make_layout
+
+__all__ = ["load"]
+
+
+def _bad(field: str, what: str) -> FormatError:
+    return FormatError(f"RAS (bytegroup): {field!r} {what}")
+
+
+def _int(meta: dict[str, Any], key: str, lo: int, hi: int) -> int:
+    v = meta.get(key)
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise _bad(key, f"must be an integer, got {type(v).__name__}")
+    if not lo <= int(v) <= hi:
+        raise _bad(key, f"= {int(v)} outside [{lo}, {hi}]")
+    return int(v)
+
+
+def _bool(meta: dict[str, Any], key: str) -> bool:
+    v = meta.get(key)
+    if not isinstance(v, (bool, np.bool_)):
+        raise _bad(key, f"must be a bool, got {type(v).__name__}")
+    return bool(v)
+
+
+def _array(arrays: dict[str, np.ndarray], name: str, dtype: Any, size: int | None) -> np.ndarray:
+    if name not in arrays:
+        raise _bad(name, "array is missing")
+    a = np.asarray(arrays[name])
+    if a.dtype != np.dtype(dtype) or a.ndim != 1:
+        raise _bad(name, f"must be a 1-d {np.dtype(dtype)} array, got {a.dtype}{a.shape}")
+    if size is not None and a.size != size:
+        raise _bad(name, f"has {a.size} entries, the meta asks for {size}")
+    return a
+
+
+def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
+    """A :class:`ByteGroupRAS` from ``to_arrays`` output, every field checked."""
+    if not isinstance(meta, dict) or not isinstance(arrays, dict):
+        raise FormatError("RAS (bytegroup): meta and arrays must be dicts")
+    _int(meta, "version", 1, 1)
+    if meta.get("layout") != LAYOUT:
+        raise _bad("layout", f"is {meta.get('layout')!r}, not {LAYOUT!r}")
+    kind, dtype = meta.get("kind"), meta.get("dtype")
+    if kind not in KINDS:
+        raise _bad("kind", f"must be one of {list(KINDS)}, got {kind!r}")
+    try:
+        split = split_for(dtype) if isinstance(dtype, str) else None
+    except ValueError:
+        split = None
+    if split is None:
+        raise _bad("dtype", f"is not a supported dtype: {dtype!r}")
+    shape = meta.get("shape")
+    if (not isinstance(shape, list) or len(shape) > 32 or
+            any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in shape)):
+        raise _bad("shape", f"must be a list of at most 32 non-negative ints, got {shape!r}")
+    n = math.prod(shape)
+    if not 1 <= n <= MAX_WEIGHTS:
+        raise _bad("shape", f"{shape} must hold 1 .. 2**34 - 1 weights")
+    has_cb, pairs = _bool(meta, "codebook"), _bool(meta, "pairs")
+    if not has_cb and dtype not in _MODES:
+        raise _bad("dtype", f"{dtype} needs a codebook in this layout")
+    sq = _array(arrays, "symbols", np.uint8, None)
+    n_cb = int(sq[-1]) + 1 if has_cb and sq.size else 0
+    sq = sq[:-1] if has_cb else sq
+    d = sq.size // 2
+    alpha, q = sq[:d], sq[d:]
+    if sq.size % 2 or not 2 <= d <= 256 or np.any(np.diff(alpha.astype(np.int64)) <= 0):
+        raise _bad("symbols", "must be 2 .. 256 strictly increasing bytes and their q values")
+    if pairs and d > MAX_PAIR_ALPHABET:
+        raise _bad("symbols", f"{d} symbols: pair codes allow at most {MAX_PAIR_ALPHABET}")
+    lengths = code_lengths(q, pairs)  # complete by construction (Huffman)
+    total = _int(meta, "total_bits", 0, MAX_CODE_LENGTH * n)
+    item = np.dtype(split.uint).itemsize
+    planes = [n_cb * item] if has_cb else [2 * n, n] if dtype == "float32" else [n]
+    words = _array(arrays, "words", np.uint64, _n_words(total, planes))
+    n_chunks = -(-n // chunk_for(n))
+    starts = np.zeros(n_chunks, np.uint64)
+    if n_chunks > 1:
+        sel_dt = np.uint32 if total < 1 << 32 else np.uint64
+        starts[1:] = _array(arrays, "sel", sel_dt, n_chunks - 1)
+        if np.any(np.diff(starts.astype(np.int64)) < 1) or int(starts[-1]) >= max(1, total):
+            raise _bad("sel", "chunk offsets must increase and stay inside the stream")
+    elif "sel" in arrays:
+        raise _bad("sel", "present for a one-chunk tensor")
+    # (a one-entry codebook's code has an unused sibling symbol 1; the merge refuses it)
+    if has_cb and int(alpha[-1]) >= max(2, n_cb):
+        raise _bad("symbols", f"index {int(alpha[-1])} outside the {n_cb}-entry codebook")
+    return ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
+                        n_codebook=n_cb, pairs=pairs, alpha=alpha, q=q, lengths=lengths,
+                        words=words, starts=starts, total_bits=total)
