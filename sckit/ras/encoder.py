@@ -194,12 +194,14 @@ def _encode_wm(values: np.ndarray, *, dtype: str | None, kind: str, sparse: bool
 
 
 def _wm_counts(wm: Any, seq: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct symbols, their counts) of a wavelet matrix over ``seq``: one ``count`` query per
-    distinct symbol when there are few (cheaper than a pass over the data), else a bincount."""
+    """(distinct symbols, their counts) of a wavelet matrix over ``seq``: a bincount of ``seq``
+    when it is at hand. Count queries on the matrix would save that pass for few symbols, but they
+    make a fresh install compile the rank and decode kernels (~5 s of numba's first-run compile)
+    during a compress whose tensors end up byte-grouped and never query a matrix."""
     if wm is None:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     syms = np.asarray(wm.code_table()[0], dtype=np.int64)
-    if syms.size > 64 and seq is not None:
+    if seq is not None:
         return syms, _counts(seq)[syms]
     return syms, np.array([wm.count(int(c)) for c in syms], dtype=np.int64)
 
