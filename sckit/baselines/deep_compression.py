@@ -54,7 +54,7 @@ from sckit.baselines.result import (
     state_tensors,
     weight_layers,
 )
-from sckit.baselines.retrain import check_training_args, masked_retrain, training_set
+from sckit.baselines.retrain import check_training_args, retrain_pruned, training_set
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -253,21 +253,9 @@ def deep_compression(
     pruned = rebuild_model(model, {n: state[n] * torch.from_numpy(masks[n]) for n in layers})
     measure("pruned", pruned)
     if fine_tune is not None or retrain:
-        t1 = time.perf_counter()
-        if fine_tune is not None:
-            tuned = fine_tune(pruned)
-        else:
-            tuned = masked_retrain(
-                pruned,
-                masks,
-                epochs=epochs,
-                lr=lr,
-                size=side,
-                dataset=ds or "digits",
-                progress=progress,
-            )
-        fine_tune_s = time.perf_counter() - t1
-        check_model(tuned)
+        tuned, fine_tune_s = retrain_pruned(
+            pruned, masks, fine_tune, epochs=epochs, lr=lr, size=side, dataset=ds, progress=progress
+        )
         state = state_tensors(tuned)
         state.update({n: state[n] * torch.from_numpy(masks[n]) for n in layers})
         measure("retrained", rebuild_model(model, state))

@@ -53,7 +53,7 @@ from sckit.baselines.result import (
     state_tensors,
     weight_layers,
 )
-from sckit.baselines.retrain import check_training_args, masked_retrain, training_set
+from sckit.baselines.retrain import check_training_args, retrain_pruned, training_set
 from sckit.baselines.sz import sz3_compress, sz3_decompress, sz_compress, sz_decompress
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -230,21 +230,16 @@ def deepsz(
         pruned_only = rebuild_model(model, pruned_state)
         if eval_fn is not None:
             accuracy_before_retrain = float(eval_fn(pruned_only))
-        t1 = time.perf_counter()
-        if fine_tune is not None:
-            tuned = fine_tune(pruned_only)
-        else:
-            tuned = masked_retrain(
-                pruned_only,
-                {n: masks[n] for n in layers},
-                epochs=epochs,
-                lr=lr,
-                size=side,
-                dataset=ds or "digits",
-                progress=progress,
-            )
-        fine_tune_s = time.perf_counter() - t1
-        check_model(tuned)
+        tuned, fine_tune_s = retrain_pruned(
+            pruned_only,
+            masks,
+            fine_tune,
+            epochs=epochs,
+            lr=lr,
+            size=side,
+            dataset=ds,
+            progress=progress,
+        )
         state = state_tensors(tuned)
         pruned_state = {n: state[n].float() * torch.from_numpy(masks[n]) for n in layers}
     idx_dtype = np.uint8 if index_bits <= 8 else np.uint16

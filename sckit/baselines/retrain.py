@@ -9,7 +9,8 @@ baselines retrain by default exactly then.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
-__all__ = ["check_training_args", "masked_retrain", "training_set"]
+__all__ = ["check_training_args", "masked_retrain", "retrain_pruned", "training_set"]
 
 
 def training_set(
@@ -87,3 +88,38 @@ def masked_retrain(
         dataset=dataset,
         progress=progress,
     )
+
+
+def retrain_pruned(
+    pruned: nn.Module,
+    masks: Mapping[str, np.ndarray],
+    fine_tune: Callable[[nn.Module], nn.Module] | None,
+    *,
+    epochs: int,
+    lr: float,
+    size: int,
+    dataset: str | None,
+    progress: bool,
+) -> tuple[nn.Module, float]:
+    """(``fine_tune(pruned)``, or else :func:`masked_retrain` of it, checked; seconds taken).
+
+    The baselines' retraining step; ``dataset`` is the one :func:`training_set` resolved (not
+    None when retraining without ``fine_tune``)."""
+    from sckit.baselines.result import check_model
+
+    t0 = time.perf_counter()
+    if fine_tune is not None:
+        tuned = fine_tune(pruned)
+    else:
+        tuned = masked_retrain(
+            pruned,
+            masks,
+            epochs=epochs,
+            lr=lr,
+            size=size,
+            dataset=dataset or "digits",
+            progress=progress,
+        )
+    seconds = time.perf_counter() - t0
+    check_model(tuned)
+    return tuned, seconds
