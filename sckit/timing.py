@@ -137,12 +137,12 @@ def interleaved(fns: Mapping[str, Callable[[], object]], *, repeats: int = 5, wa
 
 
 def _forward(model: Callable[..., Any], x: Any) -> Callable[[], object]:
-    """``model`` applied to ``x``: a dict is keyword arguments, a tuple/list positional ones."""
-    if isinstance(x, Mapping):
-        return lambda: model(**x)
-    if isinstance(x, tuple | list):
-        return lambda: model(*x)
-    return lambda: model(x)
+    """``model`` applied to ``x`` as every sckit call does (``sckit.macs._as_call``): a dict is
+    keyword arguments, a tuple/list positional ones, a PackedSequence one argument."""
+    from sckit.macs import _as_call
+
+    args, kwargs = _as_call(x)
+    return lambda: model(*args, **kwargs)
 
 
 def time_forward(models: Mapping[str, Callable[..., Any]], example_input: Any, *, repeats: int = 5,

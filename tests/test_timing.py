@@ -60,3 +60,18 @@ def test_time_forward_runs_models_without_autograd():
     assert t["p"].runs == 1 and math.isfinite(t["p"].median)
     with pytest.raises(ValueError, match="empty"):
         time_forward({}, x)
+
+
+def test_time_forward_passes_a_packed_sequence_as_one_argument():
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    class RNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = nn.LSTM(3, 4)
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+
+    x = pack_padded_sequence(torch.randn(5, 2, 3), [5, 3])  # a NamedTuple, but one input
+    assert time_forward({"rnn": RNN()}, x, repeats=2, warmup=1)["rnn"].runs == 2
