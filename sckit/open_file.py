@@ -63,7 +63,6 @@ class CheckpointFile:
 
         self._threads = _check_threads(threads)
         self._reader = Reader(self.path, mmap=True, verify=verify == "always")
-        self._checking: Any = None  # a verifying reader for whole-tensor reads, made on demand
         self._meta = {k: v for k, v in self._reader.metadata.items() if k != LAYOUT_KEY}
         self._info: dict[str, tuple[str, tuple[int, ...]]] = {}
         self._layout: dict[str, Any] | None = None
@@ -117,8 +116,6 @@ class CheckpointFile:
     def close(self) -> None:
         """Release the file map (tensors already returned stay valid: they are copies)."""
         self._reader.close()
-        if self._checking is not None:
-            self._checking.close()
 
     def __repr__(self) -> str:
         return f"<sckit.open {str(self.path)!r}: {len(self)} tensors>"
@@ -132,17 +129,14 @@ class CheckpointFile:
 
     def get_tensor(self, name: str) -> Any:
         """Tensor ``name``, decoded whole (a new tensor that owns its memory)."""
+        from sckit.checkpoint_store import _parts, tensor_bytes
+
         stored, dtype, shape = self._stored(name)
-        reader = self._reader
-        if self._verify is True:
-            from sckit.container import Reader
-
-            if self._checking is None:
-                self._checking = Reader(self.path, mmap=True, verify=True)
-            reader = self._checking
-        from sckit.checkpoint_store import tensor_bytes
-
-        bits = tensor_bytes(reader, stored, self._layout, threads=self._threads)
+        if self._verify is True:  # "always": the reader checks every read itself
+            parts = _parts(self._layout, stored)
+            for entry in [p[0] for p in parts] if parts else [stored]:
+                self._reader.verify(entry)
+        bits = tensor_bytes(self._reader, stored, self._layout, threads=self._threads)
         if not bits.flags.writeable:
             bits = bits.copy()  # raw bytes are a view of the map: hand out memory of its own
         return self._wrap(bits, dtype, shape)

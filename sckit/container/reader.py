@@ -229,8 +229,8 @@ class Reader:
         except KeyError:
             raise KeyError(f"{self.path} has no tensor {name!r}") from None
 
-    def _check(self, e: Entry) -> None:
-        if e.verified or not self._verify:
+    def _check(self, e: Entry, force: bool = False) -> None:
+        if e.verified or not (self._verify or force):
             return
         for start, end, crc in e.checks:
             if (start, end) in self._verified:  # a group another tensor already checked
@@ -243,15 +243,15 @@ class Reader:
             self._verified.add((start, end))
         e.verified = True
 
-    def verify(self) -> None:
+    def verify(self, name: str | None = None) -> None:
         """Check every tensor's CRC32 (and, in version-1 files, that padding is zero): a full pass
-        over the file, so no byte of it is unchecked."""
-        saved, self._verify = self._verify, True
-        try:
-            for e in self._entries.values():
-                self._check(e)
-        finally:
-            self._verify = saved
+        over the file, so no byte of it is unchecked. ``verify(name)`` checks that tensor's bytes
+        only (a tied tensor's target's), whatever ``verify`` the reader was opened with."""
+        if name is not None:
+            self._check(self._resolve(name), force=True)
+            return
+        for e in self._entries.values():
+            self._check(e, force=True)
         cursor = ALIGN
         for i, s in enumerate(self._v1_sections):
             if any(self._buf[cursor : s.offset]):
