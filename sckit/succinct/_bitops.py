@@ -251,24 +251,31 @@ def rank0(words, rdir, i):
     return i - rank1(words, rdir, i)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def block_entry(words, b, total):
+    """Block ``b``'s directory entry given the ``total`` ones before it, and the total after it
+    (shared by :func:`build_rank_dir` and ``_validate.rank_dir_mismatch``)."""
+    nw = words.shape[0]
+    e = total
+    base = b << 5
+    for s in range(4):
+        c = np.uint64(0)
+        for w in range(base + (s << 3), min(base + (s << 3) + 8, nw)):
+            c += popcount(words[w])
+        if s < 3:
+            e |= c << np.uint64(34 + 10 * s)
+        total += c
+    return e, total
+
+
 @njit(cache=True, nogil=True)
 def build_rank_dir(words, n_bits):
     """The poppy-style rank directory of ``words`` (see module docstring). O(n / 64)."""
-    nw = words.shape[0]
     nb = (n_bits + 2047) >> BLOCK_SHIFT
     rdir = np.zeros(nb + 1, dtype=np.uint64)
     total = np.uint64(0)
     for b in range(nb):
-        e = total
-        base = b << 5
-        for s in range(4):
-            c = np.uint64(0)
-            for w in range(base + (s << 3), min(base + (s << 3) + 8, nw)):
-                c += popcount(words[w])
-            if s < 3:
-                e |= c << np.uint64(34 + 10 * s)
-            total += c
-        rdir[b] = e
+        rdir[b], total = block_entry(words, b, total)
     rdir[nb] = total
     return rdir
 

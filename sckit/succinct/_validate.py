@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from sckit.errors import FormatError
-from sckit.succinct._bitops import ABS_MASK, build_select_samples, popcount
+from sckit.succinct._bitops import ABS_MASK, block_entry, build_select_samples
 
 __all__ = [
     "VALIDATE_MODES", "check_mode", "rank_dir_mismatch", "require", "verify_bits", "verify_samples",
@@ -47,21 +47,12 @@ def require(ok: Any, kind: str, what: str) -> None:
 def rank_dir_mismatch(words, rdir, n_bits):
     """-1 when ``rdir`` is exactly the directory ``build_rank_dir(words, n_bits)`` would build,
     else the index of the first entry that differs. One popcount per word, nothing allocated."""
-    nw = words.shape[0]
     nb = (n_bits + 2047) >> 11
     if rdir.shape[0] != nb + 1:
         return np.int64(0)
     total = np.uint64(0)
     for b in range(nb):
-        e = total
-        base = b << 5
-        for s in range(4):
-            c = np.uint64(0)
-            for w in range(base + (s << 3), min(base + (s << 3) + 8, nw)):
-                c += popcount(words[w])
-            if s < 3:
-                e |= c << np.uint64(34 + 10 * s)
-            total += c
+        e, total = block_entry(words, b, total)
         if rdir[b] != e:
             return np.int64(b)
     if rdir[nb] != total:
