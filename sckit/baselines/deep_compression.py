@@ -219,8 +219,7 @@ def deep_compression(
     import torch
 
     check_model(model)
-    ds, side = training_set(model, retrain, dataset, size)
-    retrain = ds is not None if retrain is None else retrain
+    retrain, ds, side = training_set(model, retrain, dataset, size)
     check_training_args(
         epochs=epochs, centroid_epochs=centroid_epochs, lr=lr, centroid_lr=centroid_lr
     )

@@ -168,8 +168,7 @@ def deepsz(
     import torch
 
     check_model(model)
-    ds, side = training_set(model, retrain, dataset, size)
-    retrain = ds is not None if retrain is None else retrain
+    retrain, ds, side = training_set(model, retrain, dataset, size)
     check_training_args(epochs=epochs, lr=lr)
     if fine_tune is not None and not callable(fine_tune):
         raise TypeError("fine_tune must be a callable model -> model or None")

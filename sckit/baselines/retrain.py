@@ -23,11 +23,13 @@ __all__ = ["check_training_args", "masked_retrain", "retrain_pruned", "training_
 
 def training_set(
     model: nn.Module, retrain: bool | None, dataset: str | None, size: int | None
-) -> tuple[str | None, int]:
-    """(the data set the model trains on, or None; image side) from the arguments or the zoo.
+) -> tuple[bool, str | None, int]:
+    """(whether to retrain; the data set the model trains on, or None; image side) from the
+    arguments or the zoo.
 
-    ``dataset`` wins; else the one :func:`sckit.zoo.create_model` trained the model on. The side
-    defaults to that of the model's training recipe (28 for the zoo's LeNets).
+    ``dataset`` wins; else the one :func:`sckit.zoo.create_model` trained the model on.
+    ``retrain=None`` retrains exactly when that data set is known. The side defaults to that of
+    the model's training recipe (28 for the zoo's LeNets).
     """
     from sckit.data import DATASETS
     from sckit.training import model_dataset
@@ -47,7 +49,7 @@ def training_set(
         size = int(info.get("size", 28)) if isinstance(info, dict) else 28
     if isinstance(size, bool) or not isinstance(size, int) or size < 8:
         raise ValueError(f"size must be an int >= 8, got {size!r}")
-    return ds, size
+    return (ds is not None if retrain is None else retrain), ds, size
 
 
 def check_training_args(**values: Any) -> None:
