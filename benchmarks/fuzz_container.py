@@ -38,9 +38,7 @@ import argparse
 import functools
 import json
 import os
-import select
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +49,11 @@ from typing import Any
 
 import numpy as np
 
-OUTCOMES = ("format_error", "ok", "other", "crash", "hang")
+if str(Path(__file__).resolve().parent) not in sys.path:  # also when loaded by path (the tests)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _fuzz_driver  # noqa: E402 - benchmarks/_fuzz_driver.py
+from _fuzz_driver import OUTCOMES  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("truncate", "flip", "overwrite", "header", "forge", "prefix")
 WEIGHTS = (0.1, 0.15, 0.1, 0.3, 0.3, 0.05)
@@ -369,13 +371,7 @@ def _worker(seed: int, start: int, stop: int, folder: str) -> None:
     index = json.loads((Path(folder) / "seeds.json").read_text())
     seeds = [(n, how, (Path(folder) / n).read_bytes()) for n, how in index]
     path = Path(folder) / f"case.{os.getpid()}.sck"
-    for i in range(min(3, stop - start)):  # compile / load the kernels before the clock starts
-        run_one(seed, start + i, seeds, path)
-    print("READY", flush=True)
-    for i in range(start, stop):
-        print(f"B {i}", flush=True)
-        outcome, what = run_one(seed, i, seeds, path)
-        print(f"E {i} {outcome} {what}".replace("\n", " "), flush=True)
+    _fuzz_driver.serve(lambda i: run_one(seed, i, seeds, path), start, stop)
 
 
 # -------------------------------------------------------------------------------- driver
@@ -383,83 +379,13 @@ def run(cases: int, seed: int = 0, *, timeout: float = 20.0, start_timeout: floa
         verbose: bool = False) -> tuple[Counter, list[str], Counter]:
     """Run cases ``0 .. cases-1`` in worker subprocesses; ``(outcome counts, descriptions of
     the cases that were not format_error/ok, counts by (damage kind, outcome))``."""
-    counts: Counter = Counter({k: 0 for k in OUTCOMES})
-    by_kind: Counter = Counter()
-    bad: list[str] = []
     with tempfile.TemporaryDirectory(prefix="sckit-fuzz-") as folder:
         seeds = build_seeds(Path(folder))
         (Path(folder) / "seeds.json").write_text(json.dumps(seeds))
-        _drive(cases, seed, folder, counts, bad, by_kind, timeout, start_timeout, verbose)
-    return counts, bad, by_kind
-
-
-def _drive(cases: int, seed: int, folder: str, counts: Counter, bad: list[str], by_kind: Counter,
-           timeout: float, start_timeout: float, verbose: bool) -> None:
-    i = 0
-    env = dict(os.environ, NUMBA_NUM_THREADS="1", PYTHONFAULTHANDLER="0", OMP_NUM_THREADS="1")
-    t0 = time.monotonic()
-    while i < cases:
-        proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--worker", "--seed", str(seed),
-             "--start", str(i), "--stop", str(cases), "--folder", folder],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=ROOT,
-        )
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        buf = b""
-        current, limit = None, start_timeout
-        while True:
-            line: str | None = ""
-            while b"\n" not in buf:  # unbuffered reads: select() misses lines already buffered
-                ready, _, _ = select.select([fd], [], [], limit)
-                if not ready:
-                    line = None
-                    break
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                buf += chunk
-            if line is not None and b"\n" in buf:
-                raw, buf = buf.split(b"\n", 1)
-                line = raw.decode(errors="replace")
-            at = current if current is not None else i
-            if line is None:  # no answer in time: a hang (or a stuck start)
-                proc.kill()
-                proc.wait()
-                counts["hang"] += 1
-                bad.append(f"hang: case {at}")
-                i = at + 1
-                break
-            if not line:  # the worker died
-                proc.wait()
-                if current is None and i >= cases:
-                    break
-                counts["crash"] += 1
-                bad.append(f"crash (rc {proc.returncode}): case {at}")
-                i = at + 1
-                break
-            parts = line.split(" ", 3)
-            if parts[0] == "READY":
-                limit = timeout
-            elif parts[0] == "B":
-                current = int(parts[1])
-            elif parts[0] == "E":
-                outcome = parts[2]
-                counts[outcome] += 1
-                label = parts[3].split() if len(parts) > 3 else []
-                by_kind[(label[1] if len(label) > 1 else "?", outcome)] += 1
-                if outcome not in ("format_error", "ok"):
-                    bad.append(f"{outcome}: case {parts[1]}: {parts[3] if len(parts) > 3 else ''}")
-                current = None
-                i = int(parts[1]) + 1
-                if verbose and i % 1000 == 0:
-                    print(f"  {i} cases, {time.monotonic() - t0:.0f} s: {dict(counts)}", flush=True)
-        proc.stdout.close()
-        try:  # a worker that answered everything but does not exit must not stall the run
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        return _fuzz_driver.drive(
+            __file__, cases, ["--seed", str(seed), "--folder", folder], timeout=timeout,
+            start_timeout=start_timeout, verbose=verbose, cwd=ROOT,
+            env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
 
 
 def main() -> None:

@@ -31,8 +31,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import select
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -40,7 +38,10 @@ from typing import Any
 
 import numpy as np
 
-OUTCOMES = ("format_error", "ok", "other", "crash", "hang")
+if os.path.dirname(os.path.abspath(__file__)) not in sys.path:  # also when loaded by path (tests)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _fuzz_driver  # noqa: E402 - benchmarks/_fuzz_driver.py
+from _fuzz_driver import OUTCOMES  # noqa: E402
 
 
 # -------------------------------------------------------------------------------- base structures
@@ -333,13 +334,7 @@ def run_one(seed: int, i: int, bases: list) -> tuple[str, str]:
 
 def _worker(seed: int, start: int, stop: int) -> None:
     bases = _bases()
-    for i in range(min(3, stop - start)):  # compile / load the kernels before the clock starts
-        run_one(seed, start + i, bases)
-    print("READY", flush=True)
-    for i in range(start, stop):
-        print(f"B {i}", flush=True)
-        outcome, what = run_one(seed, i, bases)
-        print(f"E {i} {outcome} {what}".replace("\n", " "), flush=True)
+    _fuzz_driver.serve(lambda i: run_one(seed, i, bases), start, stop)
 
 
 # -------------------------------------------------------------------------------- driver
@@ -347,68 +342,9 @@ def run(cases: int, seed: int = 0, *, timeout: float = 20.0, start_timeout: floa
         verbose: bool = False) -> tuple[Counter, list[str]]:
     """Run cases ``0 .. cases-1`` in worker subprocesses; ``(outcome counts, descriptions of
     the cases that were not format_error/ok)``."""
-    counts: Counter = Counter({k: 0 for k in OUTCOMES})
-    bad: list[str] = []
-    i = 0
-    env = dict(os.environ, NUMBA_NUM_THREADS="1", PYTHONFAULTHANDLER="0")
-    t0 = time.monotonic()
-    while i < cases:
-        proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "--worker", "--seed", str(seed),
-             "--start", str(i), "--stop", str(cases)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-        )
-        assert proc.stdout is not None
-        fd = proc.stdout.fileno()
-        buf = b""
-        current, limit = None, start_timeout
-        while True:
-            # unbuffered line reads: select() on a buffered file misses lines already buffered
-            line = ""
-            while b"\n" not in buf:
-                ready, _, _ = select.select([fd], [], [], limit)
-                if not ready:
-                    line = None  # type: ignore[assignment]
-                    break
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                buf += chunk
-            if line is not None and b"\n" in buf:
-                raw, buf = buf.split(b"\n", 1)
-                line = raw.decode(errors="replace") + "\n"
-            if line is None:  # no line in time: a hang (or a stuck start)
-                proc.kill()
-                proc.wait()
-                counts["hang"] += 1
-                bad.append(f"hang: case {current if current is not None else i}")
-                i = (current if current is not None else i) + 1
-                break
-            if not line:  # the worker died
-                proc.wait()
-                if current is None and i >= cases:
-                    break
-                counts["crash"] += 1
-                bad.append(f"crash (rc {proc.returncode}): case {current if current is not None else i}")
-                i = (current if current is not None else i) + 1
-                break
-            parts = line.rstrip("\n").split(" ", 3)
-            if parts[0] == "READY":
-                limit = timeout
-            elif parts[0] == "B":
-                current = int(parts[1])
-            elif parts[0] == "E":
-                outcome = parts[2]
-                counts[outcome] += 1
-                if outcome not in ("format_error", "ok"):
-                    bad.append(f"{outcome}: case {parts[1]}: {parts[3] if len(parts) > 3 else ''}")
-                current = None
-                i = int(parts[1]) + 1
-                if verbose and i % 1000 == 0:
-                    print(f"  {i} cases, {time.monotonic() - t0:.0f} s: {dict(counts)}", flush=True)
-        proc.stdout.close()
-        if proc.poll() is None:
-            proc.wait()
+    counts, bad, _ = _fuzz_driver.drive(
+        __file__, cases, ["--seed", str(seed)], timeout=timeout, start_timeout=start_timeout,
+        verbose=verbose, env={"NUMBA_NUM_THREADS": "1"})
     return counts, bad
 
 
