@@ -129,7 +129,7 @@ def unpack_to(reader: Any, layout: dict[str, Any], out: Path, kind: str, *,
                desc=f"unpack {out.name}", disable=not progress)
     try:
         if kind == "torch":
-            _write_torch(reader, layout, out, threads, bar)
+            _write_torch(reader, layout, out, sizes, threads, bar)
             return out
         files = _safetensors_files(layout, _user_metadata(reader), kind == "folder")
         aliases = layout.get("aliases") or {}
@@ -164,14 +164,13 @@ def _with_aliases(chunks: Iterator[tuple[str, np.ndarray]], order: list[str],
         yield got, data
 
 
-def _write_torch(reader: Any, layout: dict[str, Any], out: Path, threads: int | None,
-                 bar: Any) -> None:
+def _write_torch(reader: Any, layout: dict[str, Any], out: Path, sizes: dict[str, int],
+                 threads: int | None, bar: Any) -> None:
     import torch
 
     from sckit.atomic import atomic_open
 
     meta = {n: (c, sh) for n, c, sh, _ in layout["tensors"]}
-    sizes = {n: _store.stored_nbytes(reader, n, layout) for n in meta}
     sd: dict[str, torch.Tensor] = {}
     for name, data in _stream(reader, layout, list(meta), sizes, threads, bar):
         code, shape = meta[name]
