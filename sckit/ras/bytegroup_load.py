@@ -29,6 +29,7 @@ from sckit.ras.bytegroup import (
 )
 from sckit.ras.fields import split_for
 from sckit.ras.grammar import KINDS, make_layout
+from sckit.ras.validate import meta_bool, meta_int
 
 __all__ = ["load"]
 
@@ -38,19 +39,11 @@ def _bad(field: str, what: str) -> FormatError:
 
 
 def _int(meta: dict[str, Any], key: str, lo: int, hi: int) -> int:
-    v = meta.get(key)
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-        raise _bad(key, f"must be an integer, got {type(v).__name__}")
-    if not lo <= int(v) <= hi:
-        raise _bad(key, f"= {int(v)} outside [{lo}, {hi}]")
-    return int(v)
+    return meta_int(meta, key, lo, hi, kind="RAS (bytegroup)")
 
 
 def _bool(meta: dict[str, Any], key: str) -> bool:
-    v = meta.get(key)
-    if not isinstance(v, (bool, np.bool_)):
-        raise _bad(key, f"must be a bool, got {type(v).__name__}")
-    return bool(v)
+    return meta_bool(meta, key, kind="RAS (bytegroup)")
 
 
 def _array(arrays: dict[str, np.ndarray], name: str, dtype: Any, size: int | None) -> np.ndarray:

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from sckit.errors import FormatError
+from sckit.succinct import _serial
 
 __all__ = ["MAX_WEIGHTS", "meta_bool", "meta_float", "meta_int", "meta_shape", "check_streams"]
 
@@ -37,30 +38,25 @@ def _fail(field: str, what: str) -> FormatError:
     return FormatError(f"RAS: meta {field!r} {what}")
 
 
-def meta_int(meta: dict[str, Any], key: str, lo: int, hi: int) -> int:
-    if key not in meta:
-        raise FormatError(f"RAS: meta lacks {key!r}")
-    v = meta[key]
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
-        raise _fail(key, f"must be an integer, got {type(v).__name__}")
-    if not lo <= int(v) <= hi:
-        raise _fail(key, f"= {int(v)} outside [{lo}, {hi}]")
-    return int(v)
+def meta_int(meta: dict[str, Any], key: str, lo: int, hi: int, kind: str = "RAS") -> int:
+    return _serial.meta_int(kind, meta, key, lo, hi)
 
 
-def meta_bool(meta: dict[str, Any], key: str) -> bool:
+def _field(meta: dict[str, Any], key: str, kind: str) -> Any:
     if key not in meta:
-        raise FormatError(f"RAS: meta lacks {key!r}")
-    v = meta[key]
+        raise FormatError(f"{kind}: meta lacks {key!r}")
+    return meta[key]
+
+
+def meta_bool(meta: dict[str, Any], key: str, kind: str = "RAS") -> bool:
+    v = _field(meta, key, kind)
     if not isinstance(v, (bool, np.bool_)):
-        raise _fail(key, f"must be a bool, got {type(v).__name__}")
+        raise FormatError(f"{kind}: meta {key!r} must be a bool, got {type(v).__name__}")
     return bool(v)
 
 
 def meta_float(meta: dict[str, Any], key: str) -> float:
-    if key not in meta:
-        raise FormatError(f"RAS: meta lacks {key!r}")
-    v = meta[key]
+    v = _field(meta, key, "RAS")
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
         raise _fail(key, f"must be a number, got {type(v).__name__}")
     f = float(v)
