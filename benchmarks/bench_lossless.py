@@ -34,45 +34,15 @@ from pathlib import Path
 import numpy as np
 import torch
 import zstandard
+from lossless_peers import UINT_VIEW, best_cpu, field_bound_bits
+from lossless_peers import bits as bits_of
 
-from sckit.ras.fields import split_for
 from sckit.tensor_io import decode_tensor, encode_tensor
 from sckit.timing import cpu_model
-
-UINT_VIEW = {torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16}
-
-
-def field_bound_bits(bits: np.ndarray, dtype: str) -> float:
-    """Total field-split order-0 bound in bits: n * H0(symbol field) + n * raw bits."""
-    s = split_for(dtype)
-    sym = (bits.reshape(-1) >> s.raw_bits).astype(np.intp) if s.raw_bits else bits.reshape(-1).astype(np.intp)
-    c = np.bincount(sym)
-    c = c[c > 0].astype(np.float64)
-    return float((c * np.log2(c.sum() / c)).sum()) + bits.size * s.raw_bits
 
 
 def zstd_bits(data: bytes, level: int) -> int:
     return 8 * len(zstandard.ZstdCompressor(level=level).compress(data))
-
-
-def best_time(fn, repeat: int = 3) -> float:
-    """Best CPU time (``time.process_time``) of ``repeat`` calls after a warm-up call.
-
-    CPU time, not wall time: the machine is shared by ~8 jobs on 2 cores, and with one torch
-    thread and single-threaded numba kernels the process's CPU time is the time one core
-    needs (wall time here was 2-5x larger and varied run to run)."""
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.process_time()
-        fn()
-        best = min(best, time.process_time() - t)
-    return best
-
-
-def bits_of(t: torch.Tensor) -> np.ndarray:
-    u = {4: np.uint32, 2: np.uint16, 1: np.uint8}[t.element_size()]
-    return t.contiguous().view(UINT_VIEW.get(t.dtype, t.dtype)).numpy().view(u)
 
 
 def synthetic(n: int, zstd_level: int) -> None:
@@ -85,14 +55,14 @@ def synthetic(n: int, zstd_level: int) -> None:
     for dt in (torch.float32, torch.bfloat16, torch.float16):
         t = w32.to(dt)
         bits = bits_of(t)
-        enc = best_time(lambda t=t: encode_tensor(t), repeat=2)
+        enc = best_cpu(lambda t=t: encode_tensor(t), repeat=2)
         r = encode_tensor(t)
         out = torch.empty_like(t)
-        dec = best_time(lambda r=r, out=out: decode_tensor(r, out=out), repeat=5)
+        dec = best_cpu(lambda r=r, out=out: decode_tensor(r, out=out), repeat=5)
         assert torch.equal(out.view(UINT_VIEW[dt]), t.view(UINT_VIEW[dt]))
         rw = r if r.wm is not None else encode_tensor(t, layout="wm")
         buf = np.empty(rw.n_stream, np.uint16)
-        wm_dec = best_time(lambda r=rw, buf=buf: r.wm.decode_into(0, r.n_stream, buf), repeat=5)
+        wm_dec = best_cpu(lambda r=rw, buf=buf: r.wm.decode_into(0, r.n_stream, buf), repeat=5)
         bound = field_bound_bits(bits, r.dtype) / t.numel()
         z = zstd_bits(bits.tobytes(), zstd_level) / t.numel()
         mb = t.numel() * t.element_size() / 1e6
@@ -117,9 +87,9 @@ def model_sizes(names: list[str], zstd_level: int) -> None:
         n = sum(p.numel() for p in params)
         t0 = time.process_time()
         rs = [encode_tensor(p) for p in params]
-        enc = time.process_time() - t0  # CPU s, see best_time
+        enc = time.process_time() - t0  # CPU s, see best_cpu
         outs = [torch.empty_like(p) for p in params]
-        dec = best_time(
+        dec = best_cpu(
             lambda rs=rs, outs=outs: [decode_tensor(r, out=o) for r, o in zip(rs, outs, strict=True)],
             repeat=2)
         for o, p in zip(outs, params, strict=True):

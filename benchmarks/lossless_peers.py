@@ -21,12 +21,15 @@ from sckit.ras.fields import split_for
 from sckit.tensor_io import decode_tensor, encode_tensor
 
 INT = {torch.float32: torch.int32, torch.bfloat16: torch.int16}
-UINT = {torch.float32: np.uint32, torch.bfloat16: np.uint16}
+UINT_VIEW = {torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16}
 
 
 def best_cpu(fn: Callable[[], object], repeat: int = 5) -> float:
-    """Best CPU time (``time.process_time``) of ``repeat`` calls after a warm-up call: the
-    machine is shared, and CPU time is what one core spends (single-threaded decoders)."""
+    """Best CPU time (``time.process_time``) of ``repeat`` calls after a warm-up call.
+
+    CPU time, not wall time: the machine is shared by ~8 jobs on 2 cores, and with one torch
+    thread and single-threaded numba kernels the process's CPU time is the time one core
+    needs (wall time here was 2-5x larger and varied run to run)."""
     fn()
     best = float("inf")
     for _ in range(repeat):
@@ -50,16 +53,23 @@ def interleaved_best(fns: dict[str, Callable[[], object]], rounds: int = 7) -> d
 
 
 def bits(t: torch.Tensor) -> np.ndarray:
-    return t.contiguous().view(INT[t.dtype]).numpy().view(UINT[t.dtype])
+    """The tensor's bit patterns as unsigned integers of its width."""
+    u = {4: np.uint32, 2: np.uint16, 1: np.uint8}[t.element_size()]
+    return t.contiguous().view(UINT_VIEW.get(t.dtype, t.dtype)).numpy().view(u)
+
+
+def field_bound_bits(bits: np.ndarray, dtype: str) -> float:
+    """Total field-split order-0 bound in bits: n * H0(symbol field) + n * raw bits."""
+    s = split_for(dtype)
+    sym = (bits.reshape(-1) >> s.raw_bits).astype(np.intp) if s.raw_bits else bits.reshape(-1).astype(np.intp)
+    c = np.bincount(sym)
+    c = c[c > 0].astype(np.float64)
+    return float((c * np.log2(c.sum() / c)).sum()) + bits.size * s.raw_bits
 
 
 def bound_bits(t: torch.Tensor) -> float:
     """Field-split order-0 bound in bits: n * H0(sign+exponent symbol) + n * mantissa bits."""
-    s = split_for("float32" if t.dtype == torch.float32 else "bfloat16")
-    sym = (bits(t).reshape(-1) >> s.raw_bits).astype(np.intp)
-    c = np.bincount(sym)
-    c = c[c > 0].astype(np.float64)
-    return float((c * np.log2(c.sum() / c)).sum()) + t.numel() * s.raw_bits
+    return field_bound_bits(bits(t), "float32" if t.dtype == torch.float32 else "bfloat16")
 
 
 # ------------------------------------------------------------------------------- trained models
