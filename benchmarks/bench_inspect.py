@@ -55,6 +55,19 @@ def bench_model(name: str, repeats: int) -> None:
           f"MiB ({t['bits_per_weight']:.2f} bits/weight), sizes {t['sizes']}")
 
 
+def _error_row(head: str, est, real) -> float:  # noqa: ANN001 - inspect() tables
+    """Print one row of estimated vs exact sizes; return the largest |relative error| of an
+    estimated row."""
+    rel = (est.succinct_bytes / real.succinct_bytes - 1)[est.size_estimated]
+    worst = rel.abs().idxmax() if len(rel) else None
+    w = float(rel[worst]) if worst is not None else 0.0
+    total = est.succinct_bytes.sum() / real.succinct_bytes.sum() - 1
+    print(f"{head} {int(est.size_estimated.sum()):>5d} "
+          f"{real.succinct_bytes.sum() / 2**20:>10.2f} {100 * total:>+9.3f}% "
+          f"{100 * w:>+9.3f}%  {est.layer[worst] if worst is not None else '-'}")
+    return abs(w)
+
+
 def check_estimates() -> None:
     """Estimated vs exact succinct bytes on every zoo model (both RAS kinds, every weight row)."""
     import torch
@@ -73,15 +86,7 @@ def check_estimates() -> None:
             ras = dict.fromkeys(weights.loc[weights.ras != "", "layer"], kind)
             est = inspect(model, x, ras=ras)
             real = inspect(model, x, ras=ras, encode="exact")
-            rel = est.succinct_bytes / real.succinct_bytes - 1
-            rel = rel[est.size_estimated]
-            worst = rel.abs().idxmax() if len(rel) else None
-            w = float(rel[worst]) if worst is not None else 0.0
-            worst_all = max(worst_all, abs(w))
-            total = est.succinct_bytes.sum() / real.succinct_bytes.sum() - 1
-            print(f"{name:14s} {kind:8s} {int(est.size_estimated.sum()):>5d} "
-                  f"{real.succinct_bytes.sum() / 2**20:>10.2f} {100 * total:>+9.3f}% "
-                  f"{100 * w:>+9.3f}%  {est.layer[worst] if worst is not None else '-'}")
+            worst_all = max(worst_all, _error_row(f"{name:14s} {kind:8s}", est, real))
         del model
     print(f"largest row error over the zoo: {100 * worst_all:.3f} %")
 
@@ -111,14 +116,7 @@ def check_variants() -> None:
             model = make(base)
             est = inspect(model, x)
             real = inspect(model, x, encode="exact")
-            rel = (est.succinct_bytes / real.succinct_bytes - 1)[est.size_estimated]
-            worst = rel.abs().idxmax() if len(rel) else None
-            w = float(rel[worst]) if worst is not None else 0.0
-            worst_all = max(worst_all, abs(w))
-            total = est.succinct_bytes.sum() / real.succinct_bytes.sum() - 1
-            print(f"{name:14s} {label:14s} {int(est.size_estimated.sum()):>5d} "
-                  f"{real.succinct_bytes.sum() / 2**20:>10.2f} {100 * total:>+9.3f}% "
-                  f"{100 * w:>+9.3f}%  {est.layer[worst] if worst is not None else '-'}")
+            worst_all = max(worst_all, _error_row(f"{name:14s} {label:14s}", est, real))
     print(f"largest row error on pruned/quantized models: {100 * worst_all:.3f} %")
 
 
