@@ -17,8 +17,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence
 from torch.overrides import TorchFunctionMode
+
+from sckit.macs import _as_call
 
 __all__ = ["Trace", "call_model", "trace_parameter_use"]
 
@@ -39,14 +40,9 @@ class Trace:
 
 def call_model(model: nn.Module, example_input: Any) -> Any:
     """Call ``model`` the way ``example_input`` asks: a tensor is one positional argument, a tuple
-    or list is the positional arguments, a dict the keyword arguments."""
-    if isinstance(example_input, PackedSequence):  # a NamedTuple, but one argument
-        return model(example_input)
-    if isinstance(example_input, dict):
-        return model(**example_input)
-    if isinstance(example_input, (tuple, list)):
-        return model(*example_input)
-    return model(example_input)
+    or list is the positional arguments, a dict the keyword arguments (``sckit.macs._as_call``)."""
+    args, kwargs = _as_call(example_input)
+    return model(*args, **kwargs)
 
 
 class _UseRecorder(TorchFunctionMode):
