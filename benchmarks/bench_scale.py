@@ -33,14 +33,6 @@ from typing import Any
 EXTRA = "extra.llama7b_shape.mlp.down_proj.weight"  # (4096, 11008), as Llama-7B's down_proj
 
 
-def _peak_rss() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 def _config(layers: int) -> Any:
     from transformers import LlamaConfig
 
@@ -78,14 +70,15 @@ def stage_pack(a: argparse.Namespace) -> dict[str, Any]:
     rep = sckit.pack(a.src, a.out, threads=a.threads, force=True, progress=False)
     return {"pack_s": time.perf_counter() - t0, "pack_cpu_s": time.process_time() - c0,
             "loadavg_pack": os.getloadavg()[0],
-            "sck_bytes": rep.output_bytes, "raw": rep.raw, "peak_rss": _peak_rss(),
+            "sck_bytes": rep.output_bytes, "raw": rep.raw, "peak_rss": _rss("VmHWM"),
             "rss_before": base, "threads": rep.threads}
 
 
-def _rss() -> int:
+def _rss(field: str = "VmRSS") -> int:
+    """Resident set (or with ``"VmHWM"`` its peak) of this process in bytes; 0 off Linux."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
 
@@ -108,7 +101,7 @@ def stage_unpack(a: argparse.Namespace) -> dict[str, Any]:
     _warm()
     t0 = time.perf_counter()
     sckit.unpack(a.out, a.back, threads=a.threads, force=True, progress=False)
-    return {"unpack_s": time.perf_counter() - t0, "peak_rss_unpack": _peak_rss()}
+    return {"unpack_s": time.perf_counter() - t0, "peak_rss_unpack": _rss("VmHWM")}
 
 
 def stage_zipnn(a: argparse.Namespace) -> dict[str, Any]:
@@ -176,7 +169,7 @@ def stage_access(a: argparse.Namespace) -> dict[str, Any]:
         t0 = time.perf_counter()
         f[name]
         out[f"{label}_whole_ms"] = 1e3 * (time.perf_counter() - t0)
-    out["peak_rss_access"] = _peak_rss()
+    out["peak_rss_access"] = _rss("VmHWM")
     return out
 
 
@@ -354,7 +347,7 @@ def stage_big_pack(a: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     rep = sckit.pack(a.big, a.big + ".sck", threads=a.threads, force=True, progress=False)
     return {"big_pack_s": time.perf_counter() - t0, "big_sck_bytes": rep.output_bytes,
-            "big_peak_rss": _peak_rss(), "big_rss_before": base,
+            "big_peak_rss": _rss("VmHWM"), "big_rss_before": base,
             "big_cpu_s": rep.cpu_seconds}
 
 
