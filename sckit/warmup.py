@@ -65,7 +65,7 @@ def compile_progress(desc: str = "sckit: compiling kernels (first run only)", *,
         return
     show = _enabled() if progress is None else progress
     log = CompileLog()
-    state: dict[str, Any] = {"bar": None, "depth": 0}
+    state: dict[str, Any] = {"bar": None}
     lock = threading.Lock()
     stop = threading.Event()
 
@@ -89,14 +89,12 @@ def compile_progress(desc: str = "sckit: compiling kernels (first run only)", *,
             if not fn.__module__.startswith("sckit."):
                 return
             with lock:
-                state["depth"] += 1
                 bar = open_bar()
                 if bar is not None:
                     bar.set_postfix_str(f"{fn.__module__.rsplit('.', 1)[-1]}.{fn.__qualname__}")
 
         def on_end(self, ev: Any) -> None:
-            disp = ev.data["dispatcher"]
-            fn = disp.py_func
+            fn = ev.data["dispatcher"].py_func
             if not fn.__module__.startswith("sckit."):
                 return
             args = ", ".join(str(a) for a in ev.data["args"])
