@@ -193,17 +193,11 @@ def _encode_wm(values: np.ndarray, *, dtype: str | None, kind: str, sparse: bool
     return _build(reps[i], make_layout(kind, shape, reps[i].alphabet), use_sparse, cap)
 
 
-def _wm_counts(wm: Any, seq: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct symbols, their counts) of a wavelet matrix over ``seq``: a bincount of ``seq``
-    when it is at hand. Count queries on the matrix would save that pass for few symbols, but they
-    make a fresh install compile the rank and decode kernels (~5 s of numba's first-run compile)
-    during a compress whose tensors end up byte-grouped and never query a matrix."""
+def _wm_counts(wm: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct symbols, their counts) of a wavelet matrix built here: from its build."""
     if wm is None:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    syms = np.asarray(wm.code_table()[0], dtype=np.int64)
-    if seq is not None:
-        return syms, _counts(seq)[syms]
-    return syms, np.array([wm.count(int(c)) for c in syms], dtype=np.int64)
+    return wm.symbol_counts()
 
 
 @dataclass(frozen=True)
@@ -289,12 +283,12 @@ def _build(rep: _Rep, layout: Layout, use_sparse: bool, max_d: int | None) -> RA
     wm = wm_cls(stream) if n_stream else None
     dist_wm = wm_cls(dist) if dist is not None and n_entries else None
     # order-0 accounting from the matrices' own symbol counts (no second pass over the data)
-    syms, counts = _wm_counts(wm, stream)
+    syms, counts = _wm_counts(wm)
     h0_stream = _h0_total(counts)
     h0_values = _h0_total(counts[syms < layout.alphabet])
     total = h0_stream + n_entries * raw_bits
     if dist_wm is not None:
-        total += _h0_total(_wm_counts(dist_wm, dist)[1])
+        total += _h0_total(_wm_counts(dist_wm)[1])
     if cb is not None:
         total += cb.size * split.itemsize * 8
     return RAS(layout=layout, split=split, sparse=use_sparse, codebook=cb, max_distance=max_d,

@@ -122,7 +122,7 @@ class HuffmanWaveletMatrix(SymbolSequence):
     __slots__ = (
         "_n", "_sigma", "_limit", "_bv", "_words", "_rdir", "_s1", "_s0", "_n_bits", "_code",
         "_level_sizes", "_lvl_off", "_lvl_zeros", "_lvl_base", "_child", "_leaf_sym",
-        "_node_level", "_dtype", "_syms", "_split",
+        "_node_level", "_dtype", "_syms", "_split", "_counts",
     )  # fmt: skip
 
     def __init__(self, symbols: Any, *, max_code_length: int = DEFAULT_MAX_CODE_LENGTH) -> None:
@@ -153,7 +153,9 @@ class HuffmanWaveletMatrix(SymbolSequence):
             bufs = np.empty((2, items.shape[0]), dtype=items.dtype)
             H.build_levels(items, tab, level_sizes, words, bufs[0], bufs[1], direct)
         bv = BitVector.from_words(words[: (n_bits + 63) // 64], n_bits)
-        self._set(sym.shape[0], sigma, limit, code, level_sizes, words, bv)
+        # the build's histogram, in code_table order (``present`` is sorted), for symbol_counts
+        counts_by_code = counts[np.searchsorted(present, code.symbols)].astype(np.int64)
+        self._set(sym.shape[0], sigma, limit, code, level_sizes, words, bv, counts_by_code)
 
     def _set(
         self,
@@ -164,7 +166,9 @@ class HuffmanWaveletMatrix(SymbolSequence):
         level_sizes: np.ndarray,
         words: np.ndarray,
         bv: BitVector,
+        counts: np.ndarray | None = None,
     ) -> None:
+        self._counts = counts
         self._n, self._sigma, self._limit, self._code = int(n), int(sigma), int(limit), code
         self._level_sizes, self._words, self._bv, self._n_bits = level_sizes, words, bv, len(bv)
         _, arr = bv.to_arrays()
@@ -287,6 +291,15 @@ class HuffmanWaveletMatrix(SymbolSequence):
     def count(self, c: int) -> int:
         """Occurrences of ``c`` in the whole sequence. O(h(c))."""
         return self.rank(c, self._n)
+
+    def symbol_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(symbols as in code_table, occurrences of each)``. O(sigma) for a matrix built here
+        (kept from the build's histogram: no pass over the data, and no rank kernel to compile on a
+        fresh install); one :meth:`count` per symbol for a loaded one."""
+        syms = self._code.symbols.copy()
+        if self._counts is not None:
+            return syms, self._counts.copy()
+        return syms, np.array([self.count(int(c)) for c in syms], dtype=np.int64)
 
     def select(self, c: int, k: int) -> int:
         """Position of the ``k``-th (0-based) occurrence of ``c``. O(h(c)) ranks and selects."""

@@ -326,3 +326,14 @@ def test_from_arrays_rejects_bits_that_do_not_fit_the_tree() -> None:
     bad = dict(arrays, words=words, rank_dir=bva["rank_dir"], sel1=bva["sel1"], sel0=bva["sel0"])
     with pytest.raises(FormatError):
         HuffmanWaveletMatrix.from_arrays(meta, bad)
+
+
+@pytest.mark.parametrize("symbols", [[5, 5, 5, 5, 9, 9, 700, 5], list(range(300)) * 2 + [7] * 50, [3]])
+def test_symbol_counts_from_the_build_equal_counting_a_loaded_copy(symbols: list[int]) -> None:
+    built = HuffmanWaveletMatrix(symbols)
+    loaded = HuffmanWaveletMatrix.from_bytes(built.to_bytes())  # no histogram: counts by queries
+    syms, counts = built.symbol_counts()
+    assert np.array_equal(syms, built.code_table()[0])
+    expected = np.array([symbols.count(int(c)) for c in syms], dtype=np.int64)
+    assert np.array_equal(counts, expected)
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.symbol_counts(), (syms, counts), strict=True))
