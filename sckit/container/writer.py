@@ -51,6 +51,12 @@ def _shape_item(shape: list[int]) -> int | list[int]:
     return shape[0] if len(shape) == 1 else shape
 
 
+def _wide(a: Any) -> int:
+    """The item size of an array of 4- or 8-byte items, else 0 (see ``_add_ras``)."""
+    size = np.asarray(a).dtype.itemsize
+    return size if size >= 4 else 0
+
+
 def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     if metadata is None:
         return {}
@@ -251,7 +257,13 @@ class Writer:
         if dt not in TENSOR_DTYPES or meta.get("dtype") != dt or list(meta.get("shape", [])) != shp:
             raise ValueError(f"RAS is {meta.get('dtype')}{meta.get('shape')}, given {dt}{shp}")
         flat = flatten_meta({k: v for k, v in meta.items() if k not in META_FROM_ENTRY})
-        arrays = {k: np.ascontiguousarray(v) for k, v in named.items()}
+        # 8- and 4-byte arrays first: sections are aligned to their item size, so a uint64 array
+        # after a uint8 one cost up to 7 padding bytes; in this order only the RAS's first one
+        # can. 1- and 2-byte arrays keep their order: their dtype varies with the data (e.g.
+        # level sizes), and one order for all tensors keeps them in one header schema (the
+        # reader takes the order from the schema's array list)
+        arrays = {k: np.ascontiguousarray(v) for k, v in
+                  sorted(named.items(), key=lambda kv: -_wide(kv[1]))}
         for k, a in arrays.items():
             if a.dtype.name not in _SECTION_CODE or a.dtype.byteorder == ">":
                 raise ValueError(f"RAS array {k!r} has dtype {a.dtype}, which the format cannot hold")

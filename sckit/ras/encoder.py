@@ -9,6 +9,8 @@ matrices are built.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -291,6 +293,9 @@ def _build(rep: _Rep, layout: Layout, use_sparse: bool, max_d: int | None) -> RA
         total += _h0_total(_wm_counts(dist_wm)[1])
     if cb is not None:
         total += cb.size * split.itemsize * 8
+    # whole bits (the bound rounded up): a float64's 17 random digits cost ~7 header bytes
+    # each, a tenth of a small model's per-tensor budget, for precision no report shows
     return RAS(layout=layout, split=split, sparse=use_sparse, codebook=cb, max_distance=max_d,
                wm=wm, dist_wm=dist_wm, raw=words, n_stream=n_stream, n_entries=n_entries,
-               h0_total_bits=total, delimiter_bits=h0_stream - h0_values, sign_raw=rep.sign_raw)
+               h0_total_bits=float(math.ceil(total)),
+               delimiter_bits=float(round(h0_stream - h0_values)), sign_raw=rep.sign_raw)
