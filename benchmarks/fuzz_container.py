@@ -132,37 +132,54 @@ def build_seeds(folder: Path) -> list[tuple[str, str]]:
         w.add_tensor("scalar", torch.tensor(2.5, dtype=torch.float64))
         w.add_tensor("raw", torch.randn(300, generator=g))
     seeds.append(("ckpt.sck", "checkpoint"))
-    for name in ("v1_succinct.sck", "v1_dense.sck"):
+    # files of earlier format versions, still read (version 2's model is version 1's)
+    for name, how in (("v1_succinct.sck", "v1"), ("v1_dense.sck", "v1"), ("v2_succinct.sck", "v1"),
+                      ("v2_checkpoint.sck", "checkpoint")):
         src = ROOT / "tests" / "fixtures" / name
         if src.exists():
             (folder / name).write_bytes(src.read_bytes())
-            seeds.append((name, "v1"))
+            seeds.append((name, how))
     return seeds
 
 
 # -------------------------------------------------------------------------------- mutations
+def _prefix(raw: bytes) -> tuple[int, int, int, int, int]:
+    """(version, header offset, stored header length, dictionary id, data start)."""
+    from sckit.container._layout import HEADER_INFO, PREFIX_V3
+
+    version = struct.unpack_from("<I", raw, 8)[0]
+    if version >= 3:
+        _, _, _, hoff, hlen, zid = PREFIX_V3.unpack_from(raw)
+        return version, hoff, hlen, zid, PREFIX_V3.size
+    _, _, _, hoff, hlen, info = struct.unpack("<8sIIQQ32s", raw[:64])
+    return version, hoff, hlen, (HEADER_INFO.unpack(info)[1] if version == 2 else 0), 64
+
+
 def _header_v2(raw: bytes) -> tuple[Any, int, int]:
-    from sckit.container._layout import HEADER_INFO
     from sckit.container._zdict import DICTIONARIES
 
-    _, _, _, hoff, hlen, info = struct.unpack("<8sIIQQ32s", raw[:64])
-    _, zid = HEADER_INFO.unpack(info)
+    _, hoff, hlen, zid, _ = _prefix(raw)
     d = zlib.decompressobj(zdict=DICTIONARIES[zid])
     return json.loads(d.decompress(raw[hoff : hoff + hlen]) + d.flush()), hoff, zid
 
 
 def _with_header(raw: bytes, version: int, header: Any, hoff: int) -> bytes:
-    from sckit.container._layout import HEADER_INFO
+    from sckit.container._layout import HEADER_INFO, PREFIX_V3
     from sckit.container._zdict import DICTIONARIES
 
+    start = _prefix(raw)[4]
     hj = json.dumps(header).encode()
     if version == 1:
         hb, info = hj, bytes(32)
     else:
-        c = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, zdict=DICTIONARIES[1])
-        hb, info = c.compress(hj) + c.flush(), HEADER_INFO.pack(len(hj), 1)
-    prefix = struct.pack("<8sIIQQ", raw[:8], version, zlib.crc32(hb), hoff, len(hb)) + info
-    return prefix + raw[64:hoff] + hb
+        zid = 2 if version >= 3 else 1
+        c = zlib.compressobj(9, zlib.DEFLATED, 15, 9, zlib.Z_DEFAULT_STRATEGY, zdict=DICTIONARIES[zid])
+        hb, info = c.compress(hj) + c.flush(), HEADER_INFO.pack(len(hj), zid)
+    if version >= 3:
+        prefix = PREFIX_V3.pack(raw[:8], version, zlib.crc32(hb), hoff, len(hb), 2)
+    else:
+        prefix = struct.pack("<8sIIQQ", raw[:8], version, zlib.crc32(hb), hoff, len(hb)) + info
+    return prefix + raw[start:hoff] + hb
 
 
 def _parse(raw: bytes) -> tuple[int, Any, int]:
@@ -171,7 +188,7 @@ def _parse(raw: bytes) -> tuple[int, Any, int]:
         _, _, _, hoff, hlen, _ = struct.unpack("<8sIIQQ32s", raw[:64])
         return 1, json.loads(raw[hoff : hoff + hlen]), hoff
     h, hoff, _ = _header_v2(raw)
-    return 2, h, hoff
+    return version, h, hoff
 
 
 def _leaves(v: Any, path: tuple = ()) -> list[tuple]:
@@ -228,7 +245,7 @@ def _fix_data_crcs(raw: bytearray, version: int, h: Any, hoff: int) -> bytes:
         if "c" in row and checks:
             start, end, _ = checks[0]
             row["c"] = zlib.crc32(bytes(raw[start:end]))
-    return _with_header(bytes(raw), 2, h, hoff)
+    return _with_header(bytes(raw), version, h, hoff)
 
 
 def _sections(raw: bytes) -> list[tuple[str, int, int, int]]:
@@ -280,20 +297,30 @@ def make_case(seed: int, i: int, seeds: list[tuple[str, str, bytes]]) -> tuple[s
         return f"{name} header {what}", how, _with_header(base, version, h, hoff)
     if kind == "prefix":
         field = int(rng.integers(4))
-        _, ver, _, ho, hl, info = struct.unpack("<8sIIQQ32s", base[:64])
+        start = _prefix(base)[4]
+        if version >= 3:
+            _, ver, crc, ho, hl, zid = struct.unpack("<8sIIQI4s", base[:32])
+            info = zid  # the dictionary id and 3 reserved bytes
+        else:
+            _, ver, crc, ho, hl, info = struct.unpack("<8sIIQQ32s", base[:64])
         vals = [ver, ho, hl]
         if field < 3:  # a value other than the one there
-            options = [v for v in (0, 1, 2, 63, 64, 2**63 - 1, vals[field] + 1, vals[field] - 1, 2**32)
-                       if v != vals[field] and v >= 0]
+            top = 2**32 if version >= 3 and field == 2 else 2**64  # what the field can hold
+            options = [v for v in (0, 1, 2, 3, 31, 32, 63, 64, 2**63 - 1, vals[field] + 1, vals[field] - 1, 2**32)
+                       if v != vals[field] and 0 <= v < top]
             vals[field] = int(options[rng.integers(len(options))])
-        else:  # the decompressed length or dictionary id (version 2), a reserved byte (version 1)
-            at = int(rng.integers(9)) if version == 2 else int(rng.integers(32))
+        else:  # the dictionary id / a reserved byte (version 3), the decompressed length or
+            # dictionary id (version 2), a reserved byte (version 1)
+            at = int(rng.integers(4 if version >= 3 else 9 if version == 2 else 32))
             info = bytes([*info[:at], info[at] ^ int(rng.integers(1, 256)), *info[at + 1:]])
         try:
-            prefix = struct.pack("<8sIIQQ32s", base[:8], vals[0] & 0xFFFFFFFF, struct.unpack_from("<I", base, 12)[0], vals[1], vals[2], info)
+            if version >= 3:
+                prefix = struct.pack("<8sIIQI4s", base[:8], vals[0] & 0xFFFFFFFF, crc, vals[1], vals[2], info)
+            else:
+                prefix = struct.pack("<8sIIQQ32s", base[:8], vals[0] & 0xFFFFFFFF, crc, vals[1], vals[2], info)
         except struct.error:
-            prefix = base[:64]
-        return f"{name} prefix field {field} -> {vals}", how, prefix + base[64:]
+            prefix = base[:start]
+        return f"{name} prefix field {field} -> {vals}", how, prefix + base[start:]
     # forge: overwrite part of one array with boundary values, then fix every data CRC
     secs = _sections(base)
     label, off, nb, item = secs[rng.integers(len(secs))]

@@ -19,7 +19,7 @@ import sckit
 from sckit import atomic, container, zoo
 from sckit.engine import SuccinctModel, bit_equal
 from sckit.errors import FormatError
-from tests.container_helpers import rewrite_header, split_header
+from tests.container_helpers import rewrite_header, split_header, with_units
 
 
 class Mlp(nn.Module):
@@ -82,8 +82,9 @@ def test_dense_round_trip_and_layout(tmp_path: Path) -> None:
     assert type(loaded) is Mlp
     assert _state_equal(loaded.state_dict(), model.state_dict())
     raw = path.read_bytes()
-    magic, version, hcrc, hoff, hlen, _ = struct.unpack("<8sIIQQ32s", raw[:64])
-    assert magic == container.MAGIC and version == container.FORMAT_VERSION == 2
+    magic, version, hcrc, hoff, hlen, _ = struct.unpack("<8sIIQIB3x", raw[:32])
+    assert magic == container.MAGIC and version == container.FORMAT_VERSION == 3
+    assert hoff + hlen == len(raw)
     header, _ = _header(raw)
     assert header["kind"] == "dense" and zlib.crc32(raw[hoff:]) == hcrc
     assert [t["n"] for t in header["tensors"]] == list(model.state_dict())
@@ -148,7 +149,8 @@ def _expect_format_error(path: Path, data: bytes, what: str) -> None:
 
 
 def _header(raw: bytes) -> tuple[dict, int]:
-    return split_header(raw)
+    h, hoff = split_header(raw)
+    return with_units(h), hoff
 
 
 def _with_header(raw: bytes, header: dict | list) -> bytes:
@@ -194,7 +196,7 @@ def test_fuzz_header_rewrites(saved: tuple[Path, bytes, torch.Tensor], tmp_path:
         return next(t for t in h["tensors"] if t["n"] == name)
 
     edits = {
-        "version": lambda h: h.update(version=3),
+        "version": lambda h: h.update(version=2),
         "format": lambda h: h.update(format="zip"),
         "kind": lambda h: h.update(kind="weird"),
         "tensors not a list": lambda h: h.update(tensors={}),

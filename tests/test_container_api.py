@@ -46,7 +46,7 @@ def test_checkpoint_round_trip_every_dtype(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == ["ckpt.sck"]
     for mmap in (False, True):
         r = Reader(path, mmap=mmap)
-        assert r.kind == "checkpoint" and r.version == 2 and r.metadata == meta
+        assert r.kind == "checkpoint" and r.version == 3 and r.metadata == meta
         assert r.names == [*tensors, "encoded", "u32raw"]
         for k, t in tensors.items():
             e = r.entry(k)
@@ -63,12 +63,12 @@ def test_checkpoint_round_trip_every_dtype(tmp_path: Path) -> None:
 
 def test_reader_touches_only_the_asked_tensor(tmp_path: Path) -> None:
     """A damaged tensor fails only when it (or a small tensor sharing its CRC group) is asked
-    for: checks are lazy, one CRC per group of >= 64 KiB of consecutive tensors."""
+    for: checks are lazy, one CRC per group of >= 1 MiB of consecutive tensors."""
     path = tmp_path / "c.sck"
     a, b = torch.arange(32768, dtype=torch.float32), torch.ones(2048)
     with Writer(path) as w:
         w.add_tensor("a", ras=encode_tensor(a.reshape(256, 128)))
-        w.add_tensor("a2", torch.randn(128, 128))  # >= 64 KiB: closes a's group
+        w.add_tensor("a2", torch.randn(512, 512))  # >= 1 MiB: closes a's group
         w.add_tensor("b", b)
     raw = bytearray(path.read_bytes())
     r = Reader(path)

@@ -18,7 +18,7 @@ from torch import nn
 import sckit
 from sckit import container
 from sckit.errors import FormatError
-from tests.container_helpers import rewrite_header, split_header
+from tests.container_helpers import rewrite_header, split_header, with_units
 
 
 class Net(nn.Module):
@@ -45,7 +45,8 @@ X = torch.randn(3, 16, generator=torch.Generator().manual_seed(1))
 
 
 def _split(raw: bytes) -> tuple[dict[str, Any], int]:
-    return split_header(raw)
+    h, hoff = split_header(raw)
+    return with_units(h), hoff
 
 
 def _rewrite(raw: bytes, header: Any, *, text: bytes | None = None) -> bytes:
@@ -185,14 +186,14 @@ def test_the_file_itself_loads(files: dict[str, bytes], tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "field"), [
     (b"[" * 100_000 + b"]" * 100_000, "nested deeper"),
     (b'{"a":' * 40 + b"1" + b"}" * 40, "header format: is 'None'"),
-    (b'{"format": "sckit-container", "version": 2, "kind": "checkpoint", "tensors": [], '
+    (b'{"format": "sckit-container", "version": 3, "kind": "checkpoint", "tensors": [], '
      b'"metadata": {"k": ' + b"[" * 500 + b"]" * 500 + b"}}", "metadata['k']: must be a string"),
-    (b'{"format": "sckit-container", "version": 2, "kind": "dense", "tensors": [], '
+    (b'{"format": "sckit-container", "version": 3, "kind": "dense", "tensors": [], '
      b'"model": {"class": "x", "zoo": {"name": "lenet5", "kwargs": {"a": ' + b"[" * 40 + b"]" * 40
      + b"}}}}", "model.zoo.kwargs['a']"),
     (b'{"format": NaN}', "format"),
     (b"\xff\xfe", "not valid UTF-8"),
-    (b'{"format": "sckit-container", "version": 2, "kind": "checkpoint", "tensors": [], '
+    (b'{"format": "sckit-container", "version": 3, "kind": "checkpoint", "tensors": [], '
      b'"metadata": {"k": 1e999}}', "metadata['k']: must be a string"),
     (b"1" * 5000, "not valid JSON"),
     (b"[]", "header: is not a JSON object"),
@@ -234,13 +235,33 @@ def test_load_refuses_a_checkpoint(files: dict[str, bytes], tmp_path: Path) -> N
         sckit.load(path)
 
 
-def test_header_size_is_checked_before_inflating(files: dict[str, bytes], tmp_path: Path) -> None:
-    raw = files["checkpoint"]
-    _, hoff = _split(raw)
+def test_header_size_is_checked_before_inflating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sckit.container import reader
+    from tests.test_container_v2 import FIXTURES
+
     bomb = zlib.compress(b" " * (20 << 20))  # 20 MiB of spaces in ~20 kB
+    path = tmp_path / "b.sck"
+    # version 2 records the inflated length: a wrong or oversized one is refused before inflating
+    raw = (FIXTURES / "v2_checkpoint.sck").read_bytes()
+    _, hoff = _split(raw)
     for declared, msg in ((len(bomb), "does not decompress to"), (2**40, "larger than")):
         prefix = struct.pack("<8sIIQQQ24s", container.MAGIC, 2, zlib.crc32(bomb), hoff, len(bomb), declared, b"")  # plain deflate
-        path = tmp_path / "b.sck"
         path.write_bytes(prefix + raw[64:hoff] + bomb)
         with pytest.raises(FormatError, match=msg):
             container.Reader(path)
+    # version 3 inflates at most MAX_HEADER_BYTES (made small here) and stops
+    monkeypatch.setattr(reader, "MAX_HEADER_BYTES", 1 << 20)
+    raw = files_v3 = sckit_checkpoint(tmp_path)
+    _, hoff = _split(files_v3)
+    path.write_bytes(struct.pack("<8sIIQIB3x", container.MAGIC, 3, zlib.crc32(bomb), hoff, len(bomb), 0)
+                     + raw[32:hoff] + bomb)
+    with pytest.raises(FormatError, match="inflates past 1048576 bytes"):
+        container.Reader(path)
+
+
+def sckit_checkpoint(folder: Path) -> bytes:
+    """A small version-3 checkpoint's bytes."""
+    path = folder / "v3.sck"
+    with container.Writer(path) as w:
+        w.add_tensor("a", torch.arange(10.0))
+    return path.read_bytes()

@@ -8,14 +8,13 @@ version-1 fixtures, compressed, and a checkpoint holding one tensor of each RAS 
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tests.test_container_v1 import V1_INPUT, FIXTURES, V1Net, _bits, _expected, v1_state
+from tests.test_container_v1 import FIXTURES, V1_INPUT, V1Net, _bits, _expected, v1_state
 
 
 def v2_tensors() -> dict[str, torch.Tensor]:

@@ -29,8 +29,9 @@ from sckit.container._schema import (
     Str,
     fail,
 )
+from sckit.errors import FormatError
 
-__all__ = ["KINDS", "MODEL_FIELDS", "entries_v1", "entries_v2", "flatten_meta", "unflatten_meta"]
+__all__ = ["KINDS", "MODEL_FIELDS", "default_units", "entries_v1", "entries_v2", "flatten_meta", "unflatten_meta"]
 
 KINDS = ("checkpoint", "dense", "succinct")
 MAX_TENSORS = 10**6
@@ -89,25 +90,36 @@ def _kind_of(h: Any, version: int) -> str:
 _RAS_SCHEMA = Obj({"meta": List(Str(256), max_len=256), "arrays": List(Str(256), max_len=256)},
                   {"const": Map(JsonValue(4), key=Str(256), max_len=256),
                    "dtypes": List(Nullable(Int(0, len(SECTION_DTYPES) - 1)), max_len=256)})
+# version 3: meta keys equal to an earlier key's value, arrays whose length the meta determines
+_RAS_SCHEMA_V3 = Obj(_RAS_SCHEMA.required, {**_RAS_SCHEMA.optional,
+                                            "same": Map(Str(256), key=Str(256), max_len=256),
+                                            "derived": List(Str(256), max_len=256)})
+# version 3 leaves out units that are the default grouping (_default_units)
+ENGINE_V3 = Obj({}, {"units": ENGINE_V2.required["units"], **ENGINE_V2.optional})
 _TENSOR_V2 = Obj({"n": NAME}, {
     "d": Str(32, choices=tuple(TENSOR_DTYPES)), "s": SHAPE, "c": CRC, "b": Int(1, 1), "g": Bool(),
     "t": NAME, "r": List(JsonValue(4), max_len=257), "a": List(JsonValue(3), max_len=256),
 })
 
 
-def entries_v2(h: Any, data_end: int) -> tuple[dict[str, Any], list[Entry]]:
-    """Validate a version-2 header and lay its tensors out: sections follow each other from byte
-    64 in tensor order, each aligned by :func:`align_for`, and must end exactly at ``data_end``
+def entries_v2(h: Any, data_end: int, version: int = 2, start: int = ALIGN
+               ) -> tuple[dict[str, Any], list[Entry]]:
+    """Validate a version-2 or -3 header and lay its tensors out: sections follow each other
+    from byte ``start`` (64; 32 in version 3) in tensor order, each aligned by
+    :func:`align_for` (version 3 packs small RAS arrays), and must end exactly at ``data_end``
     (the header's offset). Returns (model-level fields, entries in file order)."""
-    kind = _kind_of(h, 2)
-    req, opt = _common(kind, 2)
+    kind = _kind_of(h, version)
+    req, opt = _common(kind, version)
+    if version >= 3 and "engine" in req:
+        req["engine"] = ENGINE_V3
     top = Obj({"format": Str(32), "version": Int(), "kind": Str(16),
                "tensors": List(_TENSOR_V2, max_len=MAX_TENSORS), **req},
-              {"ras_schemas": List(_RAS_SCHEMA, max_len=1024), **opt}).check(h, "")
+              {"ras_schemas": List(_RAS_SCHEMA_V3 if version >= 3 else _RAS_SCHEMA, max_len=1024),
+               **opt}).check(h, "")
     schemas = top.get("ras_schemas", [])
     model_kind = kind != "checkpoint"
     out: list[Entry] = []
-    cursor = group_start = ALIGN
+    cursor = group_start = start
     pending: list[Entry] = []  # data tensors of the CRC group not yet closed by a "c"
     for i, t in enumerate(top["tensors"]):
         where = f"tensors[{i}]"
@@ -130,7 +142,8 @@ def entries_v2(h: Any, data_end: int) -> tuple[dict[str, Any], list[Entry]]:
         arrays: dict[str, Section] | None = None
         raw: Section | None = None
         if "r" in t or "a" in t:
-            meta, arrays, cursor = _ras_v2(t, schemas, where, dtype, shape, cursor, data_end)
+            meta, arrays, cursor = _ras_v2(t, schemas, where, dtype, shape, cursor, data_end,
+                                           packed=version >= 3)
         else:
             nbytes = math.prod(shape) * TENSOR_DTYPES[dtype]
             cursor += pad_to(cursor, align_for(nbytes, TENSOR_DTYPES[dtype]))
@@ -153,9 +166,20 @@ def entries_v2(h: Any, data_end: int) -> tuple[dict[str, Any], list[Entry]]:
         raise fail("tensors", f"sections end at byte {cursor}, the header starts at {data_end}")
     if "engine" in top:
         eng = top["engine"]
-        top["engine"] = dict(eng, units=_unit_names(eng["units"], out),
-                             schedule=eng.get("schedule", list(eng["units"])))
+        units = _unit_names(eng["units"], out) if "units" in eng else default_units(out)
+        top["engine"] = dict(eng, units=units, schedule=eng.get("schedule", list(units)))
     return top, out
+
+
+def default_units(entries: list[Entry]) -> dict[str, list[str]]:
+    """The units a version-3 header leaves out: each stored parameter under the module that
+    owns it (the name up to its last dot; "" at the root), modules in order of first parameter.
+    The writer omits units only when they are exactly these."""
+    units: dict[str, list[str]] = {}
+    for e in entries:
+        if e.info.role == "parameter" and e.info.storage != "tied":
+            units.setdefault(e.info.name.rpartition(".")[0], []).append(e.info.name)
+    return units
 
 
 def _unit_names(units: dict[str, list[int]], entries: list[Entry]) -> dict[str, list[str]]:
@@ -169,7 +193,7 @@ def _unit_names(units: dict[str, list[int]], entries: list[Entry]) -> dict[str, 
 
 
 def _ras_v2(t: dict[str, Any], schemas: list[dict[str, Any]], where: str, dtype: str,
-            shape: tuple[int, ...], cursor: int, data_end: int
+            shape: tuple[int, ...], cursor: int, data_end: int, packed: bool = False
             ) -> tuple[dict[str, Any], dict[str, Section], int]:
     if "r" not in t or "a" not in t:
         raise fail(where, "a RAS tensor needs both 'r' (meta) and 'a' (arrays)")
@@ -182,33 +206,58 @@ def _ras_v2(t: dict[str, Any], schemas: list[dict[str, Any]], where: str, dtype:
     dtypes = schema.get("dtypes")
     if dtypes is not None and len(dtypes) != len(names):
         raise fail(f"ras_schemas[{sid}].dtypes", f"has {len(dtypes)} codes for {len(names)} arrays")
+    derived = schema.get("derived", [])
     if len(r) - 1 != len(keys):
         raise fail(f"{where}.r", f"has {len(r) - 1} meta values, schema {sid} names {len(keys)}")
-    if len(a) != len(names):
-        raise fail(f"{where}.a", f"has {len(a)} arrays, schema {sid} names {len(names)}")
+    if len(set(names)) != len(names):
+        raise fail(f"ras_schemas[{sid}].arrays", "names an array twice")
+    for k in derived:
+        j = names.index(k) if k in names else -1
+        if j < 0 or dtypes is None or dtypes[j] is None or derived.count(k) > 1:
+            raise fail(f"ras_schemas[{sid}].derived", f"{k[:80]!r} is not an array of fixed dtype, "
+                       "named once")
+    if len(a) != len(names) - len(derived):
+        raise fail(f"{where}.a", f"has {len(a)} arrays, schema {sid} stores {len(names) - len(derived)}")
     flat = dict(const)
     for k, v in zip(keys, r[1:], strict=True):
         if k in flat:
             raise fail(f"ras_schemas[{sid}].meta", f"{k!r} is also a constant")
         flat[k] = v
+    for k, src in schema.get("same", {}).items():
+        if k in flat or src not in flat:
+            raise fail(f"ras_schemas[{sid}].same", f"{k[:80]!r} must be a new key naming a stored one")
+        flat[k] = flat[src]
     meta = unflatten_meta(flat, f"ras_schemas[{sid}].meta")
     for k in META_FROM_ENTRY:
         if k in meta:
             raise fail(f"ras_schemas[{sid}].meta", f"{k!r} is stored on the tensor, not in its meta")
     meta["dtype"], meta["shape"] = dtype, list(shape)
+    lengths: dict[str, int] = {}
+    if derived:
+        from sckit.ras.shapes import derived_lengths
+
+        try:
+            lengths = derived_lengths(meta)
+        except FormatError as exc:
+            raise fail(f"{where}.r", str(exc)) from None
     arrays: dict[str, Section] = {}
-    if len(set(names)) != len(names):
-        raise fail(f"ras_schemas[{sid}].arrays", "names an array twice")
-    for j, (item, name) in enumerate(zip(a, names, strict=True)):
-        code, dims = _array_item(item, None if dtypes is None else dtypes[j], f"{where}.a[{j}]")
+    stored = iter(enumerate(a))
+    for j, name in enumerate(names):
+        if name in derived:
+            if name not in lengths:
+                raise fail(f"ras_schemas[{sid}].derived", f"the meta does not determine {name!r}")
+            code, dims = dtypes[j], [lengths[name]]  # type: ignore[index]
+        else:
+            k, item = next(stored)
+            code, dims = _array_item(item, None if dtypes is None else dtypes[j], f"{where}.a[{k}]")
         dt = SECTION_DTYPES[code]
         itemsize = np_dtype(dt).itemsize
         nbytes = math.prod(dims) * itemsize
-        cursor += pad_to(cursor, align_for(nbytes, itemsize))
+        cursor += pad_to(cursor, align_for(nbytes, itemsize, packed))
         arrays[name] = Section(cursor, dt, tuple(dims))
         cursor += nbytes
         if cursor > data_end:
-            raise fail(f"{where}.a[{j}]", f"array {name!r} runs past the data ({cursor} > {data_end} bytes)")
+            raise fail(f"{where}.a", f"array {name!r} runs past the data ({cursor} > {data_end} bytes)")
     return meta, arrays, cursor
 
 

@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ALIGN", "BIG_SECTION_BYTES", "FORMAT_VERSION", "HEADER_INFO", "MAGIC", "PREFIX", "SECTION_DTYPES",
-           "TENSOR_DTYPES", "Section", "TensorInfo", "align_for", "itemsize_of"]
+__all__ = ["ALIGN", "BIG_SECTION_BYTES", "FORMAT_VERSION", "HEADER_INFO", "MAGIC", "PREFIX", "PREFIX_V3", "READS", "SECTION_DTYPES",
+           "TENSOR_DTYPES", "Section", "TensorInfo", "align_for", "data_start", "itemsize_of"]
 
 MAGIC = b"SCKITCF\x00"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READS = (1, 2, 3)  # the versions this reader takes
 ALIGN = 64
 # magic, version, crc32(stored header), header offset, header stored length, then 32 bytes:
 # version 1 requires them zero; version 2 puts the header's decompressed length in the first 8
@@ -22,6 +23,17 @@ assert PREFIX.size == ALIGN
 # version 2's use of those 32 bytes: decompressed header length, preset dictionary id, zeros
 HEADER_INFO = struct.Struct("<QB23x")
 assert HEADER_INFO.size == 32
+# Version 3's prefix is 32 bytes, the data starts right after it: magic, version, crc32(stored
+# header), header offset, header stored length (u32), preset dictionary id, 3 zero bytes. The
+# decompressed length is gone (inflating stops at MAX_HEADER_BYTES anyway); on a 6-tensor
+# model those 32 bytes were 5 of the 48 bytes per tensor the format allows itself.
+PREFIX_V3 = struct.Struct("<8sIIQIB3x")
+assert PREFIX_V3.size == 32
+
+
+def data_start(version: int) -> int:
+    """Where a file's first section may start: right after its prefix."""
+    return PREFIX_V3.size if version >= 3 else ALIGN
 # A section this large starts on a 64-byte boundary (a cache line, for kernels that stream it);
 # smaller ones only on their item size, which is all numpy and numba need for zero-copy views of
 # a map. Version 1 padded every section to 64 bytes (30-60 bytes per section, several sections
@@ -54,8 +66,13 @@ def itemsize_of(dtype_name: str) -> int:
     return TENSOR_DTYPES[dtype_name]
 
 
-def align_for(nbytes: int, itemsize: int) -> int:
-    """Alignment of a version-2 section: 64 when big, else its item size (at most 8)."""
+def align_for(nbytes: int, itemsize: int, packed: bool = False) -> int:
+    """Alignment of a version-2/3 section: 64 when big, else its item size (at most 8).
+    ``packed`` (version 3's RAS arrays): small ones unaligned (the reader copies a misaligned
+    small array, ~1 us, instead of every file paying padding bytes), big ones on their item
+    size, which is all numpy and numba need (a 64-byte line start cost up to 63 bytes each)."""
+    if packed:  # big ones stay zero-copy views: numpy and numba need only the item size
+        return min(max(itemsize, 1), 8) if nbytes >= BIG_SECTION_BYTES else 1
     return ALIGN if nbytes >= BIG_SECTION_BYTES else min(max(itemsize, 1), 8)
 
 

@@ -56,5 +56,47 @@ _D1 = b"".join([
     b'{"n":".weight","d":"float32","s":[64,64,3,3],"c":1},{"n":".bias","d":"float32","s":[64],"c":',
 ])  # fmt: skip
 
+# Format 3's headers: schemas with "same" and "derived" (sckit.container.writer), tensor rows
+# without derived lengths, units left out. Dictionary 1 plus the strings they add, gathered from
+# the headers of the zoo's models compressed dense, pruned and quantized.
+_D2 = _D1 + b"".join([
+    b'{"meta":["kind","codebook","pairs","total_bits"],"arrays":["words","symbols","sel"],'
+    b'"const":{"version":1,"layout":"bytegroup","kind":"block","codebook":true,"pairs":false},'
+    b'"dtypes":[8,5,7],"derived":["sel"]},',
+    b'{"meta":["kind","n_stream","n_entries","wm.sigma","wm.n_bits"],'
+    b'"arrays":["wm.words","wm.rank_dir","wm.symbols","wm.lengths","wm.level_sizes","codebook"],'
+    b'"const":{"version":1,"kind":"block","sparse":false,"codebook":true,"sign_raw":false,'
+    b'"max_distance":null,"wm.max_code_length":32,"wm.symbols_as":"bitmap"},"same":{"wm.n":"n_stream"},'
+    b'"dtypes":[8,8,8,5,null,7],"derived":["wm.words","wm.rank_dir","wm.symbols"]},',
+    b'{"meta":["kind","n_stream","n_entries","wm.sigma","wm.n_bits",'
+    b'"dist.sigma","dist.n_bits"],"arrays":["wm.words","wm.rank_dir","wm.symbols","wm.lengths",'
+    b'"wm.level_sizes","dist.words","dist.rank_dir","dist.symbols","dist.lengths","dist.level_sizes",'
+    b'"codebook"],"const":{"version":1,"kind":"element","sparse":true,"codebook":true,"sign_raw":false,'
+    b'"max_distance":255,"wm.max_code_length":32,"wm.symbols_as":"bitmap","dist.max_code_length":32,'
+    b'"dist.symbols_as":"bitmap"},"same":{"wm.n":"n_stream","dist.n":"n_entries"},'
+    b'"dtypes":[8,8,8,5,6,8,8,8,5,6,7],"derived":["wm.words","wm.rank_dir","wm.symbols","dist.words",'
+    b'"dist.rank_dir","dist.symbols"]},',
+    b'{"meta":["kind","max_distance","n_stream","n_entries",'
+    b'"wm.n_bits","dist.sigma","dist.n_bits"],"arrays":["wm.words","wm.rank_dir","wm.symbols",'
+    b'"wm.lengths","wm.level_sizes","dist.words","dist.rank_dir","dist.symbols","dist.lengths",'
+    b'"dist.level_sizes","raw"],"const":{"version":1,"kind":"element","sparse":true,"codebook":false,'
+    b'"sign_raw":false,"max_distance":255,"wm.sigma":513,"wm.max_code_length":32,"wm.symbols_as":'
+    b'"values","dist.max_code_length":32,"dist.symbols_as":"bitmap"},"same":{"wm.n":"n_stream",'
+    b'"dist.n":"n_entries"},"dtypes":[8,8,6,5,null,8,8,8,5,null,8],"derived":["wm.words",'
+    b'"wm.rank_dir","dist.words","dist.rank_dir","dist.symbols","raw"]},',
+    b'{"meta":["kind","codebook","pairs","total_bits"],"arrays":["words","symbols"],"const":'
+    b'{"version":1,"layout":"bytegroup","kind":"element","codebook":true,"pairs":true},"dtypes":[8,5]},',
+    b'{"meta":["kind","total_bits"],"arrays":["words","symbols","sel"],"const":{"version":1,'
+    b'"layout":"bytegroup","kind":"element","codebook":false,"pairs":true},"dtypes":[8,5,7],'
+    b'"derived":["words","sel"]},',
+    b'{"meta":["kind","total_bits"],"arrays":["words","symbols"],"const":{"version":1,"layout":'
+    b'"bytegroup","kind":"element","codebook":false,"pairs":true},"dtypes":[8,5],"derived":["words"]}],',
+    b'{"format":"sckit-container","version":3,"kind":"succinct","model":{"class":"sckit.zoo.",'
+    b'"zoo":{"name":"","kwargs":{}}},"engine":{"reasons":{"":"RAS not smaller (101 >= 40 bytes)",'
+    b'"":"RAS not smaller ( >= 0 bytes)"},"decode_ahead":false},"ras_schemas":[',
+    b'"tensors":[{"n":".weight","d":"float32","s":[,],"r":[0,"a":[3,3,[6,2],"c":'
+    b'{"n":".bias","d":"float32","s":[],"r":[1,"a":[[8,[5,',
+])  # fmt: skip
+
 # id (stored in the prefix) -> dictionary; id 0 is plain deflate
-DICTIONARIES: dict[int, bytes] = {0: b"", 1: _D1}
+DICTIONARIES: dict[int, bytes] = {0: b"", 1: _D1, 2: _D2}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import mmap as _mmap
 import os
 import stat
+import struct
 import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,13 +21,15 @@ import numpy as np
 from sckit.container._header import entries_v1, entries_v2
 from sckit.container._layout import (
     ALIGN,
-    FORMAT_VERSION,
     HEADER_INFO,
     MAGIC,
     PREFIX,
+    PREFIX_V3,
+    READS,
     Entry,
     Section,
     TensorInfo,
+    data_start,
     np_dtype,
 )
 from sckit.container._schema import parse_json
@@ -86,7 +89,7 @@ def _read_into(fd: int, buf: bytearray, path: Path) -> None:
 class Reader:
     """A container opened for reading: ``Reader(path, mmap=True, verify=True)``.
 
-    Attributes: ``path``, ``version`` (1 or 2), ``kind`` ("checkpoint", "dense" or "succinct"),
+    Attributes: ``path``, ``version`` (1, 2 or 3), ``kind`` ("checkpoint", "dense" or "succinct"),
     ``metadata`` (``dict[str, str]``), ``names`` (tensor names in file order). Per tensor:
     :meth:`entry` (a :class:`TensorInfo`: dtype, shape, storage), :meth:`ras` (the
     ``sckit.ras.RAS``, built on first use from that tensor's sections only), :meth:`raw` (a raw
@@ -148,19 +151,30 @@ class Reader:
         return FormatError(f"{self.path}: {what}")
 
     def _read_header(self, fd: int, size: int) -> tuple[int, int, dict[str, Any], list[Entry], list[Section]]:
-        if size < ALIGN:
-            raise self._fail(f"truncated file ({size} bytes; the prefix alone is {ALIGN})")
-        magic, version, hcrc, hoff, hlen, reserved = PREFIX.unpack(_pread(fd, ALIGN, 0, self.path))
+        if size < 12:
+            raise self._fail(f"truncated file ({size} bytes; not even a prefix)")
+        head = _pread(fd, min(size, ALIGN), 0, self.path)
+        magic, version = struct.unpack_from("<8sI", head)
         if magic != MAGIC:
             raise self._fail(f"bad magic {magic!r} (expected {MAGIC!r}); not an sckit container")
-        if version not in (1, FORMAT_VERSION):
-            raise self._fail(f"unknown format version {version} (this sckit reads 1 to {FORMAT_VERSION})")
-        raw_len, zdict = HEADER_INFO.unpack(reserved) if version >= 2 else (hlen, 0)
-        if reserved[9 if version >= 2 else 0 :] != bytes(23 if version >= 2 else 32):
+        if version not in READS:
+            raise self._fail(f"unknown format version {version} (this sckit reads {READS[0]} to "
+                             f"{READS[-1]}; a newer sckit wrote it?)")
+        start = data_start(version)
+        if size < start:
+            raise self._fail(f"truncated file ({size} bytes; the prefix alone is {start})")
+        if version >= 3:
+            _, _, hcrc, hoff, hlen, zdict = PREFIX_V3.unpack_from(head)
+            raw_len, zero = MAX_HEADER_BYTES, head[29:32] == bytes(3)
+        else:
+            _, _, hcrc, hoff, hlen, reserved = PREFIX.unpack(head)
+            raw_len, zdict = HEADER_INFO.unpack(reserved) if version == 2 else (hlen, 0)
+            zero = reserved[9 if version == 2 else 0 :] == bytes(23 if version == 2 else 32)
+        if not zero:
             raise self._fail("reserved prefix bytes are not zero")
         if zdict not in DICTIONARIES:
             raise self._fail(f"unknown header dictionary {zdict}")
-        if hoff < ALIGN or (version == 1 and hoff % ALIGN):
+        if hoff < start or (version == 1 and hoff % ALIGN):
             raise self._fail(f"header offset {hoff} is not a valid offset past the prefix")
         if hoff + hlen > size:
             raise self._fail(f"truncated file (header ends at {hoff + hlen}, file has {size} bytes)")
@@ -172,25 +186,33 @@ class Reader:
         got = zlib.crc32(stored)
         if got != hcrc:
             raise self._fail(f"header checksum mismatch (crc32 {got:#x} != {hcrc:#x})")
-        raw = stored if version == 1 else self._inflate(stored, raw_len, DICTIONARIES[zdict])
+        raw = stored if version == 1 else self._inflate(stored, raw_len, DICTIONARIES[zdict],
+                                                         exact=version == 2)
         h = parse_json(raw, f"{self.path}: header")
         try:
             if version == 1:
                 top, entries, sections = entries_v1(h, hoff)
                 return version, hoff, top, entries, sections
-            top, entries = entries_v2(h, hoff)
+            top, entries = entries_v2(h, hoff, version, start)
         except FormatError as exc:
             raise self._fail(f"header {exc}") from None
         return version, hoff, top, entries, []
 
-    def _inflate(self, stored: bytes, raw_len: int, zdict: bytes) -> bytes:
+    def _inflate(self, stored: bytes, raw_len: int, zdict: bytes, exact: bool = True) -> bytes:
+        """The header inflated, at most ``raw_len`` bytes (a zip bomb stops there); version 2
+        records the length (``exact``), version 3 bounds it by MAX_HEADER_BYTES."""
         d = zlib.decompressobj(zdict=zdict) if zdict else zlib.decompressobj()
         try:
-            raw = d.decompress(stored, raw_len + 1)  # bounded: a zip bomb stops here
+            raw = d.decompress(stored, raw_len + 1)
         except zlib.error as exc:
             raise self._fail(f"header does not decompress ({exc})") from None
-        if len(raw) != raw_len or not d.eof or d.unconsumed_tail or d.unused_data:
+        whole = d.eof and not d.unconsumed_tail and not d.unused_data
+        if exact and (not whole or len(raw) != raw_len):
             raise self._fail(f"header does not decompress to its recorded {raw_len} bytes")
+        if len(raw) > raw_len:
+            raise self._fail(f"header inflates past {raw_len} bytes")
+        if not whole:
+            raise self._fail("header does not decompress to one complete stream")
         return raw
 
     # -- queries ------------------------------------------------------------------------------
@@ -263,7 +285,9 @@ class Reader:
     def _array(self, s: Section, copy: bool) -> np.ndarray:
         dt = np_dtype(s.dtype)
         a = np.frombuffer(self._buf, dtype=dt, count=s.nbytes // dt.itemsize, offset=s.offset)
-        return a.reshape(s.shape).copy() if copy else a.reshape(s.shape)
+        # version 3 packs small RAS arrays unaligned: the kernels want aligned arrays (numba
+        # compiles unaligned ones separately), and a copy of a < 64 KiB array costs ~1 us
+        return a.reshape(s.shape).copy() if copy or not a.flags.aligned else a.reshape(s.shape)
 
     def raw(self, name: str) -> np.ndarray:
         """A raw tensor's bytes (read-only ``uint8`` array, a view of the file's map)."""

@@ -22,16 +22,17 @@ from sckit.container._header import KINDS, MAX_TENSORS, META_FROM_ENTRY, flatten
 from sckit.container._layout import (
     ALIGN,
     FORMAT_VERSION,
-    HEADER_INFO,
     MAGIC,
-    PREFIX,
+    PREFIX_V3,
     SECTION_DTYPES,
     TENSOR_DTYPES,
     align_for,
+    data_start,
     pad_to,
 )
 from sckit.container._zdict import DICTIONARIES
 from sckit.container.reader import MAX_HEADER_BYTES
+from sckit.ras.shapes import derived_lengths
 
 if TYPE_CHECKING:
     import torch
@@ -42,19 +43,13 @@ __all__ = ["Writer"]
 
 _SECTION_CODE = {d: i for i, d in enumerate(SECTION_DTYPES)}
 _ZEROS = bytes(ALIGN)
-GROUP_BYTES = 1 << 16
-ZDICT_ID = 1  # the preset deflate dictionary new files use (sckit.container._zdict)
+GROUP_BYTES = 1 << 20
+ZDICT_ID = 2  # the preset deflate dictionary new files use (sckit.container._zdict)
 
 
 def _shape_item(shape: list[int]) -> int | list[int]:
     """A 1-d shape as its length (most RAS arrays are 1-d), else the list."""
     return shape[0] if len(shape) == 1 else shape
-
-
-def _wide(a: Any) -> int:
-    """The item size of an array of 4- or 8-byte items, else 0 (see ``_add_ras``)."""
-    size = np.asarray(a).dtype.itemsize
-    return size if size >= 4 else 0
 
 
 def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
@@ -107,15 +102,16 @@ class Writer:
         self._names: set[str] = set()
         self._schemas: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
         self._lock = threading.Lock()
-        self._cursor = ALIGN
+        self._cursor = data_start(FORMAT_VERSION)
         self._done = False
         # one CRC32 per group of consecutive tensors of >= GROUP_BYTES (a small model has one):
-        # 4-5 header bytes per small tensor saved, and a lazy check reads at most a group
+        # 4-5 header bytes per small tensor saved, and a lazy check reads at most a group plus
+        # one tensor (1 MiB of crc32: ~0.1 ms)
         self._crc, self._group_bytes, self._open_rows = 0, 0, 0
         self._cm = atomic_open(target, "w+b")
         self._f = self._cm.__enter__()
         try:
-            self._f.write(_ZEROS)  # the prefix, filled in by commit
+            self._f.write(_ZEROS[: self._cursor])  # the prefix, filled in by commit
         except BaseException as exc:
             self._cm.__exit__(type(exc), exc, exc.__traceback__)
             raise
@@ -141,9 +137,9 @@ class Writer:
             self._cm.__exit__(RuntimeError, exc, None)
 
     # -- tensors --------------------------------------------------------------------------------
-    def _write(self, data: Any, nbytes: int, itemsize: int) -> None:
+    def _write(self, data: Any, nbytes: int, itemsize: int, packed: bool = False) -> None:
         """Append one section (aligned per ``align_for``) to the open CRC group."""
-        pad = pad_to(self._cursor, align_for(nbytes, itemsize))
+        pad = pad_to(self._cursor, align_for(nbytes, itemsize, packed))
         if pad:
             self._f.write(_ZEROS[:pad])
             self._crc = zlib.crc32(_ZEROS[:pad], self._crc)
@@ -257,24 +253,21 @@ class Writer:
         if dt not in TENSOR_DTYPES or meta.get("dtype") != dt or list(meta.get("shape", [])) != shp:
             raise ValueError(f"RAS is {meta.get('dtype')}{meta.get('shape')}, given {dt}{shp}")
         flat = flatten_meta({k: v for k, v in meta.items() if k not in META_FROM_ENTRY})
-        # 8- and 4-byte arrays first: sections are aligned to their item size, so a uint64 array
-        # after a uint8 one cost up to 7 padding bytes; in this order only the RAS's first one
-        # can. 1- and 2-byte arrays keep their order: their dtype varies with the data (e.g.
-        # level sizes), and one order for all tensors keeps them in one header schema (the
-        # reader takes the order from the schema's array list)
-        arrays = {k: np.ascontiguousarray(v) for k, v in
-                  sorted(named.items(), key=lambda kv: -_wide(kv[1]))}
+        arrays = {k: np.ascontiguousarray(v) for k, v in named.items()}
         for k, a in arrays.items():
             if a.dtype.name not in _SECTION_CODE or a.dtype.byteorder == ">":
                 raise ValueError(f"RAS array {k!r} has dtype {a.dtype}, which the format cannot hold")
         key = (tuple(flat), tuple(arrays))
         self._schemas.setdefault(key, len(self._schemas))
         row["d"], row["s"] = dt, shp
+        lengths = derived_lengths(meta)
+        derivable = {k for k, a in arrays.items() if a.ndim == 1 and lengths.get(k) == a.shape[0]}
         # finished at commit, when the values every tensor of a schema shares are known
-        row["r"] = (key, list(flat.values()))
+        row["r"] = (key, list(flat.values()), derivable)
         row["a"] = [(_SECTION_CODE[a.dtype.name], list(a.shape)) for a in arrays.values()]
         for a in arrays.values():
-            self._write(a.reshape(-1).view(np.uint8).data if a.size else b"", a.nbytes, a.dtype.itemsize)
+            self._write(a.reshape(-1).view(np.uint8).data if a.size else b"", a.nbytes,
+                        a.dtype.itemsize, packed=True)
 
     def add_tied(self, name: str, tied_to: str) -> None:
         """Record ``name`` as the same parameter as ``tied_to`` (model files only)."""
@@ -297,11 +290,11 @@ class Writer:
             if self._done:
                 raise RuntimeError("this Writer is already committed or aborted")
             try:
-                stored, raw_len = self._header()
+                stored, _ = self._header()
                 self._f.write(stored)
                 self._f.seek(0)
-                self._f.write(PREFIX.pack(MAGIC, FORMAT_VERSION, zlib.crc32(stored), self._cursor,
-                                          len(stored), HEADER_INFO.pack(raw_len, ZDICT_ID)))
+                self._f.write(PREFIX_V3.pack(MAGIC, FORMAT_VERSION, zlib.crc32(stored), self._cursor,
+                                             len(stored), ZDICT_ID))
             except BaseException as exc:
                 self._done = True
                 self._cm.__exit__(type(exc), exc, exc.__traceback__)
@@ -310,8 +303,11 @@ class Writer:
             self._cm.__exit__(None, None, None)
 
     def _finish_ras_rows(self) -> list[dict[str, Any]]:
-        """Meta values and array dtypes that every tensor of a schema shares go into the schema
-        once ("const", "dtypes"); rows keep only what varies, and 1-d array shapes as a length."""
+        """Schemas hold once what every tensor of the schema shares: meta values ("const"), meta
+        values equal to an earlier key's ("same", e.g. a wavelet matrix's length and the stream
+        length), array dtypes ("dtypes") and the arrays whose lengths the meta determines
+        ("derived", :func:`sckit.ras.shapes.derived_lengths`). Rows keep only what varies, and
+        1-d array shapes as a length."""
         rows: dict[Any, list[dict[str, Any]]] = {k: [] for k in self._schemas}
         for r in self._rows:
             if "r" in r:
@@ -320,25 +316,40 @@ class Writer:
         for key, sid in self._schemas.items():
             keys, names = key
             rs = rows[key]
-            vals = [r["r"][1] for r in rs]
-            const = {k: vals[0][i] for i, k in enumerate(keys)
-                     if all(json.dumps(v[i]) == json.dumps(vals[0][i]) for v in vals)}
+            vals = [[json.dumps(x) for x in r["r"][1]] for r in rs]
+            const = {k: rs[0]["r"][1][i] for i, k in enumerate(keys) if all(v[i] == vals[0][i] for v in vals)}
+            varying = [i for i, k in enumerate(keys) if k not in const]
+            same: dict[str, str] = {}
+            for n, i in enumerate(varying):
+                j = next((j for j in varying[:n] if keys[j] not in same
+                          and all(v[i] == v[j] for v in vals)), None)
+                if j is not None:
+                    same[keys[i]] = keys[j]
             # per array: its dtype code when every tensor agrees, else None (the row gives it)
             codes: list[int | None] = [c for c, _ in rs[0]["a"]]
             for r in rs[1:]:
                 codes = [c if c == rc else None for c, (rc, _) in zip(codes, r["a"], strict=True)]
-            schema: dict[str, Any] = {"meta": [k for k in keys if k not in const], "arrays": list(names)}
+            derived = [n for n, c in zip(names, codes, strict=True)
+                       if c is not None and all(n in r["r"][2] for r in rs)]
+            schema: dict[str, Any] = {"meta": [k for k in keys if k not in const and k not in same],
+                                      "arrays": list(names)}
             if const:
                 schema["const"] = const
+            if same:
+                schema["same"] = same
             if any(c is not None for c in codes):
                 schema["dtypes"] = codes
             else:
                 codes = [None] * len(names)
+            if derived:
+                schema["derived"] = derived
             out.append(schema)
-            for r, v in zip(rs, vals, strict=True):
-                r["r"] = [sid, *(x for k, x in zip(keys, v, strict=True) if k not in const)]
+            for r in rs:
+                v = r["r"][1]
+                r["r"] = [sid, *(x for k, x in zip(keys, v, strict=True) if k not in const and k not in same)]
                 r["a"] = [_shape_item(shp) if fixed is not None else [c, _shape_item(shp)]
-                          for fixed, (c, shp) in zip(codes, r["a"], strict=True)]
+                          for n, fixed, (c, shp) in zip(names, codes, r["a"], strict=True)
+                          if n not in derived]
         return out
 
     def _header(self) -> tuple[bytes, int]:
@@ -355,9 +366,16 @@ class Writer:
         if "engine" in header:  # units name their parameters by index into the tensor list
             index = {r["n"]: i for i, r in enumerate(self._rows)}
             eng = dict(header["engine"])
-            eng["units"] = {u: [index[n] for n in names] for u, names in eng["units"].items()}
             if list(eng["schedule"]) == list(eng["units"]):
                 del eng["schedule"]  # the default: units in call order
+            default: dict[str, list[str]] = {}
+            for r in self._rows:  # the reader's _header.default_units, on the rows
+                if "b" not in r and "t" not in r:
+                    default.setdefault(r["n"].rpartition(".")[0], []).append(r["n"])
+            if list(eng["units"].items()) == list(default.items()):
+                del eng["units"]  # the default: each module's parameters
+            else:
+                eng["units"] = {u: [index[n] for n in names] for u, names in eng["units"].items()}
             header["engine"] = eng
         if not header.get("training", True):
             del header["training"]

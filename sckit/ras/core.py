@@ -3,6 +3,7 @@ building: :mod:`sckit.ras.encoder`)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -36,6 +37,14 @@ def _counts(a: np.ndarray, minlength: int = 0) -> np.ndarray:
     return np.bincount(a.astype(np.intp, copy=False), minlength=minlength).astype(np.int64)
 
 
+def _counts_of(wm: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct symbols, their counts) of a wavelet matrix (from its build's histogram when it
+    was built here, else one count query per symbol)."""
+    if wm is None:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return wm.symbol_counts()
+
+
 def _stream_dtype(sigma: int) -> type:
     return np.uint16 if sigma <= 1 << 16 else np.uint32
 
@@ -50,8 +59,9 @@ class RAS:
 
     def __init__(self, *, layout: Layout, split: FieldSplit, sparse: bool,
                  codebook: np.ndarray | None, max_distance: int | None, wm: Any, dist_wm: Any,
-                 raw: np.ndarray, n_stream: int, n_entries: int, h0_total_bits: float,
-                 delimiter_bits: float, sign_raw: bool = False) -> None:
+                 raw: np.ndarray, n_stream: int, n_entries: int,
+                 h0_total_bits: float | None = None, delimiter_bits: float | None = None,
+                 sign_raw: bool = False) -> None:
         self.layout = layout
         self.split = split
         self.kind = layout.kind
@@ -67,8 +77,10 @@ class RAS:
         self.raw = raw
         self.n_stream = int(n_stream)
         self.n_entries = int(n_entries)
-        self._h0_total_bits = float(h0_total_bits)
-        self.delimiter_bits = float(delimiter_bits)
+        # order-0 statistics: computed on first use from the matrices' symbol counts unless
+        # given (files of sckit <= 0.x stored them; they cost ~12 header bytes per tensor)
+        self._order0 = (None if h0_total_bits is None or delimiter_bits is None
+                        else (float(h0_total_bits), float(delimiter_bits)))
         self._nbytes: int | None = None
 
     # ------------------------------------------------------------------ sizes
@@ -83,6 +95,30 @@ class RAS:
         if self.codebook is not None:
             return 0, -1
         return self.split.raw_bits, self.split.sign_pos if self.sign_raw else -1
+
+    def _order0_bits(self) -> tuple[float, float]:
+        """``(h0 total bits, delimiter bits)``, in whole bits (the bound rounded up)."""
+        if self._order0 is None:
+            syms, counts = _counts_of(self.wm)
+            h0_stream = _h0_total(counts)
+            h0_values = _h0_total(counts[syms < self.layout.alphabet])
+            total = h0_stream + self.n_entries * self.raw_bits
+            if self.dist_wm is not None:
+                total += _h0_total(_counts_of(self.dist_wm)[1])
+            if self.codebook is not None:
+                total += self.codebook.size * self.split.itemsize * 8
+            self._order0 = (float(math.ceil(total)), float(round(h0_stream - h0_values)))
+        return self._order0
+
+    @property
+    def _h0_total_bits(self) -> float:
+        return self._order0_bits()[0]
+
+    @property
+    def delimiter_bits(self) -> float:
+        """Bits the delimiters add to the order-0 bound: ``n_stream * H0(stream) - n_entries *
+        H0(value symbols)``, whole bits."""
+        return self._order0_bits()[1]
 
     @property
     def h0_bits(self) -> float:
@@ -298,7 +334,6 @@ class RAS:
             "codebook": self.codebook is not None, "sign_raw": self.sign_raw,
             "max_distance": self.max_distance,
             "n_stream": self.n_stream, "n_entries": self.n_entries,
-            "h0_total_bits": self._h0_total_bits, "delimiter_bits": self.delimiter_bits,
         }
         arrays: dict[str, np.ndarray] = {}
         for prefix, wm in (("wm", self.wm), ("dist", self.dist_wm)):
@@ -363,8 +398,9 @@ class RAS:
             max_d = meta["max_distance"]
             if sparse:
                 max_d = V.meta_int(meta, "max_distance", 0, (1 << 32) - 1)
-            h0_total_bits = V.meta_float(meta, "h0_total_bits")
-            delimiter_bits = V.meta_float(meta, "delimiter_bits")
+            # stored before format 3 of the container; recomputed when first asked for since
+            h0_total_bits = V.meta_float(meta, "h0_total_bits") if "h0_total_bits" in meta else None
+            delimiter_bits = V.meta_float(meta, "delimiter_bits") if "delimiter_bits" in meta else None
         except FormatError:
             raise
         except (KeyError, TypeError, ValueError) as e:

@@ -9,10 +9,7 @@ matrices are built.
 
 from __future__ import annotations
 
-import math
-
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -22,7 +19,6 @@ from sckit.ras.codebook import distinct_codes
 from sckit.ras.core import (
     RAS,
     _counts,
-    _h0_total,
     _stream_dtype,
     _wm_class,
 )
@@ -195,13 +191,6 @@ def _encode_wm(values: np.ndarray, *, dtype: str | None, kind: str, sparse: bool
     return _build(reps[i], make_layout(kind, shape, reps[i].alphabet), use_sparse, cap)
 
 
-def _wm_counts(wm: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct symbols, their counts) of a wavelet matrix built here: from its build."""
-    if wm is None:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return wm.symbol_counts()
-
-
 @dataclass(frozen=True)
 class _Rep:
     """One value representation: bit patterns with a field split, or codebook codes."""
@@ -284,18 +273,7 @@ def _build(rep: _Rep, layout: Layout, use_sparse: bool, max_d: int | None) -> RA
     wm_cls = _wm_class()
     wm = wm_cls(stream) if n_stream else None
     dist_wm = wm_cls(dist) if dist is not None and n_entries else None
-    # order-0 accounting from the matrices' own symbol counts (no second pass over the data)
-    syms, counts = _wm_counts(wm)
-    h0_stream = _h0_total(counts)
-    h0_values = _h0_total(counts[syms < layout.alphabet])
-    total = h0_stream + n_entries * raw_bits
-    if dist_wm is not None:
-        total += _h0_total(_wm_counts(dist_wm)[1])
-    if cb is not None:
-        total += cb.size * split.itemsize * 8
-    # whole bits (the bound rounded up): a float64's 17 random digits cost ~7 header bytes
-    # each, a tenth of a small model's per-tensor budget, for precision no report shows
+    # the order-0 statistics come from the matrices' build histograms when first asked for
     return RAS(layout=layout, split=split, sparse=use_sparse, codebook=cb, max_distance=max_d,
                wm=wm, dist_wm=dist_wm, raw=words, n_stream=n_stream, n_entries=n_entries,
-               h0_total_bits=float(math.ceil(total)),
-               delimiter_bits=float(round(h0_stream - h0_values)), sign_raw=rep.sign_raw)
+               sign_raw=rep.sign_raw)
