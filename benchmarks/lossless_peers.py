@@ -287,8 +287,10 @@ def speed_classes(n: int = 1 << 22) -> None:
         bufs = [o.view(torch.int32).numpy().view(np.uint32) for o in outs]
         s_t = best_cpu(lambda rs=rs, outs=outs: [decode_tensor(r, out=o)
                                                  for r, o in zip(rs, outs, strict=True)])
+        s_n = best_cpu(lambda rs=rs: [decode_tensor(r) for r in rs])
         s_r = best_cpu(lambda rs=rs, bufs=bufs: [r.decode(out=b)
                                                  for r, b in zip(rs, bufs, strict=True)])
         print(f"| 300 x 64 float32, fixed cost per tensor ({lay}) | `decode_tensor` "
-              f"{1e6 * s_t / 300:.1f} us | `RAS.decode` {1e6 * s_r / 300:.1f} us | | |")
+              f"{1e6 * s_n / 300:.1f} us (new tensor), {1e6 * s_t / 300:.1f} us (`out=`) "
+              f"| `RAS.decode(out=)` {1e6 * s_r / 300:.1f} us | | |")
     print()

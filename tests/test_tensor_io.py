@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -57,6 +58,8 @@ def test_int_round_trip(dtype):
         r = encode_tensor(t[:, :3].contiguous() if codebook is True else t, codebook=codebook)
         ref = t[:, :3] if codebook is True else t
         assert torch.equal(decode_tensor(r), ref)
+        out = torch.full_like(ref, 7)
+        assert decode_tensor(r, out=out) is out and torch.equal(out, ref)
 
 
 def test_non_contiguous_and_scalar():
@@ -80,3 +83,9 @@ def test_errors():
         decode_tensor(r, out=torch.zeros(2, 3, dtype=torch.float16))
     with pytest.raises(TypeError, match="RAS"):
         decode_tensor(b"abc")
+    with pytest.raises(ValueError, match="contiguous CPU"):
+        decode_tensor(r, out=torch.zeros(3, 2).t())
+    with pytest.raises(ValueError, match="contiguous CPU"):
+        decode_tensor(r, out=torch.empty(2, 3, device="meta"))
+    with pytest.raises(TypeError, match="out must be a torch.Tensor"):
+        decode_tensor(r, out=np.zeros((2, 3), np.float32))
