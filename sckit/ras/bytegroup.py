@@ -309,7 +309,7 @@ class ByteGroupRAS(RAS):
                 (wb, starts, total, ch, n, self.pairs, lut, lut_bits, self._mode, lo, hi, cb, 0, n),
                 4 * (ch + K.SLACK) if n > ch else ch + 2 * K.SLACK)  # scratch size, as _range
         args, size = whole
-        if not K.decode_range(*args, out.reshape(-1), np.empty(size, np.uint8)):
+        if not K.decode_range(*args, out.reshape(-1), np.empty(size, np.uint8)):  # type: ignore[call-arg]
             raise FormatError("RAS (bytegroup): the code stream does not match its directory "
                               "(corrupt stream)")
         return out
