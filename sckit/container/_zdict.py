@@ -1,4 +1,4 @@
-"""The preset deflate dictionary of version-2 headers (part of the format: never edit a
+"""The preset deflate dictionaries of version-2 and -3 headers (part of the format: never edit a
 dictionary once released; add a new one under a new id).
 
 A small model's header is mostly the same words every time (field names, RAS meta keys, layer

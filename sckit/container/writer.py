@@ -2,7 +2,7 @@
 
 Each ``add_tensor`` writes that tensor's bytes to a temporary file at once (nothing is held back
 but its header row), so saving a model never holds a second copy of it; the header goes last,
-the 64-byte prefix is filled in, and the file is renamed onto the target (``sckit.atomic``).
+the 32-byte prefix is filled in, and the file is renamed onto the target (``sckit.atomic``).
 """
 
 from __future__ import annotations
