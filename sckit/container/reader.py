@@ -3,8 +3,7 @@
 The path is opened once and everything comes from that descriptor (a concurrent ``save`` renames
 a new file over the name and never changes the inode being read). The prefix (32 bytes; 64
 before version 3) is read and its magic checked before anything else, the header's size is
-checked against the file's size
-before it is read, and only then is the rest mapped (``mmap=True``) or read.
+checked against the file's size before it is read, and only then is the rest mapped (``mmap=True``) or read.
 """
 
 from __future__ import annotations
