@@ -80,14 +80,19 @@ def test_v1_succinct_fixture_loads_bit_exactly() -> None:
         sm = sckit.load(FIXTURES / "v1_succinct.sck", model=V1Net(), mmap=mmap)
         assert isinstance(sm, SuccinctModel)
         assert set(sm.ras) == {"fc1.weight", "fc2.weight"}
-        got = sm.to_dense().state_dict()
-        want = v1_state()
-        assert got.keys() == want.keys()
-        for k in want:
-            assert got[k].dtype == want[k].dtype and got[k].shape == want[k].shape, k
-            assert np.array_equal(_bits(got[k]), _bits(want[k])), k
-        with torch.no_grad():
-            assert np.array_equal(_bits(sm(V1_INPUT)), _bits(_expected()(V1_INPUT)))
+        check_fixture_model(sm)
+
+
+def check_fixture_model(sm: object) -> None:
+    """A loaded fixture model holds ``v1_state()`` bit-exactly and computes what it computes."""
+    got = sm.to_dense().state_dict()  # type: ignore[attr-defined]
+    want = v1_state()
+    assert got.keys() == want.keys()
+    for k in want:
+        assert got[k].dtype == want[k].dtype and got[k].shape == want[k].shape, k
+        assert np.array_equal(_bits(got[k]), _bits(want[k])), k
+    with torch.no_grad():
+        assert np.array_equal(_bits(sm(V1_INPUT)), _bits(_expected()(V1_INPUT)))  # type: ignore[operator]
 
 
 def test_v1_dense_fixture_loads_bit_exactly() -> None:

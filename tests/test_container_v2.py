@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tests.test_container_v1 import FIXTURES, V1_INPUT, V1Net, _bits, _expected, v1_state
+from tests.test_container_v1 import FIXTURES, V1_INPUT, V1Net, _bits, _expected, check_fixture_model
 
 
 def v2_tensors() -> dict[str, torch.Tensor]:
@@ -63,14 +63,7 @@ def test_v2_succinct_fixture_loads_bit_exactly() -> None:
     import sckit
 
     for mmap in (False, True):
-        sm = sckit.load(FIXTURES / "v2_succinct.sck", model=V1Net(), mmap=mmap)
-        got, want = sm.to_dense().state_dict(), v1_state()
-        assert got.keys() == want.keys()
-        for k in want:
-            assert got[k].dtype == want[k].dtype and got[k].shape == want[k].shape, k
-            assert np.array_equal(_bits(got[k]), _bits(want[k])), k
-        with torch.no_grad():
-            assert np.array_equal(_bits(sm(V1_INPUT)), _bits(_expected()(V1_INPUT)))
+        check_fixture_model(sckit.load(FIXTURES / "v2_succinct.sck", model=V1Net(), mmap=mmap))
 
 
 def test_v2_checkpoint_fixture_reads_every_layout_bit_exactly() -> None:
