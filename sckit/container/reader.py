@@ -285,9 +285,16 @@ class Reader:
     def _array(self, s: Section, copy: bool) -> np.ndarray:
         dt = np_dtype(s.dtype)
         a = np.frombuffer(self._buf, dtype=dt, count=s.nbytes // dt.itemsize, offset=s.offset)
-        # version 3 packs small RAS arrays unaligned: the kernels want aligned arrays (numba
-        # compiles unaligned ones separately), and a copy of a < 64 KiB array costs ~1 us
-        return a.reshape(s.shape).copy() if copy or not a.flags.aligned else a.reshape(s.shape)
+        if copy:
+            return a.reshape(s.shape).copy()
+        if not a.flags.aligned:
+            # version 3 packs small RAS arrays unaligned: the kernels want aligned arrays (numba
+            # compiles unaligned ones separately), and a copy of a < 64 KiB array costs ~1 us;
+            # read-only like the map's views, or numba would compile every kernel a second
+            # time for writeable arrays
+            a = a.copy()
+            a.flags.writeable = False
+        return a.reshape(s.shape)
 
     def raw(self, name: str) -> np.ndarray:
         """A raw tensor's bytes (read-only ``uint8`` array, a view of the file's map)."""

@@ -92,7 +92,7 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
         raise _bad("symbols", "must be 2 .. 256 strictly increasing bytes and their q values")
     if pairs and d > MAX_PAIR_ALPHABET:
         raise _bad("symbols", f"{d} symbols: pair codes allow at most {MAX_PAIR_ALPHABET}")
-    lengths = code_lengths(q, pairs)  # complete by construction (Huffman)
+    lengths = code_lengths(q, pairs, kernel=True)  # complete by construction (Huffman)
     total = _int(meta, "total_bits", 0, MAX_CODE_LENGTH * n)
     item = np.dtype(split.uint).itemsize
     planes = [n_cb * item] if has_cb else [2 * n, n] if dtype == "float32" else [n]

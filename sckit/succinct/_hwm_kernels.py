@@ -40,6 +40,62 @@ _STACK = 72  # > max code length + 1: the depth-first stack never holds more ent
 
 
 @njit(cache=True)
+def package_merge_lengths(w, max_length):
+    """Optimal length-limited code lengths for ascending weights ``w`` (package-merge; the
+    numpy formulation in ``sckit.succinct.huffman`` explains it, and this gives its exact
+    output: originals before packages on ties). O(n * max_length): ~14 us for the 196-324 pair
+    symbols of a byte-grouped tensor, where the numpy version takes 140-210 us. Flat arrays and
+    two ping-pong lists: a 2-d flag array and swapped list objects took 2.2 s to compile, this
+    0.5 s."""
+    n = w.shape[0]
+    lengths = np.zeros(n, np.int64)
+    if n < 2:
+        return lengths
+    width = 2 * n
+    is_orig = np.zeros(max_length * width, np.uint8)  # row k: list max_length - k
+    buf = np.empty(2 * width, np.int64)  # the current list and the next one
+    for t in range(n):
+        is_orig[t] = 1
+        buf[t] = w[t]
+    m = n
+    cur = 0
+    for lev in range(1, max_length):
+        k = m // 2
+        src = cur * width
+        dst = (1 - cur) * width
+        row = lev * width
+        i = 0
+        j = 0
+        o = 0
+        p = 0
+        while i < n or j < k:
+            if j < k:
+                p = buf[src + 2 * j] + buf[src + 2 * j + 1]
+            if j >= k or (i < n and w[i] <= p):
+                buf[dst + o] = w[i]
+                is_orig[row + o] = 1
+                i += 1
+            else:
+                buf[dst + o] = p
+                j += 1
+            o += 1
+        cur = 1 - cur
+        m = o
+    take = 2 * n - 2
+    for lev in range(max_length - 1, -1, -1):
+        if take == 0:
+            break
+        n_orig = 0
+        row = lev * width
+        for t in range(take):
+            n_orig += is_orig[row + t]
+        for t in range(n_orig):
+            lengths[t] += 1
+        take = 2 * (take - n_orig)
+    return lengths
+
+
+@njit(cache=True)
 def minimum_redundancy_inplace(a):
     """Moffat and Katajainen (WADS 1995): ascending frequencies -> code lengths, in place, O(n).
 

@@ -89,7 +89,7 @@ def _package_merge_lengths(sorted_freqs: np.ndarray, max_length: int) -> np.ndar
 
 
 def huffman_code_lengths(
-    freqs: np.ndarray, *, max_length: int | None = DEFAULT_MAX_CODE_LENGTH
+    freqs: np.ndarray, *, max_length: int | None = DEFAULT_MAX_CODE_LENGTH, kernel: bool = False
 ) -> np.ndarray:
     """Code lengths of an optimal prefix code for ``freqs``, optionally length-limited.
 
@@ -104,6 +104,8 @@ def huffman_code_lengths(
 
     Complexity: O(n log n) for sorting, then O(n) (Moffat-Katajainen 1995) or, when the optimal
     code is longer than ``max_length``, O(n * max_length) (Larmore-Hirschberg package-merge 1990).
+    ``kernel=True`` runs package-merge as a numba kernel (same lengths, ~10x faster, 0.5 s to
+    compile once): for callers that run it per tensor loaded, not in the first compress.
 
     >>> huffman_code_lengths(np.array([45, 13, 12, 16, 9, 5])).tolist()  # CLRS, 3rd ed., fig. 16.3
     [1, 3, 3, 3, 4, 4]
@@ -130,7 +132,12 @@ def huffman_code_lengths(
     sorted_f = f[order].astype(np.int64)
     lengths = _minimum_redundancy_lengths(sorted_f)
     if max_length is not None and int(lengths[0]) > max_length:
-        lengths = _package_merge_lengths(sorted_f, int(max_length))
+        if kernel:
+            from sckit.succinct._hwm_kernels import package_merge_lengths
+
+            lengths = package_merge_lengths(sorted_f, int(max_length))
+        else:
+            lengths = _package_merge_lengths(sorted_f, int(max_length))
     out[order] = lengths
     return out
 

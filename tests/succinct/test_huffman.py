@@ -90,6 +90,22 @@ def test_package_merge_matches_brute_force(freqs: list[int], limit: int) -> None
     assert int(np.dot(lens.astype(np.int64), freqs)) == brute_limited_cost(freqs, limit)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 2**40), min_size=2, max_size=400), st.integers(9, 20))
+def test_package_merge_kernel_gives_the_numpy_lengths(freqs: list[int], limit: int) -> None:
+    """The numba package-merge (the byte-grouped loader's) and the numpy one (the encoder's)
+    must agree exactly: a file's code lengths are re-derived on load, not stored."""
+    f = np.array(freqs, dtype=np.int64)
+    limit = max(limit, (f.size - 1).bit_length())
+    numpy_lens = huffman_code_lengths(f, max_length=limit)
+    assert np.array_equal(huffman_code_lengths(f, max_length=limit, kernel=True), numpy_lens)
+    sorted_f = np.sort(f)
+    from sckit.succinct._hwm_kernels import package_merge_lengths
+    from sckit.succinct.huffman import _package_merge_lengths
+
+    assert np.array_equal(package_merge_lengths(sorted_f, limit), _package_merge_lengths(sorted_f, limit))
+
+
 def _rev_prefix(code: int, level: int) -> int:
     """Matrix order key of a code's first level + 1 bits: bit ``level`` most significant."""
     return int("".join(str((code >> b) & 1) for b in range(level, -1, -1)), 2)
