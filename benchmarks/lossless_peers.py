@@ -8,8 +8,10 @@ and a small vision transformer), cached as safetensors in ``sckit.training.cache
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,6 +19,7 @@ import zstandard
 from torch import nn
 
 from sckit.baselines import zipnn_pkg
+from sckit.container import Reader, Writer
 from sckit.ras.fields import split_for
 from sckit.tensor_io import decode_tensor, encode_tensor
 
@@ -293,4 +296,15 @@ def speed_classes(n: int = 1 << 22) -> None:
         print(f"| 300 x 64 float32, fixed cost per tensor ({lay}) | `decode_tensor` "
               f"{1e6 * s_n / 300:.1f} us (new tensor), {1e6 * s_t / 300:.1f} us (`out=`) "
               f"| `RAS.decode(out=)` {1e6 * s_r / 300:.1f} us | | |")
+    # the cold path: a file opened, each tensor's RAS built from its sections (validated,
+    # code tables derived) and decoded once, as loading a checkpoint does
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "small.sck"
+        with Writer(path) as w:
+            for i, t in enumerate(small):
+                w.add_tensor(f"t{i}", ras=encode_tensor(t))
+        s_c = best_cpu(lambda: [r.tensor(n) for r in [Reader(path)] for n in r.names])
+    print(f"| 300 x 64 float32 from a container file (auto) | `Reader(path)` + `tensor(name)` "
+          f"each: {1e6 * s_c / 300:.1f} us per tensor (open, validate, build tables, decode) "
+          "| | | |")
     print()

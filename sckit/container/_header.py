@@ -30,6 +30,7 @@ from sckit.container._schema import (
     fail,
 )
 from sckit.errors import FormatError
+from sckit.ras.shapes import derived_lengths
 
 __all__ = ["KINDS", "MODEL_FIELDS", "default_units", "entries_v1", "entries_v2", "flatten_meta", "unflatten_meta"]
 
@@ -117,6 +118,7 @@ def entries_v2(h: Any, data_end: int, version: int = 2, start: int = ALIGN
               {"ras_schemas": List(_RAS_SCHEMA_V3 if version >= 3 else _RAS_SCHEMA, max_len=1024),
                **opt}).check(h, "")
     schemas = top.get("ras_schemas", [])
+    plans: dict[int, tuple[Any, ...]] = {}  # per schema, built at its first row
     model_kind = kind != "checkpoint"
     out: list[Entry] = []
     cursor = group_start = start
@@ -143,7 +145,7 @@ def entries_v2(h: Any, data_end: int, version: int = 2, start: int = ALIGN
         raw: Section | None = None
         if "r" in t or "a" in t:
             meta, arrays, cursor = _ras_v2(t, schemas, where, dtype, shape, cursor, data_end,
-                                           packed=version >= 3)
+                                           packed=version >= 3, plans=plans)
         else:
             nbytes = math.prod(shape) * TENSOR_DTYPES[dtype]
             cursor += pad_to(cursor, align_for(nbytes, TENSOR_DTYPES[dtype]))
@@ -192,8 +194,42 @@ def _unit_names(units: dict[str, list[int]], entries: list[Entry]) -> dict[str, 
     return out
 
 
+def _schema_plan(schema: dict[str, Any], sid: int) -> tuple[Any, ...]:
+    """What every row of schema ``sid`` shares, checked once per schema (not per row): the
+    header of a model of hundreds of small tensors spent ~15 us per row re-checking it."""
+    keys, names, const = schema["meta"], schema["arrays"], schema.get("const", {})
+    where = f"ras_schemas[{sid}]"
+    dtypes = schema.get("dtypes")
+    if dtypes is not None and len(dtypes) != len(names):
+        raise fail(f"{where}.dtypes", f"has {len(dtypes)} codes for {len(names)} arrays")
+    if len(set(names)) != len(names):
+        raise fail(f"{where}.arrays", "names an array twice")
+    derived = schema.get("derived", [])
+    for k in derived:
+        j = names.index(k) if k in names else -1
+        if j < 0 or dtypes is None or dtypes[j] is None or derived.count(k) > 1:
+            raise fail(f"{where}.derived", f"{k[:80]!r} is not an array of fixed dtype, named once")
+    stored_keys = set(const)
+    for k in keys:
+        if k in stored_keys:
+            raise fail(f"{where}.meta", f"{k!r} is also a constant")
+        stored_keys.add(k)
+    same = list(schema.get("same", {}).items())
+    for k, src in same:
+        if k in stored_keys or src not in stored_keys:
+            raise fail(f"{where}.same", f"{k[:80]!r} must be a new key naming a stored one")
+    # the meta's nesting and reserved keys depend on the keys alone: checked once, on dummies
+    probe = unflatten_meta(dict.fromkeys([*stored_keys, *(k for k, _ in same)]), f"{where}.meta")
+    for k in META_FROM_ENTRY:
+        if k in probe:
+            raise fail(f"{where}.meta", f"{k!r} is stored on the tensor, not in its meta")
+    fixed = [None] * len(names) if dtypes is None else dtypes
+    return keys, names, fixed, frozenset(derived), same, const, len(names) - len(derived)
+
+
 def _ras_v2(t: dict[str, Any], schemas: list[dict[str, Any]], where: str, dtype: str,
-            shape: tuple[int, ...], cursor: int, data_end: int, packed: bool = False
+            shape: tuple[int, ...], cursor: int, data_end: int, packed: bool = False,
+            plans: dict[int, tuple[Any, ...]] | None = None
             ) -> tuple[dict[str, Any], dict[str, Section], int]:
     if "r" not in t or "a" not in t:
         raise fail(where, "a RAS tensor needs both 'r' (meta) and 'a' (arrays)")
@@ -201,55 +237,36 @@ def _ras_v2(t: dict[str, Any], schemas: list[dict[str, Any]], where: str, dtype:
     sid = Int(0, max(len(schemas) - 1, 0)).check(r[0] if r else None, f"{where}.r[0]")
     if not schemas:
         raise fail(f"{where}.r[0]", "names a RAS schema but the header has none")
-    schema = schemas[sid]
-    keys, names, const = schema["meta"], schema["arrays"], schema.get("const", {})
-    dtypes = schema.get("dtypes")
-    if dtypes is not None and len(dtypes) != len(names):
-        raise fail(f"ras_schemas[{sid}].dtypes", f"has {len(dtypes)} codes for {len(names)} arrays")
-    derived = schema.get("derived", [])
+    plans = {} if plans is None else plans
+    if sid not in plans:
+        plans[sid] = _schema_plan(schemas[sid], sid)
+    keys, names, dtypes, derived, same, const, n_stored = plans[sid]
     if len(r) - 1 != len(keys):
         raise fail(f"{where}.r", f"has {len(r) - 1} meta values, schema {sid} names {len(keys)}")
-    if len(set(names)) != len(names):
-        raise fail(f"ras_schemas[{sid}].arrays", "names an array twice")
-    for k in derived:
-        j = names.index(k) if k in names else -1
-        if j < 0 or dtypes is None or dtypes[j] is None or derived.count(k) > 1:
-            raise fail(f"ras_schemas[{sid}].derived", f"{k[:80]!r} is not an array of fixed dtype, "
-                       "named once")
-    if len(a) != len(names) - len(derived):
-        raise fail(f"{where}.a", f"has {len(a)} arrays, schema {sid} stores {len(names) - len(derived)}")
+    if len(a) != n_stored:
+        raise fail(f"{where}.a", f"has {len(a)} arrays, schema {sid} stores {n_stored}")
     flat = dict(const)
-    for k, v in zip(keys, r[1:], strict=True):
-        if k in flat:
-            raise fail(f"ras_schemas[{sid}].meta", f"{k!r} is also a constant")
-        flat[k] = v
-    for k, src in schema.get("same", {}).items():
-        if k in flat or src not in flat:
-            raise fail(f"ras_schemas[{sid}].same", f"{k[:80]!r} must be a new key naming a stored one")
+    flat.update(zip(keys, r[1:], strict=True))  # lengths checked above
+    for k, src in same:
         flat[k] = flat[src]
     meta = unflatten_meta(flat, f"ras_schemas[{sid}].meta")
-    for k in META_FROM_ENTRY:
-        if k in meta:
-            raise fail(f"ras_schemas[{sid}].meta", f"{k!r} is stored on the tensor, not in its meta")
     meta["dtype"], meta["shape"] = dtype, list(shape)
     lengths: dict[str, int] = {}
     if derived:
-        from sckit.ras.shapes import derived_lengths
-
         try:
             lengths = derived_lengths(meta)
         except FormatError as exc:
             raise fail(f"{where}.r", str(exc)) from None
     arrays: dict[str, Section] = {}
-    stored = iter(enumerate(a))
+    k = 0
     for j, name in enumerate(names):
         if name in derived:
             if name not in lengths:
                 raise fail(f"ras_schemas[{sid}].derived", f"the meta does not determine {name!r}")
-            code, dims = dtypes[j], [lengths[name]]  # type: ignore[index]
+            code, dims = dtypes[j], [lengths[name]]
         else:
-            k, item = next(stored)
-            code, dims = _array_item(item, None if dtypes is None else dtypes[j], f"{where}.a[{k}]")
+            code, dims = _array_item(a[k], dtypes[j], f"{where}.a[{k}]")
+            k += 1
         dt = SECTION_DTYPES[code]
         itemsize = np_dtype(dt).itemsize
         nbytes = math.prod(dims) * itemsize

@@ -89,6 +89,12 @@ def _quantize(counts: np.ndarray) -> np.ndarray:
     return q
 
 
+def lut_bits_for(n: int) -> int:
+    """First-level decoding table bits for a tensor of ``n`` weights: small tensors get a small
+    table (built per tensor); long codes go through the second level."""
+    return K.LUT_BITS if n >= 1 << 14 else 9 if n >= 1 << 10 else 6
+
+
 def code_lengths(q: np.ndarray, pairs: bool, kernel: bool = False) -> np.ndarray:
     """Length-limited Huffman code lengths (uint8) of every symbol (one q each) or every pair
     of symbols (``a * d + b``, weight = product of the halves' probabilities). ``kernel``: the
@@ -190,7 +196,7 @@ class ByteGroupRAS(RAS):
 
     def __init__(self, *, layout: Any, split: FieldSplit, n_codebook: int, pairs: bool,
                  alpha: np.ndarray, q: np.ndarray, lengths: np.ndarray, words: np.ndarray,
-                 starts: np.ndarray, total_bits: int) -> None:
+                 starts: np.ndarray, total_bits: int, lut: np.ndarray | None = None) -> None:
         n = layout.n_weights
         # views of the planes inside ``words`` (zero-copy, also for memory-mapped files)
         wb = words.view(np.uint8)
@@ -222,6 +228,7 @@ class ByteGroupRAS(RAS):
         self._h0: float | None = None
         self._kernel_args: tuple | None = None
         self._whole: tuple | None = None
+        self._lut = lut  # the decoding table, when the loader built it with the lengths
 
     def __repr__(self) -> str:
         return (f"ByteGroupRAS(kind={self.kind!r}, dtype={self.dtype!r}, shape={self.shape}, "
@@ -247,18 +254,17 @@ class ByteGroupRAS(RAS):
     def _args(self) -> tuple:
         """Kernel arguments, the decoding table built once (tens of microseconds)."""
         if self._kernel_args is None:
-            d = self.alpha.size
-            if self.pairs:
-                out_bytes = np.stack([np.repeat(self.alpha, d), np.tile(self.alpha, d)], 1)
-                out_bytes = np.ascontiguousarray(out_bytes.reshape(-1))
-            else:
-                out_bytes = np.ascontiguousarray(self.alpha)
-            n = self.n_weights
-            # small tensors: a small first-level table (built per tensor); long codes go
-            # through the second level
-            lut_bits = K.LUT_BITS if n >= 1 << 14 else 9 if n >= 1 << 10 else 6
-            lut = K.build_lut(self.lengths, K.canonical_codes(self.lengths), out_bytes,
-                              2 if self.pairs else 1, lut_bits)
+            lut_bits = lut_bits_for(self.n_weights)
+            lut = self._lut
+            if lut is None:  # built here when the encoder made this RAS
+                d = self.alpha.size
+                if self.pairs:
+                    out_bytes = np.stack([np.repeat(self.alpha, d), np.tile(self.alpha, d)], 1)
+                    out_bytes = np.ascontiguousarray(out_bytes.reshape(-1))
+                else:
+                    out_bytes = np.ascontiguousarray(self.alpha)
+                lut = K.build_lut(self.lengths, K.canonical_codes(self.lengths), out_bytes,
+                                  2 if self.pairs else 1, lut_bits)
             dt = np.dtype(self.split.uint)
             # 256 entries: a symbol byte always indexes it (a corrupt stream can only name
             # the unused sibling of a one-entry codebook, which decodes as 0 bits)

@@ -18,6 +18,7 @@ import numpy as np
 from sckit.errors import FormatError
 from sckit.ras.bytegroup import (
     _MODES,
+    _POW16,
     LAYOUT,
     MAX_CODE_LENGTH,
     MAX_PAIR_ALPHABET,
@@ -25,8 +26,9 @@ from sckit.ras.bytegroup import (
     ByteGroupRAS,
     _n_words,
     chunk_for,
-    code_lengths,
+    lut_bits_for,
 )
+from sckit.ras.bytegroup_kernels import load_tables
 from sckit.ras.fields import split_for
 from sckit.ras.grammar import KINDS, make_layout
 from sckit.ras.validate import meta_bool, meta_int
@@ -92,7 +94,9 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
         raise _bad("symbols", "must be 2 .. 256 strictly increasing bytes and their q values")
     if pairs and d > MAX_PAIR_ALPHABET:
         raise _bad("symbols", f"{d} symbols: pair codes allow at most {MAX_PAIR_ALPHABET}")
-    lengths = code_lengths(q, pairs, kernel=True)  # complete by construction (Huffman)
+    # complete by construction (Huffman); the decoding table comes with it (one kernel call)
+    lengths, lut = load_tables(np.ascontiguousarray(q), np.ascontiguousarray(alpha), pairs,
+                               MAX_CODE_LENGTH, lut_bits_for(n), _POW16)
     total = _int(meta, "total_bits", 0, MAX_CODE_LENGTH * n)
     item = np.dtype(split.uint).itemsize
     planes = [n_cb * item] if has_cb else [2 * n, n] if dtype == "float32" else [n]
@@ -111,4 +115,4 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
         raise _bad("symbols", f"index {int(alpha[-1])} outside the {n_cb}-entry codebook")
     return ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
                         n_codebook=n_cb, pairs=pairs, alpha=alpha, q=q, lengths=lengths,
-                        words=words, starts=starts, total_bits=total)
+                        words=words, starts=starts, total_bits=total, lut=lut)

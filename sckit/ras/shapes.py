@@ -13,6 +13,7 @@ version. The meta comes from an untrusted header here: anything malformed is a F
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -41,48 +42,55 @@ def _n_weights(meta: dict[str, Any]) -> int:
     return n
 
 
-def _bytegroup(meta: dict[str, Any]) -> dict[str, int]:
-    from sckit.ras.bytegroup import _MODES, _n_words, chunk_for
+@functools.cache
+def _modules() -> tuple[Any, Any, Any]:
+    """The layouts' modules, imported once (not at import time: no cycle with sckit.ras, and
+    an import statement per header row cost ~1 us each)."""
+    from sckit.ras import bytegroup, fields
+    from sckit.succinct import _hwm_load
 
+    return bytegroup, fields, _hwm_load
+
+
+def _bytegroup(meta: dict[str, Any]) -> dict[str, int]:
+    bg = _modules()[0]
     out: dict[str, int] = {}
     n = _n_weights(meta)
     if n == 0:
         return out
     dtype = meta.get("dtype")
     # with a codebook the planes hold the codebook, whose size the symbols array gives
-    if meta.get("codebook") is False and dtype in _MODES:
+    if meta.get("codebook") is False and dtype in bg._MODES:
         planes = [2 * n, n] if dtype == "float32" else [n]
-        out["words"] = _n_words(_int(meta, "total_bits"), planes)
-    n_chunks = -(-n // chunk_for(n))
+        out["words"] = bg._n_words(_int(meta, "total_bits"), planes)
+    n_chunks = -(-n // bg.chunk_for(n))
     if n_chunks > 1:
         out["sel"] = n_chunks - 1
     return out
 
 
 def _wavelet(meta: dict[str, Any]) -> dict[str, int]:
-    from sckit.ras.fields import n_raw_words, split_for
-    from sckit.succinct._hwm_load import padded_words
-
+    _, fields, hwm_load = _modules()
     out: dict[str, int] = {}
     for prefix in ("wm", "dist"):
         sub = meta.get(prefix)
         if not isinstance(sub, dict):
             continue
         n_bits = _int(sub, "n_bits")
-        out[f"{prefix}.words"] = padded_words(n_bits)
+        out[f"{prefix}.words"] = hwm_load.padded_words(n_bits)
         out[f"{prefix}.rank_dir"] = (n_bits + 2047) // 2048 + 1  # one entry per 2048-bit block + 1
         if sub.get("symbols_as") == "bitmap":
             out[f"{prefix}.symbols"] = (_int(sub, "sigma") + 63) // 64
     dtype = meta.get("dtype")
     if isinstance(dtype, str) and meta.get("codebook") is False and isinstance(meta.get("sign_raw"), bool):
         try:
-            split = split_for(dtype)
+            split = fields.split_for(dtype)
         except ValueError:
             raise FormatError(f"RAS meta 'dtype' {dtype!r} is not a RAS dtype") from None
         raw_bits = split.raw_width(meta["sign_raw"])
         n_entries = _int(meta, "n_entries")
         if raw_bits and n_entries:
-            out["raw"] = n_raw_words(n_entries, raw_bits)
+            out["raw"] = fields.n_raw_words(n_entries, raw_bits)
     return out
 
 
