@@ -290,3 +290,27 @@ def test_constant_tensors(codebook):
         assert r.alpha.size == 2
         back = RAS.from_bytes(r.to_bytes())
         assert torch.equal(decode_tensor(back), t) and torch.equal(decode_tensor(r), t)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_loader_tables_are_the_encoders(seed: int) -> None:
+    """The loader derives code lengths and the decoding table in one kernel
+    (``bytegroup_kernels.load_tables``); they must be exactly the encoder's (numpy
+    ``code_lengths`` + ``canonical_codes`` + ``build_lut``), or a file decodes to other bytes."""
+    from sckit.ras import bytegroup as B
+    from sckit.ras import bytegroup_kernels as K
+
+    rng = np.random.default_rng(seed)
+    for _ in range(100):
+        pairs = bool(rng.integers(2))
+        d = int(rng.integers(2, B.MAX_PAIR_ALPHABET + 1 if pairs else 257))
+        q = rng.integers(0, 256, d).astype(np.uint8)
+        alpha = np.sort(rng.choice(256, d, replace=False)).astype(np.uint8)
+        lut_bits = int(rng.choice([6, 9, K.LUT_BITS]))
+        lengths = B.code_lengths(q, pairs)
+        out_bytes = (np.ascontiguousarray(np.stack([np.repeat(alpha, d), np.tile(alpha, d)], 1).reshape(-1))
+                     if pairs else alpha)
+        lut = K.build_lut(lengths, K.canonical_codes(lengths), out_bytes, 2 if pairs else 1, lut_bits)
+        got_lengths, got_lut = K.load_tables(q, alpha, pairs, B.MAX_CODE_LENGTH, lut_bits, B._POW16)
+        assert np.array_equal(got_lengths, lengths) and got_lengths.dtype == lengths.dtype
+        assert np.array_equal(got_lut, lut) and got_lut.dtype == lut.dtype
