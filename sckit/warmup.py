@@ -145,7 +145,7 @@ class WarmupReport:
 
 
 def _ras_paths() -> None:
-    """Row decode and random access, which ``compress`` alone does not reach."""
+    """Row decode, random access and loading, which ``compress`` alone does not reach."""
     import numpy as np
 
     from sckit.ras import encode
@@ -159,6 +159,8 @@ def _ras_paths() -> None:
             r.decode_rows(1, 3)
             r.access_many(idx)
             r.access((1, 2, 3, 4))
+            # loading: validation and table kernels, over read-only arrays as a file gives them
+            type(r).from_bytes(r.to_bytes()).decode()
 
 
 def warmup(models: Sequence[str] = ("lenet5", "resnet18"), *, progress: bool = True,

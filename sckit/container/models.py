@@ -19,6 +19,7 @@ from sckit.container._layout import TensorInfo
 from sckit.container.reader import Reader, copy_bytes_into
 from sckit.container.writer import Writer
 from sckit.errors import FormatError
+from sckit.warmup import shows_compile_progress
 
 __all__ = ["load", "save"]
 
@@ -131,6 +132,7 @@ def _build_module(header: dict[str, Any], model: nn.Module | None, path: Path) -
     return module
 
 
+@shows_compile_progress  # a first load compiles the validation and table kernels (sckit.warmup)
 def load(path: str | os.PathLike[str], model: nn.Module | None = None, *, mmap: bool = False,
          backend: str = "auto", mode: str | None = None, example_input: Any = None) -> nn.Module:
     """Read a container written by ``save``: a ``SuccinctModel`` or a plain ``nn.Module``.
