@@ -300,13 +300,10 @@ class ByteGroupRAS(RAS):
 
     def _range(self, e0: int, e1: int, out_flat: np.ndarray) -> None:
         wb, starts, total, lut, lut_bits, lo, hi, cb = self._args()
-        n = self.n_weights
-        # a private scratch per call (decode-ahead threads may share a RAS): four chunks when
-        # the four-chunk path can run, else one (plus a pair code's padding byte and SLACK)
-        ch = self.chunk
-        size = 4 * (ch + K.SLACK) if e1 - e0 > ch else ch + 2 * K.SLACK
-        ok = K.decode_range(wb, starts, total, ch, n, self.pairs, lut, lut_bits, self._mode,
-                            lo, hi, cb, e0, e1, out_flat, np.empty(size, np.uint8))
+        # this thread's scratch (decode-ahead threads may share a RAS), four chunks long: a
+        # range over two or three chunks may take the four-stream path too
+        ok = K.decode_range(wb, starts, total, self.chunk, self.n_weights, self.pairs, lut,
+                            lut_bits, self._mode, lo, hi, cb, e0, e1, out_flat, _scratch())
         if not ok:
             raise FormatError("RAS (bytegroup): the code stream does not match its directory "
                               "(corrupt stream)")

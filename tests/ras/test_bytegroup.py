@@ -314,3 +314,29 @@ def test_loader_tables_are_the_encoders(seed: int) -> None:
         got_lengths, got_lut = K.load_tables(q, alpha, pairs, B.MAX_CODE_LENGTH, lut_bits, B._POW16)
         assert np.array_equal(got_lengths, lengths) and got_lengths.dtype == lengths.dtype
         assert np.array_equal(got_lut, lut) and got_lut.dtype == lut.dtype
+
+
+@pytest.mark.parametrize("n", [5 * CHUNK, 6 * CHUNK, 7 * CHUNK - 2, 5 * CHUNK + 100, 5 * CHUNK + 7])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_ranges_over_the_last_chunks_decode_bit_exactly(n: int, dtype: torch.dtype) -> None:
+    """Two or three chunks left over are decoded by a four-stream pass over the last four (or
+    one at a time when the last chunk is short): every range, wherever it starts and ends, is
+    the whole decode's slice, bit for bit."""
+    g = torch.Generator().manual_seed(n)
+    t = (torch.randn(n, generator=g) * 0.05).to(dtype)
+    r = encode_tensor(t)
+    assert isinstance(r, ByteGroupRAS) and r.starts.size >= 5
+    whole = r.decode()
+    assert np.array_equal(whole, t.view(torch.int16 if dtype == torch.bfloat16 else torch.int32)
+                          .numpy().view(whole.dtype))
+    rng = np.random.default_rng(n)
+    edges = [0, 1, CHUNK - 1, CHUNK, 2 * CHUNK + 3, n - 3 * CHUNK - 5, n - 2 * CHUNK, n - CHUNK + 1,
+             n - 100, n - 1, n]
+    pairs = [(a, b) for a in edges for b in edges if 0 <= a < b <= n]
+    pairs += [tuple(sorted(rng.integers(0, n + 1, 2))) for _ in range(40)]
+    for e0, e1 in pairs:
+        if e1 <= e0:
+            continue
+        out = np.empty(e1 - e0, whole.dtype)
+        r._range(int(e0), int(e1), out)
+        assert np.array_equal(out, whole[e0:e1]), (e0, e1)
