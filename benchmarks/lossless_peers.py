@@ -190,7 +190,7 @@ def _measure(tensors: list[torch.Tensor]) -> dict[str, float]:
     res["zipnn_pt_bits"] = 8.0 * sum(len(b) for b, _ in blobs)
     # interleaved rounds, best of each: the machine is shared, so load drifts between
     # back-to-back timings of one coder would bias the comparison
-    for k, v in interleaved_best(decoders, rounds=7).items():
+    for k, v in interleaved_best(decoders, rounds=25).items():
         res[f"{k}_dec_s"] = v
     # timed apart: interleaved with the others, its hundreds of Python-level allocations per
     # round slowed the next coder's decode by up to 2x (measured on small_resnet)
@@ -228,7 +228,7 @@ def peers(quick: bool = False) -> None:
           "(column 'of which headers'); 'wm' = the wavelet-matrix layout alone (sckit before "
           "the byte-grouped layout). ZipNN: one stream per model and dtype (its most favourable "
           "setting: one header), `threads=1`. Bound: per tensor, n * H0(sign+exponent) + "
-          "mantissa bits. Decode GB/s: decoded bytes per CPU second, one thread, best of 7 "
+          "mantissa bits. Decode GB/s: decoded bytes per CPU second, one thread, best of 25 "
           "interleaved rounds "
           "(sckit: `decode_tensor` per tensor, plain tensors cloned; ZipNN: `decompress` of "
           "the model's stream; both allocate their output; 'per tensor': ZipNN as its "
