@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import platform
 import time
 from contextlib import redirect_stdout
@@ -167,6 +168,22 @@ def access_speed() -> None:
     print()
 
 
+def _steady_allocator() -> str:
+    """Hold glibc's allocator steady (no mmap'd blocks, no trimming): otherwise whether a
+    decode's outputs come with fresh pages depends on what the coder before it freed, which
+    moved one coder's decode speed by up to 2x between rounds and runs. Every coder then runs
+    on warm memory; a real first load pays the page faults, all coders alike."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        ok = libc.mallopt(-3, 1 << 30) == 1 and libc.mallopt(-1, 1 << 30) == 1  # MMAP, TRIM
+    except (OSError, AttributeError):
+        ok = False
+    return ("glibc allocator held steady (M_MMAP_THRESHOLD = M_TRIM_THRESHOLD = 1 GiB)" if ok
+            else "allocator left as is (not glibc)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1 << 22, help="synthetic weights (>= 4Mi for the report)")
@@ -181,6 +198,7 @@ def main() -> None:
     if a.quick:
         a.n, a.models, a.zstd_level = 1 << 18, "resnet18", 3
     torch.set_num_threads(1)
+    allocator = _steady_allocator()
     buf = io.StringIO()
 
     class Tee(io.TextIOBase):
@@ -190,11 +208,11 @@ def main() -> None:
 
     with redirect_stdout(Tee()):
         print("# Lossless\n")
-        print(f"Machine: {cpu_model()} ({platform.machine()}), 2 cores shared with "
-              "~8 other jobs; times are CPU seconds of this single-threaded process (one core), "
+        print(f"Machine: {cpu_model()} ({platform.machine()}), {os.cpu_count()} cores, load average "
+              f"{os.getloadavg()[0]:.1f} at the start; times are CPU seconds of this single-threaded process (one core), "
               "best of repeats; MB/s = MB of weights (encode input / decode output) per CPU "
               "second; torch threads = 1, "
-              f"numpy {np.__version__}, torch {torch.__version__}. "
+              f"numpy {np.__version__}, torch {torch.__version__}; {allocator}. "
               f"`benchmarks/bench_lossless.py`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n")
         import lossless_peers
 
