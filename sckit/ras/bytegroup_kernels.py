@@ -25,6 +25,7 @@ __all__ = ["LUT_BITS", "MAX_OUT", "build_lut", "canonical_codes", "decode_range"
 LUT_BITS = 12  # code words are length-limited to this; 4096 x 8-byte table fits L1
 MAX_OUT = 7  # output bytes one table entry holds (bytes 0..6; byte 7 = count << 5 | bits)
 SLACK = 8  # scratch bytes past a chunk: a lookup writes MAX_OUT bytes unconditionally
+PREFETCH_MIN = 4096  # weights from which a decode first streams its table in (decode_range)
 
 
 @njit(cache=True, nogil=True)
@@ -387,6 +388,14 @@ def decode_range(words, starts, total_bits, chunk, n, pairs, lut, lut_bits, mode
     c_end = (e1 - 1) // chunk + 1 if e1 > e0 else c
     if scratch.size < chunk + 2 * SLACK:
         return False
+    if e1 - e0 >= PREFETCH_MIN:
+        # read the decoding table in order first (one load per cache line): the hardware
+        # prefetcher streams it in, where the decode's random lookups would miss line by line
+        # when the table is cold (a model's tables are 32 KB each)
+        acc = np.uint64(0)
+        for i in range(0, lut.shape[0], 8):
+            acc ^= lut[i]
+        scratch[0] = np.uint8(acc & np.uint64(0xFF))  # keeps the reads; the decode overwrites it
     can_four = scratch.size >= 4 * stride  # the caller's scratch decides (memory safety)
     while c < c_end:
         c4 = c  # first chunk of the four decoded together
