@@ -108,19 +108,18 @@ def lut_bits_for(n: int) -> int:
     return K.LUT_BITS if n >= 1 << 14 else 9 if n >= 1 << 10 else 6
 
 
-def code_lengths(q: np.ndarray, pairs: bool, kernel: bool = False) -> np.ndarray:
+def code_lengths(q: np.ndarray, pairs: bool) -> np.ndarray:
     """Length-limited Huffman code lengths (uint8) of every symbol (one q each) or every pair
-    of symbols (``a * d + b``, weight = product of the halves' probabilities). ``kernel``: the
-    numba package-merge (the loader's choice: it re-derives the lengths of every tensor it
-    loads, 140-210 us each in numpy for pair codes; the first compress keeps numpy and does not
-    compile it)."""
+    of symbols (``a * d + b``, weight = product of the halves' probabilities). The encoder's
+    (numpy); the loader derives the same lengths with its table in one kernel
+    (``bytegroup_kernels.load_tables``)."""
     from sckit.succinct.huffman import huffman_code_lengths
 
     qq = q.astype(np.int64)
     if pairs:
         qq = (qq[:, None] + qq[None, :]).reshape(-1)  # up to 510: weights stay >= 2**8
     w = (_POW16[qq & 15] << 24) >> (qq >> 4)
-    return huffman_code_lengths(w, max_length=MAX_CODE_LENGTH, kernel=kernel).astype(np.uint8)
+    return huffman_code_lengths(w, max_length=MAX_CODE_LENGTH).astype(np.uint8)
 
 
 def _h0(counts: np.ndarray) -> float:

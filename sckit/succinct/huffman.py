@@ -89,7 +89,7 @@ def _package_merge_lengths(sorted_freqs: np.ndarray, max_length: int) -> np.ndar
 
 
 def huffman_code_lengths(
-    freqs: np.ndarray, *, max_length: int | None = DEFAULT_MAX_CODE_LENGTH, kernel: bool = False
+    freqs: np.ndarray, *, max_length: int | None = DEFAULT_MAX_CODE_LENGTH
 ) -> np.ndarray:
     """Code lengths of an optimal prefix code for ``freqs``, optionally length-limited.
 
@@ -104,8 +104,8 @@ def huffman_code_lengths(
 
     Complexity: O(n log n) for sorting, then O(n) (Moffat-Katajainen 1995) or, when the optimal
     code is longer than ``max_length``, O(n * max_length) (Larmore-Hirschberg package-merge 1990).
-    ``kernel=True`` runs package-merge as a numba kernel (same lengths, ~10x faster, 0.5 s to
-    compile once): for callers that run it per tensor loaded, not in the first compress.
+    (``_hwm_kernels.package_merge_lengths`` is the same package-merge as a numba kernel, ~10x
+    faster and 0.5 s to compile once: the byte-grouped loader's, not the first compress's.)
 
     >>> huffman_code_lengths(np.array([45, 13, 12, 16, 9, 5])).tolist()  # CLRS, 3rd ed., fig. 16.3
     [1, 3, 3, 3, 4, 4]
@@ -132,12 +132,7 @@ def huffman_code_lengths(
     sorted_f = f[order].astype(np.int64)
     lengths = _minimum_redundancy_lengths(sorted_f)
     if max_length is not None and int(lengths[0]) > max_length:
-        if kernel:
-            from sckit.succinct._hwm_kernels import package_merge_lengths
-
-            lengths = package_merge_lengths(sorted_f, int(max_length))
-        else:
-            lengths = _package_merge_lengths(sorted_f, int(max_length))
+        lengths = _package_merge_lengths(sorted_f, int(max_length))
     out[order] = lengths
     return out
 
