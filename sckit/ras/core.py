@@ -78,7 +78,7 @@ class RAS:
         self.n_stream = int(n_stream)
         self.n_entries = int(n_entries)
         # order-0 statistics: computed on first use from the matrices' symbol counts unless
-        # given (files of sckit <= 0.x stored them; they cost ~12 header bytes per tensor)
+        # given (container format 2 and older RAS blobs stored them, ~12 header bytes a tensor)
         self._order0 = (None if h0_total_bits is None or delimiter_bits is None
                         else (float(h0_total_bits), float(delimiter_bits)))
         self._nbytes: int | None = None
@@ -398,7 +398,7 @@ class RAS:
             max_d = meta["max_distance"]
             if sparse:
                 max_d = V.meta_int(meta, "max_distance", 0, (1 << 32) - 1)
-            # stored before format 3 of the container; recomputed when first asked for since
+            # stored by container format 2 and older blobs; absent: computed when asked for
             h0_total_bits = V.meta_float(meta, "h0_total_bits") if "h0_total_bits" in meta else None
             delimiter_bits = V.meta_float(meta, "delimiter_bits") if "delimiter_bits" in meta else None
         except FormatError:
