@@ -50,7 +50,7 @@ def _whisper() -> tuple[Any, dict[str, torch.Tensor]]:
 @pytest.mark.parametrize("build", [_bert, _gpt2, _llama, _t5, _whisper],
                          ids=["bert", "gpt2", "llama-gqa", "t5", "whisper"])
 @pytest.mark.parametrize("batch", [1, 2])
-def test_transformers_exact_mode_bit_identical(build: Any, batch: int) -> None:
+def test_transformers_exact_mode_bit_identical(build: Any, batch: int, tmp_path: Any) -> None:
     torch.manual_seed(0)
     model, extra = build()
     model.eval()
@@ -69,3 +69,9 @@ def test_transformers_exact_mode_bit_identical(build: Any, batch: int) -> None:
     assert len(sm.ras) > 0
     dense = sm.to_dense().state_dict()
     assert all(bit_equal(dense[k], v) for k, v in model.state_dict().items())
+    # through the container (format 3: derived lengths, packed arrays, default units) and back
+    sckit.save(sm, tmp_path / "m.sck")
+    assert (tmp_path / "m.sck").read_bytes()[8:12] == (3).to_bytes(4, "little")
+    back = sckit.load(tmp_path / "m.sck", model=build()[0].eval())
+    with torch.no_grad():
+        assert bit_equal(back(**x), model(**x))
