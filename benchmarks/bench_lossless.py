@@ -17,6 +17,8 @@ Run: ``.venv/bin/python benchmarks/bench_lossless.py [--quick] [--write-docs]``.
    trained longer on digits) and N(0, sigma) tensors, fp32 and bf16: sckit (auto layout and the
    wavelet matrix alone) vs the real ZipNN package, zstd-19 and the order-0 bound, per model
    and pooled, with single-thread decode GB/s; decode speed by kind of tensor before/after.
+6. (``thirdparty``) the same table on eight models trained by others, read from the files their
+   PyPI wheels ship (``thirdparty_models.py``; install line there), left out when missing.
 
 ``--sections`` picks sections (default all); ``--write-docs`` appends the printed report as a
 "Lossless" section to docs/benchmarks.md.
@@ -191,7 +193,7 @@ def main() -> None:
     ap.add_argument("--overhead-model", default="resnet18")
     ap.add_argument("--zstd-level", type=int, default=19)
     ap.add_argument("--quick", action="store_true", help="small n, one model, zstd-3")
-    ap.add_argument("--sections", default="synthetic,models,delimiters,access,peers,speed",
+    ap.add_argument("--sections", default="synthetic,models,delimiters,access,peers,thirdparty,speed",
                     help="comma-separated sections to run")
     ap.add_argument("--write-docs", action="store_true", help="append to docs/benchmarks.md")
     a = ap.parse_args()
@@ -227,6 +229,8 @@ def main() -> None:
             access_speed()
         if "peers" in sections:
             lossless_peers.peers(quick=a.quick)
+        if "thirdparty" in sections:
+            lossless_peers.thirdparty()
         if "speed" in sections:
             lossless_peers.speed_classes(1 << 18 if a.quick else 1 << 22)
     if a.write_docs:

@@ -3,7 +3,9 @@ order-0 bound on trained weights, and decode speed by kind of tensor (before/aft
 
 Trained weights made here (no downloads): the zoo's digits checkpoints (``pretrained="digits"``)
 and three models trained longer on the same digits by ``sckit.training.train`` (an MLP, a CNN
-and a small vision transformer), cached as safetensors in ``sckit.training.cache_dir()``.
+and a small vision transformer), cached as safetensors in ``sckit.training.cache_dir()``; and
+(``thirdparty``) eight models that other projects ship trained inside their PyPI wheels
+(``thirdparty_models.py``: speech, OCR, face and object detection).
 """
 
 from __future__ import annotations
@@ -267,6 +269,12 @@ def peers(quick: bool = False) -> None:
     g = torch.Generator().manual_seed(0)
     gauss = {f"N(0, {s}) 1024x1024": {"w": torch.randn(1024, 1024, generator=g) * s}
              for s in (0.02, 1.0)}
+    _tables(models, gauss, "**pooled trained models**")
+
+
+def _tables(models: dict[str, dict[str, torch.Tensor]], extra: dict[str, dict[str, torch.Tensor]],
+            pooled_label: str) -> None:
+    """One table per dtype: a row per model (then per ``extra`` tensor set), ``models`` pooled."""
     for dt in (torch.float32, torch.bfloat16):
         print(f"### {str(dt).removeprefix('torch.')}\n")
         print("| weights | tensors | n | sckit bits/w | of which headers | sckit wm-only "
@@ -275,7 +283,7 @@ def peers(quick: bool = False) -> None:
         print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         pooled: dict[str, float] = {}
         n_t = 0
-        for label, state in {**models, **gauss}.items():
+        for label, state in {**models, **extra}.items():
             ts = [t.to(dt) for t in state.values()]
             r = _measure(ts)
             print(_row(label, len(ts), r))
@@ -283,8 +291,36 @@ def peers(quick: bool = False) -> None:
                 n_t += len(ts)
                 for k, x in r.items():
                     pooled[k] = pooled.get(k, 0.0) + x
-        print(_row("**pooled trained models**", n_t, pooled))
+        print(_row(pooled_label, n_t, pooled))
         print()
+
+
+def thirdparty() -> None:
+    """The peers table on the trained models other projects ship in their wheels."""
+    from thirdparty_models import INSTALL, MODELS, thirdparty_models
+
+    v = zipnn_pkg.version()
+    print("## Third-party trained models: sckit vs ZipNN, zstd-19 and the order-0 bound\n")
+    if v is None:
+        print("The zipnn package is not installed: section skipped.\n")
+        return
+    try:
+        models, missing = thirdparty_models()
+    except ImportError as e:  # onnx missing
+        print(f"Section skipped: {e} (`{INSTALL}`).\n")
+        return
+    if missing:
+        print(f"Not installed, left out: {', '.join(missing)} (`{INSTALL}`).\n")
+    if not models:
+        return
+    files = {label: f"{pkg}/{rel}" for label, pkg, rel in MODELS}
+    print(f"ZipNN {v}. Weights trained by others, read from the files their PyPI wheels ship "
+          "(nothing downloaded, nothing kept in this repo): "
+          + "; ".join(f"{k} (`{files[k]}`)" for k in models)
+          + ". Every float32 tensor of >= 2 elements (ONNX initializers and Constant nodes, "
+          "state-dict entries); bfloat16 rows are the same weights rounded. Columns as in the "
+          "table above.\n")
+    _tables(models, {}, "**pooled third-party models**")
 
 
 # --------------------------------------------------------------------------- decode by class
@@ -316,17 +352,21 @@ def speed_classes(n: int = 1 << 22) -> None:
     e = rng.integers(0, 136, n).astype(np.uint32)
     b272 = ((e & 1) << 31) | ((e + 1) << 23) | rng.integers(0, 1 << 23, n, dtype=np.uint32)
     wide = torch.from_numpy(b272.view(np.float32).copy()).reshape(w.shape)
+    # many distinct values (a fixed basis, a fine grid): 10,000 levels, a 14-level tree
+    fine = (torch.randn(10_000, generator=g) * 0.05)[torch.randint(0, 10_000, w.shape, generator=g)]
     cases = {"float32 N(0, 0.02)": w, "bfloat16 N(0, 0.02)": w.to(torch.bfloat16),
              "float32, sign in the symbol (signs by magnitude)": signed,
              "float32, 272 sign+exponent symbols": wide,
-             "float32, 8-bit codebook (256 levels)": quant}
+             "float32, 8-bit codebook (256 levels)": quant,
+             "float32, 10,000 levels (wide codebook)": fine}
     for label, t in cases.items():
         rw = encode_tensor(t, layout="wm")
         ra = encode_tensor(t)
         desc_w = (f"sigma {rw.wm.sigma}, sign_raw={rw.sign_raw}"
                   + (f", codebook {rw.codebook.size}" if rw.codebook is not None else ""))
         desc_a = getattr(ra, "layout_name", "wm") + (
-            f", pairs={ra.pairs}" if hasattr(ra, "pairs") else "")
+            f", pairs={ra.pairs}" if hasattr(ra, "pairs") else "") + (
+            f", codebook {ra.codebook.size}" if ra.codebook is not None else "")
         print(f"| {label} | {desc_w}, {rw.bits_per_weight:.2f} bits/w | {_gbs(rw, t):.2f} "
               f"| {desc_a}, {ra.bits_per_weight:.2f} bits/w | {_gbs(ra, t):.2f} |")
     small = [torch.randn(64, generator=g) * 0.1 for _ in range(300)]

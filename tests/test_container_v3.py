@@ -31,6 +31,7 @@ def _tensors() -> dict[str, tuple[torch.Tensor, dict[str, Any]]]:
     sparse2 = w[:64] * (torch.rand(64, 80, generator=g) < 0.1)
     levels = torch.randn(12, generator=g)[torch.randint(0, 12, (70, 40), generator=g)]
     wide = torch.randn(300, 700, generator=g) * 0.02  # several chunks: "sel" is stored
+    many = torch.randn(3000, generator=g)[torch.randint(0, 3000, (100, 100), generator=g)]
     return {
         "wm_dense": (w, {"layout": "wm"}),
         "wm_sparse": (sparse, {"layout": "wm", "kind": "element", "sparse": True, "codebook": False}),
@@ -41,6 +42,7 @@ def _tensors() -> dict[str, tuple[torch.Tensor, dict[str, Any]]]:
         "bg_wide": (wide, {"layout": "bytegroup"}),
         "bg_bf16": (w.to(torch.bfloat16), {"layout": "bytegroup"}),
         "bg_codebook": (levels, {"layout": "bytegroup"}),
+        "bg_wide_codebook": (many, {"layout": "bytegroup"}),  # > 256 values: "codebook_entries"
         "wm_half": (w.half(), {"layout": "wm"}),
     }
 

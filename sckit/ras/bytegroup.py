@@ -5,8 +5,9 @@ exponent byte of each float from its sign and mantissa, entropy-codes the expone
 the rest raw. This layout does the same per tensor and keeps every query of a
 :class:`~sckit.ras.core.RAS` (``decode``, ``decode_rows``, ``access``, ``access_many``):
 
-- *symbols*: the exponent byte (float32, bfloat16) or the codebook index (quantized tensors of
-  at most 256 distinct values), Huffman-coded with one canonical, length-limited (16 bits) code
+- *symbols*: the exponent byte (float32, bfloat16), the codebook index (quantized tensors of
+  at most 256 distinct values) or, for codebooks of 257 .. 65,536 entries ("wide"), the index's
+  high byte (its low byte is a raw plane), Huffman-coded with one canonical, length-limited (16 bits) code
   per tensor, either one symbol per weight or one per *pair* of weights (chosen by exact size:
   pair codes cut Huffman's redundancy on the skewed exponent alphabet from ~0.05 to ~0.02 bits
   per weight, at the price of a ``d * d`` length table);
@@ -14,7 +15,14 @@ the rest raw. This layout does the same per tensor and keeps every query of a
   weights, so four chunks decode side by side), 32 bits each, so a row range or one weight
   decodes from the nearest chunk start, never from the stream start;
 - *raw*: the sign and mantissa bytes, stored as they are (float32: a uint16 plane of mantissa
-  bits 0-15 and a uint8 plane of sign << 7 | bits 16-22; bfloat16: sign << 7 | mantissa).
+  bits 0-15 and a uint8 plane of sign << 7 | bits 16-22; bfloat16: sign << 7 | mantissa; wide
+  codebook: the index's low byte).
+
+A wide codebook exists for tensors of many distinct values (a fixed STFT basis, fine
+quantization grids): there the wavelet matrix's Huffman tree is 12-20 levels deep and decodes
+at 0.05-0.5 GB/s, while the index's high byte plus a raw low byte decodes at table speed and
+costs ~H(high byte) + 8 bits per weight, often less than the tree (Silero VAD's 66K-weight STFT
+basis, 10,925 distinct values: 18.7 vs 20.1 bits per weight).
 
 No delimiters are stored: rows are found from the shape, as the dense grammar does. Decoding
 (:mod:`sckit.ras.bytegroup_kernels`) uses a multi-symbol table and four chunks at a time.
@@ -53,14 +61,16 @@ def chunk_for(n: int) -> int:
     return q + (q & 1)
 MAX_CODE_LENGTH = 16
 MAX_PAIR_ALPHABET = 64  # pair codes for at most 64 distinct symbols (4096 pair symbols)
+BYTE_CODEBOOK = 256  # codebooks up to this size: the index is the symbol; above: "wide"
+MAX_CODEBOOK = 1 << 16
 MAX_WEIGHTS = (1 << 34) - 1
-_MODES = {"float32": 0, "bfloat16": 1}  # field modes of the kernels; 2 = codebook
+_MODES = {"float32": 0, "bfloat16": 1}  # field modes of the kernels; 2 = codebook, 3 = wide
 
 
 def supports(dtype: str, codebook: np.ndarray | None = None) -> bool:
     """Whether a tensor of ``dtype`` (and optional codebook) can take this layout."""
     if codebook is not None:
-        return 1 <= codebook.size <= 256
+        return 1 <= codebook.size <= MAX_CODEBOOK
     return dtype in _MODES
 
 
@@ -136,8 +146,12 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
         raise ValueError("the byte-grouped layout needs at least one weight")
     if codebook is not None:
         if not supports(split.dtype, codebook):
-            raise ValueError(f"codebook of {codebook.size} entries: at most 256 fit a byte")
-        ex, lo, hi = bits.astype(np.uint8), None, None
+            raise ValueError(f"codebook of {codebook.size} entries: the byte-grouped layout "
+                             f"holds 1 .. {MAX_CODEBOOK}")
+        if codebook.size > BYTE_CODEBOOK:  # wide: high byte coded, low byte raw
+            ex, lo, hi = (bits >> 8).astype(np.uint8), (bits & 0xFF).astype(np.uint8), None
+        else:
+            ex, lo, hi = bits.astype(np.uint8), None, None
     elif split.dtype in _MODES:
         ex, lo, hi = _fields(bits.reshape(-1), split.dtype)
     else:
@@ -180,7 +194,7 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
         pos += 8 * -(-p.nbytes // 8)
     h0 = _h0(counts1) + (n * split.raw_width(True) if codebook is None else 0)
     if codebook is not None:
-        h0 += codebook.size * split.itemsize * 8
+        h0 += codebook.size * split.itemsize * 8 + (8 * n if lo is not None else 0)
     r = ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
                      n_codebook=0 if codebook is None else codebook.size, pairs=use_pairs,
                      alpha=alpha, q=q, lengths=lengths, words=words, starts=starts,
@@ -214,13 +228,15 @@ class ByteGroupRAS(RAS):
         wb = words.view(np.uint8)
         pos = 8 * _code_words(total_bits)
         planes: list[np.ndarray] = []
-        specs = ([(split.uint, n_codebook)] if n_codebook else
+        wide = n_codebook > BYTE_CODEBOOK
+        specs = ([("uint8", n), (split.uint, n_codebook)] if wide else
+                 [(split.uint, n_codebook)] if n_codebook else
                  [("uint16", n), ("uint8", n)] if split.dtype == "float32" else [("uint8", n)])
         for dt, count in specs:
             nb = np.dtype(dt).itemsize * count
             planes.append(wb[pos:pos + nb].view(dt))
             pos += 8 * -(-nb // 8)
-        codebook = planes[0] if n_codebook else None
+        codebook = planes[-1] if n_codebook else None
         super().__init__(layout=layout, split=split, sparse=False, codebook=codebook,
                          max_distance=None, wm=None, dist_wm=None, raw=np.zeros(0, np.uint64),
                          n_stream=n, n_entries=n, h0_total_bits=0.0, delimiter_bits=0.0,
@@ -232,9 +248,10 @@ class ByteGroupRAS(RAS):
         self.words = words
         self.starts = starts
         self.total_bits = int(total_bits)
-        self.lo = None if n_codebook else planes[0]
-        self.hi = planes[1] if len(planes) > 1 else None
-        self._mode = 2 if codebook is not None else _MODES[split.dtype]
+        self.wide = wide
+        self.lo = None if n_codebook and not wide else planes[0]  # wide: the indices' low bytes
+        self.hi = planes[1] if len(planes) > 1 and not wide else None
+        self._mode = 3 if wide else 2 if codebook is not None else _MODES[split.dtype]
         self._dt = np.dtype(split.uint)
         self.chunk = chunk_for(n)
         self._h0: float | None = None
@@ -254,11 +271,12 @@ class ByteGroupRAS(RAS):
         if self._h0 is None:
             sym = self.decode().reshape(-1)
             if self.codebook is not None:
-                sym = np.searchsorted(self.codebook, sym)
+                sym = np.searchsorted(self.codebook, sym) >> (8 if self.wide else 0)
             else:
                 sym = (sym >> (23 if self.dtype == "float32" else 7)) & 0xFF
             extra = (self.n_weights * self.raw_bits if self.codebook is None
-                     else self.codebook.size * self.split.itemsize * 8)
+                     else self.codebook.size * self.split.itemsize * 8
+                     + (8 * self.n_weights if self.wide else 0))
             self._h0 = _h0(np.bincount(sym.astype(np.intp), minlength=256)) + extra
         return self._h0 / self.n_weights
 
@@ -279,16 +297,20 @@ class ByteGroupRAS(RAS):
                                   2 if self.pairs else 1, lut_bits)
             dt = np.dtype(self.split.uint)
             # 256 entries: a symbol byte always indexes it (a corrupt stream can only name
-            # the unused sibling of a one-entry codebook, which decodes as 0 bits)
-            cb = np.zeros(256, dt)
+            # the unused sibling of a one-entry codebook, which decodes as 0 bits); wide: up
+            # to the last high byte's 256 indices, so any stored low byte indexes it too (a
+            # forged one past the codebook decodes as 0 bits)
+            cb = np.zeros(256 * (int(self.alpha[-1]) + 1) if self.wide else 256, dt)
             if self.codebook is not None:
                 cb[: self.codebook.size] = self.codebook
             # a codebook tensor reads no raw plane: its stand-in takes the dtype the float
             # tensors of the same model pass, so numba compiles one signature, not two
             # (~1 s of a fresh install's first compress)
-            lo = self.lo if self.lo is not None else np.zeros(
+            # (wide: the low bytes go in as ``hi``, the uint8 plane every signature has)
+            lo = self.lo if self.lo is not None and not self.wide else np.zeros(
                 1, np.uint16 if self.split.dtype == "float32" else np.uint8)
-            hi = self.hi if self.hi is not None else np.zeros(1, np.uint8)
+            hi = (self.lo if self.wide else self.hi if self.hi is not None
+                  else np.zeros(1, np.uint8))
             starts = self.starts.astype(np.int64)
             self._kernel_args = (self.words.view(np.uint8), starts, self.total_bits, lut,
                                  lut_bits, lo, hi, cb)
@@ -379,9 +401,9 @@ class ByteGroupRAS(RAS):
         meta, arrays = self.to_arrays()
         code = 8 * _code_words(self.total_bits)
         planes = self.words.nbytes - code
+        cb = 0 if self.codebook is None else 8 * -(-self.codebook.nbytes // 8)
         out = {"symbols": code + sum(int(a.nbytes) for k, a in arrays.items() if k != "words"),
-               "distances": 0, "raw_bits": 0 if self.codebook is not None else planes,
-               "codebook": planes if self.codebook is not None else 0}
+               "distances": 0, "raw_bits": planes - cb, "codebook": cb}
         out["header"] = self.nbytes - sum(out.values())
         return out
 
@@ -393,8 +415,12 @@ class ByteGroupRAS(RAS):
             "shape": list(self.shape), "codebook": self.codebook is not None,
             "pairs": self.pairs, "total_bits": self.total_bits,
         }
-        # symbols, their q, and (codebook form) the codebook size - 1 as a last byte
-        tail = [np.array([self.codebook.size - 1], np.uint8)] if self.codebook is not None else []
+        # symbols, their q, and (codebook form) the codebook size - 1 as a last byte; a wide
+        # codebook's size is a meta int instead
+        tail = ([np.array([self.codebook.size - 1], np.uint8)]
+                if self.codebook is not None and not self.wide else [])
+        if self.wide and self.codebook is not None:
+            meta["codebook_entries"] = int(self.codebook.size)
         arrays: dict[str, np.ndarray] = {"words": self.words,
                                          "symbols": np.concatenate([self.alpha, self.q, *tail])}
         if self.starts.size > 1:  # the first chunk starts at bit 0

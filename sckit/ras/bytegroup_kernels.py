@@ -356,14 +356,24 @@ def _merge_cb(ex, cb, out):
 
 
 @njit(cache=True, nogil=True)
+def _merge_wide(ex, low, cb, out):
+    # cb is padded to 256 * (largest high byte + 1) entries: every index formed here is inside
+    for k in range(out.size):
+        out[k] = cb[(np.uint32(ex[k]) << np.uint32(8)) | np.uint32(low[k])]
+    return True
+
+
+@njit(cache=True, nogil=True)
 def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0):
     """Join exponents ``ex[s0 : s0+count]`` with the raw bytes of weights ``e0 ..`` into
     ``out[o0 ..]``. mode 0: float32, 1: bfloat16, 2: codebook (out = cb[symbol index], ``cb``
-    padded to 256 entries)."""
+    padded to 256 entries), 3: wide codebook (out = cb[symbol << 8 | hi[weight]])."""
     if mode == 0:
         _merge_f32(ex[s0:s0 + count], lo[e0:e0 + count], hi[e0:e0 + count], out[o0:o0 + count])
     elif mode == 1:
         _merge_bf16(ex[s0:s0 + count], lo[e0:e0 + count], out[o0:o0 + count])
+    elif mode == 3:
+        return _merge_wide(ex[s0:s0 + count], hi[e0:e0 + count], cb, out[o0:o0 + count])
     else:
         return _merge_cb(ex[s0:s0 + count], cb, out[o0:o0 + count])
     return True

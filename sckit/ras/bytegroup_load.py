@@ -19,8 +19,10 @@ from sckit.errors import FormatError
 from sckit.ras.bytegroup import (
     _MODES,
     _POW16,
+    BYTE_CODEBOOK,
     LAYOUT,
     MAX_CODE_LENGTH,
+    MAX_CODEBOOK,
     MAX_PAIR_ALPHABET,
     MAX_WEIGHTS,
     ByteGroupRAS,
@@ -86,8 +88,14 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
     if not has_cb and dtype not in _MODES:
         raise _bad("dtype", f"{dtype} needs a codebook in this layout")
     sq = _array(arrays, "symbols", np.uint8, None)
-    n_cb = int(sq[-1]) + 1 if has_cb and sq.size else 0
-    sq = sq[:-1] if has_cb else sq
+    wide = "codebook_entries" in meta  # (a wide codebook's size is a meta int)
+    if wide and not has_cb:
+        raise _bad("codebook_entries", "present without a codebook")
+    if wide:
+        n_cb = _int(meta, "codebook_entries", BYTE_CODEBOOK + 1, MAX_CODEBOOK)
+    else:
+        n_cb = int(sq[-1]) + 1 if has_cb and sq.size else 0
+        sq = sq[:-1] if has_cb else sq
     d = sq.size // 2
     alpha, q = sq[:d], sq[d:]
     if sq.size % 2 or not 2 <= d <= 256 or np.any(np.diff(alpha.astype(np.int64)) <= 0):
@@ -99,7 +107,8 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
                                MAX_CODE_LENGTH, lut_bits_for(n), _POW16)
     total = _int(meta, "total_bits", 0, MAX_CODE_LENGTH * n)
     item = np.dtype(split.uint).itemsize
-    planes = [n_cb * item] if has_cb else [2 * n, n] if dtype == "float32" else [n]
+    planes = ([n, n_cb * item] if wide else [n_cb * item] if has_cb
+              else [2 * n, n] if dtype == "float32" else [n])
     words = _array(arrays, "words", np.uint64, _n_words(total, planes))
     n_chunks = -(-n // chunk_for(n))
     starts = np.zeros(n_chunks, np.uint64)
@@ -111,8 +120,9 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
     elif "sel" in arrays:
         raise _bad("sel", "present for a one-chunk tensor")
     # (a one-entry codebook's code has an unused sibling symbol 1; the merge refuses it)
-    if has_cb and int(alpha[-1]) >= max(2, n_cb):
-        raise _bad("symbols", f"index {int(alpha[-1])} outside the {n_cb}-entry codebook")
+    if has_cb and int(alpha[-1]) >= max(2, -(-n_cb // 256) if wide else n_cb):
+        raise _bad("symbols", f"{'high byte' if wide else 'index'} {int(alpha[-1])} outside "
+                   f"the {n_cb}-entry codebook")
     return ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
                         n_codebook=n_cb, pairs=pairs, alpha=alpha, q=q, lengths=lengths,
                         words=words, starts=starts, total_bits=total, lut=lut)

@@ -15,7 +15,7 @@ import numpy as np
 
 from sckit.ras import grammar
 from sckit.ras import sparse as sp
-from sckit.ras.codebook import distinct_codes
+from sckit.ras.codebook import MAX_CODEBOOK, distinct_codes
 from sckit.ras.core import (
     RAS,
     _counts,
@@ -36,9 +36,11 @@ EXACT_CHOICE_MAX_WEIGHTS = 1 << 15
 
 
 #: ``layout="auto"``: a wavelet matrix whose symbol stream costs more than this many bits per
-#: weight decodes below ~1.5 GB/s; a byte-grouped form at most SPEED_SIZE_SLACK times its size
-#: is then kept instead
+#: weight, or whose alphabet has more than SLOW_ALPHABET symbols (the sign kept beside the
+#: exponent, codebooks of > 256 values), decodes at 3-100x the byte-grouped form's time per
+#: weight; a byte-grouped form at most SPEED_SIZE_SLACK times its size is then kept instead
 SLOW_SYMBOL_BITS = 6.0
+SLOW_ALPHABET = 257  # 256 symbols + the delimiter
 SPEED_SIZE_SLACK = 1.03
 #: ``layout=`` choices of :func:`encode`: the paper's wavelet-matrix grammar ("wm"), the
 #: byte-grouped form (:mod:`sckit.ras.bytegroup`), or the smaller of the two ("auto")
@@ -52,7 +54,7 @@ def encode(values: np.ndarray, *, dtype: str | None = None, kind: str = "block",
 
     ``layout``: "wm" (default: symbol stream in a Huffman-shaped wavelet matrix, the paper's
     form), "bytegroup" (exponent bytes Huffman-coded apart from raw sign and mantissa bytes,
-    with a chunk directory; float32 / bfloat16, or codebooks of at most 256 entries) or "auto"
+    with a chunk directory; float32 / bfloat16, or codebooks of at most 2**16 entries) or "auto"
     (what ``sckit.tensor_io.encode_tensor`` and so ``sckit.compress`` use): the wavelet-matrix
     form as chosen by the other arguments, replaced by the byte-grouped one when that is
     smaller (measured, not estimated), or at most 3% larger where the wavelet matrix would
@@ -82,16 +84,19 @@ def encode(values: np.ndarray, *, dtype: str | None = None, kind: str = "block",
     if alt.nbytes < r.nbytes:
         return alt
     # A wavelet matrix decodes level by level, so its speed falls with the symbol stream's bits
-    # per weight (measured, one thread: ~2.6 bits 5.5 GB/s; 7.4 bits, 272 sign+exponent symbols,
-    # 0.6 GB/s); the byte-grouped table decoder keeps ~2.6 GB/s there. Slow streams give way
-    # to a byte-grouped form at most SPEED_SIZE_SLACK larger.
-    slow = 8 * r.space()["symbols"] > SLOW_SYMBOL_BITS * r.n_weights
+    # per weight, and trees of more than 256 leaves take the slower two-group decoder (measured,
+    # one thread, float32: N(0, 0.02) 2.7 bits 0.6 ns per weight; 8.3 bits 3.1 ns; PP-OCRv4's
+    # 795K-weight classifier, sign kept in 513 symbols, 3.4 bits 1.7 ns; 10,925 codebook
+    # values 64 ns); the byte-grouped table decoder takes 0.4-0.9 ns there. Slow streams give
+    # way to a byte-grouped form at most SPEED_SIZE_SLACK larger.
+    slow = (8 * r.space()["symbols"] > SLOW_SYMBOL_BITS * r.n_weights
+            or getattr(r.wm, "sigma", 0) > SLOW_ALPHABET)
     return alt if slow and alt.nbytes <= SPEED_SIZE_SLACK * r.nbytes else r
 
 
 def _bytegroup(values: np.ndarray, dtype: str | None, kind: str, codebook: str | bool) -> RAS:
     """The byte-grouped form on request: on the field split (float32 / bfloat16) and/or on
-    codebook codes (at most 256 distinct values); with ``codebook="auto"`` the smaller."""
+    codebook codes (at most 2**16 distinct values); with ``codebook="auto"`` the smaller."""
     from sckit.ras.bytegroup import encode_bytegroup, supports
 
     bits, split = as_bit_view(values, dtype)
@@ -102,31 +107,30 @@ def _bytegroup(values: np.ndarray, dtype: str | None, kind: str, codebook: str |
     if codebook is not True and supports(split.dtype):
         cands.append(encode_bytegroup(flat, split, shape, kind))
     if codebook is not False and flat.size:
-        found = distinct_codes(flat, 256)
+        found = distinct_codes(flat, MAX_CODEBOOK)
         if found is not None:
             cands.append(encode_bytegroup(found[0], split, shape, kind, codebook=found[1]))
     if not cands:
-        raise ValueError(f"layout='bytegroup' holds float32 / bfloat16 or tensors of at most 256 "
+        raise ValueError(f"layout='bytegroup' holds float32 / bfloat16 or tensors of at most 2**16 "
                          f"distinct values (a codebook); got {split.dtype} "
                          f"with codebook={codebook!r}")
     return min(cands, key=lambda r: r.nbytes)
 
 
 def _bytegroup_for(r: RAS, values: np.ndarray) -> RAS | None:
-    """The byte-grouped rival of a wavelet-matrix RAS ``r``, or None where it does not apply:
-    with ``r``'s codebook (at most 256 entries), else on the field split."""
+    """The byte-grouped rival of a wavelet-matrix RAS ``r``, or None where none applies: the
+    smaller of the form on ``r``'s codebook (if any) and the one on the field split."""
     from sckit.ras.bytegroup import encode_bytegroup, supports
 
     bits, split = as_bit_view(values, r.dtype)
     flat = bits.reshape(-1)
-    if r.codebook is not None:
-        if r.codebook.size > 256:
-            return None
+    cands = []
+    if r.codebook is not None and r.codebook.size <= MAX_CODEBOOK:
         codes = np.searchsorted(r.codebook, flat)
-        return encode_bytegroup(codes, split, r.shape, r.kind, codebook=r.codebook)
-    if not supports(split.dtype):
-        return None
-    return encode_bytegroup(flat, split, r.shape, r.kind)
+        cands.append(encode_bytegroup(codes, split, r.shape, r.kind, codebook=r.codebook))
+    if supports(split.dtype):
+        cands.append(encode_bytegroup(flat, split, r.shape, r.kind))
+    return min(cands, key=lambda c: c.nbytes) if cands else None
 
 
 def _encode_wm(values: np.ndarray, *, dtype: str | None, kind: str, sparse: bool | None,

@@ -14,7 +14,7 @@ from sckit.ras.bytegroup import CHUNK, ByteGroupRAS, load_layout
 from sckit.tensor_io import decode_tensor, encode_tensor
 
 INT = {torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float16: torch.int16,
-       torch.int8: torch.int8}
+       torch.int16: torch.int16, torch.int8: torch.int8}
 UINT = {4: np.uint32, 2: np.uint16, 1: np.uint8}
 
 
@@ -131,6 +131,94 @@ def test_codebook_tensors(dtype):
     assert np.array_equal(_bits(decode_tensor(auto)), _bits(t))
 
 
+def _many_levels(k: int, shape, dtype, seed=0) -> torch.Tensor:
+    """``k`` distinct finite values of ``dtype`` (drawn as bit patterns, so none merge when
+    rounded), each weight one of them."""
+    rng = np.random.default_rng(seed)
+    if dtype == torch.float32:
+        levels = (rng.standard_normal(4 * k) * 0.05).astype(np.float32).view(np.uint32)
+        levels = np.unique(levels)[:k]
+    else:  # the 16-bit patterns below the infinities, both signs
+        finite = np.concatenate([np.arange(0, 0x7C00), np.arange(0x8000, 0xFC00)])
+        levels = rng.choice(finite, k, replace=False).astype(np.uint16)
+    pat = levels[rng.integers(0, k, shape)]
+    return torch.from_numpy(pat.view(np.int32 if dtype == torch.float32 else np.int16)).view(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.int16, torch.float16, torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("k,shape", [(257, (40, 50)), (1000, (3, 700)), (5000, (4 * CHUNK + 3,)),
+                                     (40_000, (300, 301))])
+def test_wide_codebook_tensors(dtype, k, shape):
+    """257 .. 2**16 distinct values: the index's high byte coded, its low byte raw ("wide")."""
+    if dtype == torch.int16:
+        g = torch.Generator().manual_seed(2)
+        t = torch.randint(-(k // 2), k - k // 2, shape, generator=g).to(torch.int16)
+    else:
+        t = _many_levels(k, shape, dtype)
+    n_cb = torch.unique(t.view(INT[dtype])).numel()
+    assert 256 < n_cb <= k
+    r = encode(_bits(t), dtype={torch.int16: "int16", torch.float16: "float16"}.get(dtype) or
+               str(dtype).removeprefix("torch."), layout="bytegroup", codebook=True)
+    assert isinstance(r, ByteGroupRAS) and r.wide and r.codebook.size == n_cb
+    _check_all(r, t)
+    back = RAS.from_bytes(r.to_bytes())
+    assert back.wide and back.h0_bits == pytest.approx(r.h0_bits, rel=1e-12)
+    assert sum(r.space().values()) == r.nbytes
+    assert r.space()["codebook"] >= n_cb * t.element_size()
+
+
+def test_wide_codebook_beats_the_deep_tree():
+    """Many distinct values (a fixed basis, a fine quantization grid): the wavelet matrix's
+    tree is ~14 levels deep; auto takes the wide byte-grouped form, here also smaller."""
+    t = _many_levels(10_000, (256, 257), torch.float32)
+    wm = encode_tensor(t, layout="wm")
+    assert wm.codebook is not None and wm.wm.sigma > 4096
+    auto = encode_tensor(t)
+    assert isinstance(auto, ByteGroupRAS) and auto.wide and auto.nbytes < wm.nbytes
+    assert np.array_equal(_bits(decode_tensor(auto)), _bits(t))
+
+
+def test_wide_codebook_loading_is_checked():
+    t = _many_levels(3000, (100, 100), torch.float32)
+    meta, arrays = encode_tensor(t, layout="bytegroup").to_arrays()
+    meta, arrays = dict(meta), {k: np.array(v) for k, v in arrays.items()}
+    assert meta["codebook_entries"] == torch.unique(t).numel()
+    for key, value in [("codebook_entries", 256), ("codebook_entries", 1 << 17),
+                       ("codebook_entries", "3000"), ("codebook_entries", 1000)]:
+        m = dict(meta)
+        m[key] = value
+        with pytest.raises(FormatError, match="codebook_entries|words|symbols"):
+            RAS.from_arrays(m, arrays)
+    m = dict(meta)
+    m["codebook"] = False
+    with pytest.raises(FormatError, match="codebook_entries"):
+        RAS.from_arrays(m, arrays)
+    a = dict(arrays)
+    a["words"] = a["words"][:-1]
+    with pytest.raises(FormatError, match="words"):
+        RAS.from_arrays(meta, a)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10**9), st.integers(1, 40))
+def test_wide_codebook_flipped_bytes_never_crash(seed, n_flips):
+    """Forged code bits or low bytes name indices past the codebook: the decode stays inside
+    its padded table (some tensor comes out, or a FormatError), never out of bounds."""
+    meta, arrays = encode_tensor(_many_levels(3000, (5 * CHUNK + 7,), torch.float32),
+                                 layout="bytegroup").to_arrays()
+    arrays = {k: np.array(v) for k, v in arrays.items()}
+    rng = np.random.default_rng(seed)
+    w = arrays["words"].view(np.uint8)
+    pos = rng.integers(0, w.size - 8, n_flips)
+    w[pos] ^= rng.integers(1, 256, n_flips).astype(np.uint8)
+    r = RAS.from_arrays(meta, arrays)
+    try:
+        assert r.decode().shape == r.shape
+        r.decode_rows(CHUNK, 3 * CHUNK)
+    except FormatError:
+        pass
+
+
 def test_auto_keeps_the_smaller_layout():
     t = _weights((256, 300), torch.float32)
     wm = encode_tensor(t, layout="wm")
@@ -183,8 +271,8 @@ def test_gpu_kernels_leave_it_to_the_cpu():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="layout"):
         encode(np.zeros(4, np.float32), layout="zip")
-    with pytest.raises(ValueError, match="bytegroup"):
-        encode(np.arange(1000, dtype=np.int32), layout="bytegroup")
+    with pytest.raises(ValueError, match="bytegroup"):  # > 2**16 distinct int32 values
+        encode(np.arange(70_000, dtype=np.int32), layout="bytegroup")
     with pytest.raises(ValueError, match="float32"):
         encode(np.zeros(4, np.float16), layout="bytegroup", codebook=False)
 
