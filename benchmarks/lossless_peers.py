@@ -15,6 +15,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -158,6 +159,8 @@ def _measure(tensors: list[torch.Tensor]) -> dict[str, float]:
     name = str(dt).removeprefix("torch.")
     res: dict[str, float] = {"n": float(sum(t.numel() for t in tensors))}
     decoders: dict[str, Callable[[], object]] = {}
+    np_same = {torch.float32: np.float32, torch.float16: np.float16}.get(dt)
+    np_bits = {4: np.uint32, 2: np.uint16}[tensors[0].element_size()]
     raw_bytes = sum(t.numel() * t.element_size() for t in tensors)
     for lay in ("auto", "wm"):
         enc, copies, n_bg, size, hdr = [], [], 0, 0, 0
@@ -185,6 +188,32 @@ def _measure(tensors: list[torch.Tensor]) -> dict[str, float]:
         decoders[lay] = dec
         for got, (_, _, t) in zip(dec(), enc, strict=False):  # bit-exact, as integers
             assert np.array_equal(bits(got), bits(t))
+    # as sckit.pack stores them: small tensors grouped (one RAS per group), the rest alone
+    entries, pack_bits = _pack_entries(tensors)
+    res["pack_bits"] = 8.0 * pack_bits
+
+    def dec_pack(entries=entries) -> list[torch.Tensor]:
+        # each tensor read as sckit.open / unpack read it: a group member is a slice of its
+        # group, decoded whole once (they keep it) when its first member is read
+        out, groups = [], {}
+        for r, off, n, t in entries:
+            if r is None:
+                out.append(t.clone())
+                continue
+            if off is None:
+                b = r.decode()
+            else:
+                g = groups.get(id(r))
+                if g is None:
+                    g = groups[id(r)] = r.decode()
+                b = g[off: off + n].copy()  # open() hands out memory of its own
+            out.append(torch.from_numpy(b.view(np_same)).reshape(t.shape) if np_same is not None
+                       else torch.from_numpy(b).view(dt).reshape(t.shape))
+        return out
+
+    decoders["pack"] = dec_pack
+    for got, t in zip(dec_pack(), tensors, strict=True):
+        assert np.array_equal(bits(got), bits(t))
     raw = b"".join(bits(t).tobytes() for t in tensors)
     blob = zipnn_pkg.compress_bytes(raw, name, threads=1)
     assert zipnn_pkg.decompress_bytes(blob, name) == raw
@@ -193,8 +222,6 @@ def _measure(tensors: list[torch.Tensor]) -> dict[str, float]:
     # ...and as a loader needs it: each tensor a (zero-copy) view of the decompressed stream
     sizes = [t.numel() for t in tensors]
 
-    np_same = {torch.float32: np.float32, torch.float16: np.float16}.get(dt)
-    np_bits = {4: np.uint32, 2: np.uint16}[tensors[0].element_size()]
     offsets = np.cumsum([0, *sizes]).tolist()
 
     def zipnn_tensors() -> list[torch.Tensor]:
@@ -229,15 +256,48 @@ def _measure(tensors: list[torch.Tensor]) -> dict[str, float]:
     return res
 
 
+def _pack_entries(tensors: list[torch.Tensor]) -> tuple[list[tuple[Any, int | None, int, torch.Tensor]], int]:
+    """What ``sckit.pack`` stores for these tensors (its own planning and encoding: small ones
+    grouped, the rest alone, raw where not smaller): per tensor ``(RAS or None for raw, first
+    weight in its group or None, weights, tensor)``, and the stored bytes (RAS + raw)."""
+    from sckit.checkpoint import PART_WEIGHTS, _encode, _jobs
+    from sckit.checkpoint_io import TensorSpec
+
+    code = {torch.float32: "F32", torch.bfloat16: "BF16"}[tensors[0].dtype]
+    specs = [TensorSpec(f"t{i}", code, tuple(t.shape), t.numel() * t.element_size(), None,
+                        read=lambda t=t: t.contiguous().reshape(-1).view(torch.uint8).numpy())
+             for i, t in enumerate(tensors)]
+    by_name = {s.name: t for s, t in zip(specs, tensors, strict=True)}
+    out: dict[str, tuple[Any, int | None, int, torch.Tensor]] = {}
+    stored = 0
+    for job in _jobs(specs, PART_WEIGHTS):
+        for e in _encode(job).singles or [_encode(job)]:
+            if e.job.members:
+                stored += e.ras.nbytes
+                off = 0
+                for m in e.job.members:
+                    out[m.name] = (e.ras, off, m.n_elements, by_name[m.name])
+                    off += m.n_elements
+            elif e.ras is not None:
+                stored += e.ras.nbytes
+                out[e.job.entry] = (e.ras, None, e.job.n_elements, by_name[e.job.entry])
+            else:
+                stored += e.raw.nbytes
+                out[e.job.entry] = (None, None, e.job.n_elements, by_name[e.job.entry])
+    return [out[s.name] for s in specs], stored
+
+
 def _row(label: str, ntens: int, r: dict[str, float]) -> str:
     n = r["n"]
     a, z = r["auto_bits"] / n, r["zipnn_bits"] / n
     gbs = r["raw_bytes"] / 1e9
     return (f"| {label} | {ntens} | {int(n):,} | **{a:.3f}** | {r['auto_hdr'] / n:.3f} "
+            f"| {r['pack_bits'] / n:.3f} ({100 * (r['pack_bits'] / r['zipnn_bits'] - 1):+.2f}%) "
             f"| {r['wm_bits'] / n:.3f} | {z:.3f} | {r['zipnn_pt_bits'] / n:.3f} "
             f"| {r['zstd_bits'] / n:.3f} "
             f"| {r['bound_bits'] / n:.3f} | {100 * (a / z - 1):+.2f}% "
-            f"| {gbs / r['auto_dec_s']:.2f} | {gbs / r['wm_dec_s']:.2f} "
+            f"| {gbs / r['auto_dec_s']:.2f} | {gbs / r['pack_dec_s']:.2f} "
+            f"| {gbs / r['wm_dec_s']:.2f} "
             f"| {gbs / r['zipnn_dec_s']:.2f} | {gbs / r['zipnn_bytes_dec_s']:.2f} "
             f"| {gbs / r['zipnn_pt_dec_s']:.2f} "
             f"| {int(r['auto_bytegroup'])}/{int(r['auto_encoded'])} |")
@@ -263,8 +323,13 @@ def peers(quick: bool = False) -> None:
           "'bytes only': the stream without the views; both allocate their output; "
           "'per tensor': ZipNN as its "
           "safetensors plugin stores a checkpoint, one stream per tensor, each decoded into "
-          "its tensor). Last column: tensors in the "
-          "byte-grouped layout / tensors encoded.\n")
+          "its tensor). 'sckit.pack': the RAS and raw bytes `sckit.pack` stores for the "
+          "tensors (its own planning: tensors under 4,096 weights grouped, up to 8,192 weights "
+          "per group, one RAS each; tensors under 1 KiB alone stay raw), names and layout "
+          "JSON left out as ZipNN's stream has none; its decode reads each tensor as "
+          "`sckit.open` does (a group decoded whole at its first member's read and kept; each "
+          "member copied out of it). Last column: "
+          "tensors in the byte-grouped layout / tensors encoded.\n")
     models = trained_models(quick)
     g = torch.Generator().manual_seed(0)
     gauss = {f"N(0, {s}) 1024x1024": {"w": torch.randn(1024, 1024, generator=g) * s}
@@ -277,10 +342,12 @@ def _tables(models: dict[str, dict[str, torch.Tensor]], extra: dict[str, dict[st
     """One table per dtype: a row per model (then per ``extra`` tensor set), ``models`` pooled."""
     for dt in (torch.float32, torch.bfloat16):
         print(f"### {str(dt).removeprefix('torch.')}\n")
-        print("| weights | tensors | n | sckit bits/w | of which headers | sckit wm-only "
-              "| ZipNN | ZipNN per tensor | zstd-19 | bound | sckit vs ZipNN | sckit GB/s | wm GB/s "
+        print("| weights | tensors | n | sckit bits/w | of which headers | sckit.pack (vs ZipNN) "
+              "| sckit wm-only "
+              "| ZipNN | ZipNN per tensor | zstd-19 | bound | sckit vs ZipNN | sckit GB/s "
+              "| sckit.pack GB/s | wm GB/s "
               "| ZipNN GB/s | ZipNN bytes only GB/s | ZipNN per tensor GB/s | byte-grouped |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         pooled: dict[str, float] = {}
         n_t = 0
         for label, state in {**models, **extra}.items():

@@ -129,12 +129,13 @@ class CheckpointFile:
 
     def get_tensor(self, name: str) -> Any:
         """Tensor ``name``, decoded whole (a new tensor that owns its memory)."""
-        from sckit.checkpoint_store import _parts, tensor_bytes
+        from sckit.checkpoint_store import _member, _parts, tensor_bytes
 
         stored, dtype, shape = self._stored(name)
         if self._verify is True:  # "always": the reader checks every read itself
-            parts = _parts(self._layout, stored)
-            for entry in [p[0] for p in parts] if parts else [stored]:
+            parts, member = _parts(self._layout, stored), _member(self._layout, stored)
+            for entry in ([p[0] for p in parts] if parts else [member[0]] if member
+                          else [stored]):
                 self._reader.verify(entry)
         bits = tensor_bytes(self._reader, stored, self._layout, threads=self._threads)
         if not bits.flags.writeable:

@@ -324,3 +324,119 @@ def test_packing_streams_in_bounded_memory(tmp_path):
     # one tensor's encoder working memory (tens of bytes per weight) plus slack; holding the
     # model would add `total` (201 MB) and its encoded form another ~140 MB
     assert grew < total // 3, (grew, total)
+
+
+def _small_tensors(seed: int = 3) -> dict[str, torch.Tensor]:
+    """A model of many small tensors (biases, norms, 3x3 convs) in two dtypes, and a big one."""
+    g = torch.Generator().manual_seed(seed)
+    sd: dict[str, torch.Tensor] = {}
+    for i in range(30):
+        sd[f"b{i}.conv"] = torch.randn(8, 4, 3, 3, generator=g) * 0.1
+        sd[f"b{i}.bias"] = torch.randn(8, generator=g) * 0.01
+        sd[f"b{i}.norm"] = (1 + 0.1 * torch.randn(16, generator=g)).to(torch.bfloat16)
+    sd["head"] = torch.randn(300, 64, generator=g) * 0.02
+    sd["one"] = torch.tensor([2.5])  # one weight
+    return sd
+
+
+def test_small_tensors_are_grouped_and_read_back(tmp_path):
+    """Tensors under GROUP_MAX_WEIGHTS share one RAS per group (one code table, one entry):
+    the file is smaller than with each alone, and unpack, open, slices all give them back."""
+    from sckit import checkpoint as C
+    from sckit.checkpoint import LAYOUT_KEY
+    from sckit.container import Reader
+
+    sd = _small_tensors()
+    src = tmp_path / "small.safetensors"
+    save_file(sd, src)
+    rep = sckit.pack(src, tmp_path / "g.sck", progress=False)
+    layout = json.loads(Reader(rep.path).metadata[LAYOUT_KEY])
+    groups = layout["groups"]
+    grouped = {n for members in groups.values() for n, _ in members}
+    assert {f"b{i}.bias" for i in range(30)} <= grouped and "head" not in grouped
+    assert all(sum(sd[n].numel() for n, _ in m) <= C.GROUP_WEIGHTS for m in groups.values())
+    with Reader(rep.path) as r:
+        assert all(r.ras(e).shape[0] == sum(sd[n].numel() for n, _ in m) for e, m in groups.items())
+    # the same file with grouping off (every tensor its own entry) is larger
+    old = C.GROUP_MAX_WEIGHTS
+    try:
+        C.GROUP_MAX_WEIGHTS = 0
+        alone = sckit.pack(src, tmp_path / "alone.sck", progress=False)
+    finally:
+        C.GROUP_MAX_WEIGHTS = old
+    assert "groups" not in json.loads(Reader(alone.path).metadata[LAYOUT_KEY])
+    # (the verbatim safetensors header, ~6 KB of names here, is in both; measured 1,033 B saved)
+    assert rep.output_bytes < alone.output_bytes - 600
+    back = sckit.unpack(rep.path, tmp_path / "back.safetensors", progress=False)
+    assert digest(back) == digest(src)
+    pt = torch.load(sckit.unpack(rep.path, tmp_path / "back.pt", progress=False), weights_only=True)
+    same_tensors(dict(sorted(pt.items())), dict(sorted(sd.items())))
+    with sckit.open(rep.path) as f:
+        same_tensors({k: f[k] for k in sd}, sd)
+        for name in ("b7.conv", "b3.bias", "b29.norm"):
+            t = sd[name]
+            got = f.get_slice(name)[2:5]
+            assert torch.equal(got.reshape(-1).view(torch.uint8), t[2:5].reshape(-1).view(torch.uint8))
+
+
+def test_grouping_never_makes_a_file_larger(tmp_path):
+    """Where one RAS for the group is not smaller than its members stored apart, pack stores
+    them apart (here: incompressible random bit patterns)."""
+    from sckit.checkpoint import LAYOUT_KEY
+    from sckit.container import Reader
+
+    g = torch.Generator().manual_seed(0)
+    sd = {f"r{i}": torch.randint(-2**31, 2**31 - 1, (300,), generator=g, dtype=torch.int64)
+          .to(torch.int32).view(torch.float32) for i in range(5)}
+    src = tmp_path / "rand.safetensors"
+    save_file(sd, src)
+    rep = sckit.pack(src, tmp_path / "r.sck", progress=False)
+    assert "groups" not in json.loads(Reader(rep.path).metadata[LAYOUT_KEY])
+    assert digest(sckit.unpack(rep.path, tmp_path / "b.safetensors", progress=False)) == digest(src)
+
+
+@pytest.mark.parametrize("case", ["unknown member", "twice", "overlap", "past the group",
+                                  "entry is a tensor", "raw group"])
+def test_forged_groups_are_format_errors(case, tmp_path):
+    from sckit.checkpoint import LAYOUT_KEY
+    from sckit.container import Writer
+    from sckit.tensor_io import encode_tensor
+
+    tensors = [["a", "F32", [4], None], ["b", "F32", [3], None]]
+    groups = {"unknown member": {"G": [["a", 0], ["zz", 4]]},
+              "twice": {"G": [["a", 0], ["a", 4]]},
+              "overlap": {"G": [["a", 0], ["b", 2]]},
+              "past the group": {"G": [["a", 0], ["b", 5]]},
+              "entry is a tensor": {"a": [["b", 0]]},
+              "raw group": {"G": [["a", 0], ["b", 4]]}}[case]
+    layout = {"format": "torch", "tensors": tensors, "parts": {}, "groups": groups}
+    path = tmp_path / "f.sck"
+    with Writer(path, kind="checkpoint", metadata={LAYOUT_KEY: json.dumps(layout)}) as w:
+        if case == "raw group":
+            w.add_tensor("G", torch.zeros(7))
+        else:
+            w.add_tensor("G", ras=encode_tensor(torch.randn(7)))
+    match = "outside its group|not encoded" if case in ("past the group", "raw group") else "malformed"
+    with pytest.raises(FormatError, match=match):
+        with sckit.open(path) as f:
+            f["b"]
+    with pytest.raises(FormatError, match=match):
+        sckit.unpack(path, tmp_path / "x.pt", progress=False)
+
+
+def test_a_group_is_decoded_once_for_all_its_members(tmp_path, monkeypatch):
+    """Reading every member decodes each group once (kept per opened file), not once per
+    member: a group's chunk would be decoded again for each of its small tensors."""
+    from sckit.container import Reader
+
+    sd = _small_tensors()
+    src = tmp_path / "small.safetensors"
+    save_file(sd, src)
+    rep = sckit.pack(src, tmp_path / "g.sck", progress=False)
+    calls: list[str] = []
+    real = Reader.ras
+    monkeypatch.setattr(Reader, "ras", lambda self, name: calls.append(name) or real(self, name))
+    with sckit.open(rep.path) as f:
+        same_tensors({k: f[k] for k in sd}, sd)
+    groups = [c for c in calls if c.startswith("::group[")]
+    assert groups and len(groups) == len(set(groups))
