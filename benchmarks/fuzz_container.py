@@ -126,6 +126,9 @@ def build_seeds(folder: Path) -> list[tuple[str, str]]:
         w.add_tensor("sparse", ras=encode_tensor((torch.randint(-3, 3, (40, 40), generator=g)
                                                   * (torch.rand(40, 40, generator=g) < 0.2)).float(), kind="element"))
         w.add_tensor("blk", ras=encode_tensor(torch.randint(-4, 4, (32, 30), generator=g).half(), kind="block"))
+        # > 256 distinct values: the byte-grouped "wide" codebook (meta "codebook_entries")
+        w.add_tensor("wide", ras=encode_tensor(torch.randn(900, generator=g)[torch.randint(0, 900, (40, 60), generator=g)],
+                                               layout="bytegroup"))
         w.add_tensor("f8", torch.randn(5, 7, generator=g).to(torch.float8_e4m3fn))
         w.add_tensor("u32", torch.arange(12, dtype=torch.int32).view(torch.uint32))
         w.add_tensor("empty", torch.empty(0, 3))
