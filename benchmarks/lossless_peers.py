@@ -193,8 +193,8 @@ def _measure(tensors: list[torch.Tensor]) -> dict[str, float]:
     res["pack_bits"] = 8.0 * pack_bits
 
     def dec_pack(entries=entries) -> list[torch.Tensor]:
-        # each tensor read as sckit.open / unpack read it: a group member is a slice of its
-        # group, decoded whole once (they keep it) when its first member is read
+        # as `sckit.open(path).state_dict()` reads them: each group decoded once, its members
+        # views of it (disjoint, as torch.split gives), every other tensor decoded alone
         out, groups = [], {}
         for r, off, n, t in entries:
             if r is None:
@@ -206,7 +206,7 @@ def _measure(tensors: list[torch.Tensor]) -> dict[str, float]:
                 g = groups.get(id(r))
                 if g is None:
                     g = groups[id(r)] = r.decode()
-                b = g[off: off + n].copy()  # open() hands out memory of its own
+                b = g[off: off + n]
             out.append(torch.from_numpy(b.view(np_same)).reshape(t.shape) if np_same is not None
                        else torch.from_numpy(b).view(dt).reshape(t.shape))
         return out
@@ -326,9 +326,9 @@ def peers(quick: bool = False) -> None:
           "its tensor). 'sckit.pack': the RAS and raw bytes `sckit.pack` stores for the "
           "tensors (its own planning: tensors under 4,096 weights grouped, up to 8,192 weights "
           "per group, one RAS each; tensors under 1 KiB alone stay raw), names and layout "
-          "JSON left out as ZipNN's stream has none; its decode reads each tensor as "
-          "`sckit.open` does (a group decoded whole at its first member's read and kept; each "
-          "member copied out of it). Last column: "
+          "JSON left out as ZipNN's stream has none; its decode reads the tensors as "
+          "`sckit.open(path).state_dict()` does (each group decoded once, its members views "
+          "of it). Last column: "
           "tensors in the byte-grouped layout / tensors encoded.\n")
     models = trained_models(quick)
     g = torch.Generator().manual_seed(0)

@@ -67,29 +67,42 @@ def _group_bits(r: Any, name: str, member: tuple[str, int, int], layout: dict[st
                 lo: int = 0, hi: int | None = None) -> np.ndarray:
     """Weights ``[lo, hi)`` (default: all) of group member ``name`` as storage bytes (a
     read-only view of the decoded group, kept in ``layout["_decoded"]``)."""
-    from sckit.errors import FormatError
-
     entry, off, n = member
     cache = layout.setdefault("_decoded", {})
     lock = layout.setdefault("_decoded_lock", threading.Lock())  # unpack reads on a pool
     whole = cache.get(entry)
     if whole is None:
-        if r.entry(entry).storage != "ras":  # pack stores a group only encoded
-            raise FormatError(f"{r.path}: group {entry!r} of tensor {name!r} is not encoded")
-        ras = r.ras(entry)
-        if len(ras.shape) != 1:
-            raise FormatError(f"{r.path}: group {entry!r} has shape {list(ras.shape)}, not 1-d")
-        whole = ras.decode()
+        whole = decode_group(r, entry, name)
         whole.setflags(write=False)  # callers copy before handing it out
         with lock:
             while len(cache) >= GROUP_CACHE:
                 cache.pop(next(iter(cache)), None)
             cache[entry] = whole
+    return member_bits(r, whole, name, member)[lo * whole.itemsize: (n if hi is None else hi)
+                                                 * whole.itemsize]
+
+
+def decode_group(r: Any, entry: str, name: str) -> np.ndarray:
+    """Group ``entry`` (holding tensor ``name``) decoded whole: a new 1-d array of bit patterns."""
+    from sckit.errors import FormatError
+
+    if r.entry(entry).storage != "ras":  # pack stores a group only encoded
+        raise FormatError(f"{r.path}: group {entry!r} of tensor {name!r} is not encoded")
+    ras = r.ras(entry)
+    if len(ras.shape) != 1:
+        raise FormatError(f"{r.path}: group {entry!r} has shape {list(ras.shape)}, not 1-d")
+    return ras.decode()
+
+
+def member_bits(r: Any, whole: np.ndarray, name: str, member: tuple[str, int, int]) -> np.ndarray:
+    """Member ``name``'s storage bytes: a view of its decoded group ``whole``, bounds checked."""
+    from sckit.errors import FormatError
+
+    entry, off, n = member
     if off + n > whole.shape[0]:
         raise FormatError(f"{r.path}: tensor {name!r} (weights {off} .. {off + n}) lies outside "
                           f"its group {entry!r} of {whole.shape[0]} weights")
-    hi = n if hi is None else hi
-    return whole[off + lo: off + hi].view(np.uint8)
+    return whole[off: off + n].view(np.uint8)
 
 
 def stored_nbytes(r: Any, name: str, layout: dict[str, Any] | None = None) -> int:

@@ -144,6 +144,34 @@ class CheckpointFile:
 
     __getitem__ = get_tensor
 
+    def state_dict(self) -> dict[str, Any]:
+        """Every tensor, decoded, in file order (``model.load_state_dict(f.state_dict())``).
+
+        Each tensor has memory of its own, except that tied names share one tensor (as
+        ``torch.load`` gives them) and the members of a group of small tensors (``sckit.pack``)
+        are disjoint views of their group, decoded once (as ``torch.split`` gives views):
+        reading them one by one costs a Python-level call and a copy each."""
+        from sckit.checkpoint_store import _member, decode_group, member_bits
+
+        out: dict[str, Any] = {}
+        groups: dict[str, np.ndarray] = {}
+        for name in self._names:
+            stored, dtype, shape = self._stored(name)
+            if stored != name and stored in out:  # a tied name: the same tensor
+                out[name] = out[stored]
+                continue
+            member = _member(self._layout, stored)
+            if member is None:
+                out[name] = self.get_tensor(name)
+                continue
+            whole = groups.get(member[0])
+            if whole is None:
+                if self._verify is True:
+                    self._reader.verify(member[0])
+                whole = groups[member[0]] = decode_group(self._reader, member[0], stored)
+            out[name] = self._wrap(member_bits(self._reader, whole, stored, member), dtype, shape)
+        return out
+
     def get_slice(self, name: str) -> TensorSlice:
         """A lazy view of tensor ``name``: ``get_shape()``, ``get_dtype()``, and indexing, where
         the first index picks dim-0 rows that are decoded alone."""

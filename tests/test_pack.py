@@ -197,6 +197,10 @@ def test_torch_state_dict_round_trip_keeps_ties(tmp_path):
     sd2 = torch.load(back, weights_only=True)
     same_tensors(sd, sd2)
     assert sd2["lm_head.weight"].data_ptr() == sd2["model.embed_tokens.weight"].data_ptr()
+    with sckit.open(tmp_path / "pt.sck") as f:  # state_dict() ties them too, in file order
+        sd3 = f.state_dict()
+    same_tensors(sd, sd3)
+    assert sd3["lm_head.weight"] is sd3["model.embed_tokens.weight"]
     st = sckit.unpack(tmp_path / "pt.sck", tmp_path / "back.safetensors", progress=False)
     t1, _ = st_contents(st)
     assert set(t1) == set(sd)
@@ -440,3 +444,31 @@ def test_a_group_is_decoded_once_for_all_its_members(tmp_path, monkeypatch):
         same_tensors({k: f[k] for k in sd}, sd)
     groups = [c for c in calls if c.startswith("::group[")]
     assert groups and len(groups) == len(set(groups))
+
+
+def test_state_dict_decodes_each_group_once_into_disjoint_views(tmp_path, monkeypatch):
+    """``f.state_dict()``: every tensor bit-exact; a group's members are views of one decode
+    (no copy each), disjoint, and writable without touching each other or the file."""
+    from sckit import checkpoint_store
+
+    sd = _small_tensors()
+    src = tmp_path / "small.safetensors"
+    save_file(sd, src)
+    rep = sckit.pack(src, tmp_path / "g.sck", progress=False)
+    calls: list[str] = []
+    real = checkpoint_store.decode_group
+    monkeypatch.setattr(checkpoint_store, "decode_group",
+                        lambda r, entry, name: calls.append(entry) or real(r, entry, name))
+    with sckit.open(rep.path) as f:
+        got = f.state_dict()
+        assert list(got) == list(f)
+        same_tensors(dict(sorted(got.items())), dict(sorted(sd.items())))
+        assert calls and len(calls) == len(set(calls))  # each group decoded once
+        a, b = got["b0.bias"], got["b1.bias"]
+        # views of one decode: b sits exactly where the group layout puts it after a
+        members = f._layout["members"]
+        assert members["b0.bias"][0] == members["b1.bias"][0]
+        assert b.data_ptr() - a.data_ptr() == 4 * (members["b1.bias"][1] - members["b0.bias"][1])
+        a.add_(1.0)
+        assert torch.equal(b, sd["b1.bias"])
+        assert torch.equal(f["b0.bias"], sd["b0.bias"])  # the file is untouched
