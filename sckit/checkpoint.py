@@ -157,9 +157,11 @@ def _jobs(tensors: list[TensorSpec], part_weights: int) -> list[_Job]:
     member was), big ones split into row blocks."""
     jobs: list[_Job] = []
     open_groups: dict[str, list[TensorSpec]] = {}
+    weights: dict[str, int] = {}  # of each open group
 
     def close(dtype: str) -> None:
         members = open_groups.pop(dtype)
+        weights.pop(dtype)
         if len(members) == 1:
             jobs.append(_Job(members[0], members[0].name))
         else:
@@ -169,10 +171,10 @@ def _jobs(tensors: list[TensorSpec], part_weights: int) -> list[_Job]:
         if not _groupable(t):
             jobs += _plan(t, part_weights)
             continue
-        cur = open_groups.get(t.dtype, [])
-        if cur and sum(m.n_elements for m in cur) + t.n_elements > GROUP_WEIGHTS:
+        if t.dtype in open_groups and weights[t.dtype] + t.n_elements > GROUP_WEIGHTS:
             close(t.dtype)
         open_groups.setdefault(t.dtype, []).append(t)
+        weights[t.dtype] = weights.get(t.dtype, 0) + t.n_elements
     for dtype in list(open_groups):
         close(dtype)
     return jobs
