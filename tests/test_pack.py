@@ -428,15 +428,18 @@ def test_forged_groups_are_format_errors(case, tmp_path):
         sckit.unpack(path, tmp_path / "x.pt", progress=False)
 
 
+def _packed_small(tmp_path: Path) -> tuple[dict[str, torch.Tensor], sckit.checkpoint.PackReport]:
+    sd = _small_tensors()
+    save_file(sd, tmp_path / "small.safetensors")
+    return sd, sckit.pack(tmp_path / "small.safetensors", tmp_path / "g.sck", progress=False)
+
+
 def test_a_group_is_decoded_once_for_all_its_members(tmp_path, monkeypatch):
     """Reading every member decodes each group once (kept per opened file), not once per
     member: a group's chunk would be decoded again for each of its small tensors."""
     from sckit.container import Reader
 
-    sd = _small_tensors()
-    src = tmp_path / "small.safetensors"
-    save_file(sd, src)
-    rep = sckit.pack(src, tmp_path / "g.sck", progress=False)
+    sd, rep = _packed_small(tmp_path)
     calls: list[str] = []
     real = Reader.ras
     monkeypatch.setattr(Reader, "ras", lambda self, name: calls.append(name) or real(self, name))
@@ -451,10 +454,7 @@ def test_state_dict_decodes_each_group_once_into_disjoint_views(tmp_path, monkey
     (no copy each), disjoint, and writable without touching each other or the file."""
     from sckit import checkpoint_store
 
-    sd = _small_tensors()
-    src = tmp_path / "small.safetensors"
-    save_file(sd, src)
-    rep = sckit.pack(src, tmp_path / "g.sck", progress=False)
+    sd, rep = _packed_small(tmp_path)
     calls: list[str] = []
     real = checkpoint_store.decode_group
     monkeypatch.setattr(checkpoint_store, "decode_group",

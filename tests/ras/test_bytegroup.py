@@ -206,17 +206,7 @@ def test_wide_codebook_flipped_bytes_never_crash(seed, n_flips):
     its padded table (some tensor comes out, or a FormatError), never out of bounds."""
     meta, arrays = encode_tensor(_many_levels(3000, (5 * CHUNK + 7,), torch.float32),
                                  layout="bytegroup").to_arrays()
-    arrays = {k: np.array(v) for k, v in arrays.items()}
-    rng = np.random.default_rng(seed)
-    w = arrays["words"].view(np.uint8)
-    pos = rng.integers(0, w.size - 8, n_flips)
-    w[pos] ^= rng.integers(1, 256, n_flips).astype(np.uint8)
-    r = RAS.from_arrays(meta, arrays)
-    try:
-        assert r.decode().shape == r.shape
-        r.decode_rows(CHUNK, 3 * CHUNK)
-    except FormatError:
-        pass
+    _flip_and_decode(meta, {k: np.array(v) for k, v in arrays.items()}, seed, n_flips)
 
 
 def test_auto_keeps_the_smaller_layout():
@@ -336,15 +326,19 @@ def test_order0_bound_recomputed_after_loading():
 @given(st.integers(0, 10**9), st.integers(1, 40))
 def test_flipped_code_bits_never_crash(seed, n_flips):
     """A forged stream decodes to some tensor or raises FormatError: never reads out of bounds."""
-    meta, arrays = _parts(5 * CHUNK + 7)
+    _flip_and_decode(*_parts(5 * CHUNK + 7), seed, n_flips)
+
+
+def _flip_and_decode(meta, arrays, seed: int, n_flips: int) -> None:
+    """Flip ``n_flips`` random bytes of the stored words, then decode whole and a row range:
+    some tensor of the right shape comes out, or a FormatError."""
     rng = np.random.default_rng(seed)
     w = arrays["words"].view(np.uint8)
     pos = rng.integers(0, w.size - 8, n_flips)
     w[pos] ^= rng.integers(1, 256, n_flips).astype(np.uint8)
     r = RAS.from_arrays(meta, arrays)
     try:
-        out = r.decode()
-        assert out.shape == r.shape
+        assert r.decode().shape == r.shape
         r.decode_rows(CHUNK, 3 * CHUNK)
     except FormatError:
         pass
