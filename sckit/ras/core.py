@@ -4,6 +4,7 @@ building: :mod:`sckit.ras.encoder`)."""
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,17 @@ from sckit.ras import sparse as sp
 from sckit.ras.codebook import MAX_CODEBOOK
 from sckit.ras.fields import SPLITS, FieldSplit, n_raw_words, split_for
 from sckit.ras.grammar import Layout, make_layout
+
+_TLS = threading.local()
+
+
+def _scratch() -> np.ndarray:
+    """This thread's fused-decoder scratch (``grammar.SCRATCH`` uint16): one allocation per
+    thread (decode-ahead threads get their own), not a 16 KB one per call."""
+    buf = getattr(_TLS, "scratch", None)
+    if buf is None:
+        buf = _TLS.scratch = np.empty(grammar.SCRATCH, np.uint16)
+    return buf
 
 __all__ = ["DTYPES", "RAS", "from_bytes"]
 
@@ -247,15 +259,36 @@ class RAS:
         # lazy cursors for short ranges over big trees (see huffman_wm._EAGER_SYMBOLS_PER_NODE)
         lazy = eager_min > (r1 - r0) * row_len
         done = grammar.decode_dense(*kargs, lazy, r0, r1, row_len, rps, raw, shift, sign, cb,  # type: ignore[call-arg]
-                                    use_cb, np.empty(grammar.SCRATCH, np.uint16), out_flat)
+                                    use_cb, _scratch(), out_flat)
         if done < 0:
             raise FormatError("RAS: a codebook symbol is out of range (corrupt stream)")
 
     def decode(self, out: np.ndarray | None = None) -> np.ndarray:
         """The whole tensor as its integer bit-pattern view (uint32 for float32, ...), shape
         :attr:`shape`. ``out``: a C-contiguous array of that dtype and shape to fill."""
-        out = self._check_out(out, self.shape)
-        if self.n_weights:
+        whole = self.__dict__.get("_whole_call")
+        if whole is None:  # the whole-tensor fused call's arguments, built once
+            dt, fused = self._dense_args()
+            if fused is not None and self.n_weights:
+                kargs, row_len, rps, raw, shift, sign, cb, use_cb, eager_min = fused
+                n_rows = self.layout.n_rows
+                whole = (dt, (*kargs, eager_min > n_rows * row_len, 0, n_rows, row_len, rps, raw,
+                              shift, sign, cb, use_cb))
+            else:
+                whole = (dt, None)
+            self.__dict__["_whole_call"] = whole
+        dt, call = whole
+        # a model of hundreds of small tensors pays the checks below per tensor: the common
+        # cases (no out, or a fitting one) skip the generic ones
+        if out is None:
+            out = np.empty(self.shape, dt)
+        elif not (type(out) is np.ndarray and out.dtype == dt and out.shape == self.shape
+                  and out.flags.c_contiguous and out.flags.writeable):
+            out = self._check_out(out, self.shape)  # raises the error that names the problem
+        if call is not None:
+            if grammar.decode_dense(*call, _scratch(), out.reshape(-1)) < 0:  # type: ignore[call-arg]
+                raise FormatError("RAS: a codebook symbol is out of range (corrupt stream)")
+        elif self.n_weights:
             self._fill_rows(0, self.n_stream, 0, self.layout.n_rows, out.reshape(-1))
         return out
 
