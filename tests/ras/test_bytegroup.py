@@ -363,6 +363,31 @@ def test_container_round_trip(tmp_path):
         assert torch.equal(got.view(torch.int32), p.detach().view(torch.int32))
 
 
+def test_wide_codebook_model_compresses_runs_and_round_trips(tmp_path):
+    """A layer quantized to 1,000 levels (more than a byte indexes): sckit.compress takes the
+    wide byte-grouped form, runs bit-identical to the source, and saves / loads bit-exactly."""
+    from torch import nn
+
+    import sckit
+
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(128, 256), nn.ReLU(), nn.Linear(256, 10)).eval()
+    with torch.no_grad():  # a fine (10-bit) grid on the first layer
+        w = m[0].weight
+        levels = torch.linspace(float(w.min()), float(w.max()), 1000)
+        w.copy_(levels[torch.bucketize(w, levels).clamp(max=999)])
+    x = torch.randn(3, 128)
+    sm = sckit.compress(m, x)
+    r = sm.ras["0.weight"]
+    assert isinstance(r, ByteGroupRAS) and r.wide and 256 < r.codebook.size <= 1000
+    assert torch.equal(sm(x).view(torch.int32), m(x).view(torch.int32))
+    sckit.save(sm, tmp_path / "m.sckit")
+    loaded = sckit.load(tmp_path / "m.sckit", nn.Sequential(nn.Linear(128, 256), nn.ReLU(),
+                                                           nn.Linear(256, 10)))
+    assert loaded.ras["0.weight"].wide
+    assert torch.equal(loaded(x).view(torch.int32), m(x).view(torch.int32))
+
+
 @pytest.mark.parametrize("codebook", ["auto", True])
 def test_constant_tensors(codebook):
     """One distinct value: the code gets an unused sibling symbol (a complete code)."""
