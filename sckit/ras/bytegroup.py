@@ -300,7 +300,8 @@ class ByteGroupRAS(RAS):
             # the unused sibling of a one-entry codebook, which decodes as 0 bits); wide: up
             # to the last high byte's 256 indices, so any stored low byte indexes it too (a
             # forged one past the codebook decodes as 0 bits)
-            cb = np.zeros(256 * (int(self.alpha[-1]) + 1) if self.wide else 256, dt)
+            n_cb = 0 if self.codebook is None else self.codebook.size
+            cb = np.zeros(max(256 * (int(self.alpha[-1]) + 1), n_cb) if self.wide else 256, dt)
             if self.codebook is not None:
                 cb[: self.codebook.size] = self.codebook
             # a codebook tensor reads no raw plane: its stand-in takes the dtype the float
