@@ -97,6 +97,10 @@ def _bases() -> list[tuple[str, str, dict[str, Any], dict[str, np.ndarray]]]:
         add("bg_f32", "sckit.ras", ras.encode(big, kind="block", layout="bytegroup"))
         add("bg_cb", "sckit.ras", ras.encode(q.astype(np.float32), kind="element",
                                              layout="bytegroup", codebook=True))
+        # > 256 values: the wide codebook (high byte coded, low byte raw, "codebook_entries")
+        levels = (rng.standard_normal(1500) * 0.05).astype(np.float32)
+        add("bg_wide", "sckit.ras", ras.encode(levels[rng.integers(0, 1500, (30, 400))],
+                                               kind="block", layout="bytegroup", codebook=True))
     except TypeError:
         pass
     return out
