@@ -272,7 +272,8 @@ def _pack_entries(tensors: list[torch.Tensor]) -> tuple[list[tuple[Any, int | No
     out: dict[str, tuple[Any, int | None, int, torch.Tensor]] = {}
     stored = 0
     for job in _jobs(specs, PART_WEIGHTS):
-        for e in _encode(job).singles or [_encode(job)]:
+        enc = _encode(job)
+        for e in enc.singles or [enc]:
             if e.job.members:
                 stored += e.ras.nbytes
                 off = 0

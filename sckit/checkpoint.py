@@ -55,7 +55,8 @@ PART_SEP = "::rows["
 # GROUP_WEIGHTS weights per group of one dtype in file order (layout["groups"]): one code
 # table and one container entry for all, where each alone paid its own (PP-OCR's direction
 # classifier, 202 of its 213 tensors under 4,096 weights: 27.05 -> 26.81 bits/weight, ZipNN's
-# one stream 26.82). A group fits one decode chunk, so reading a member decodes at most that.
+# one stream 26.82). Reading one member decodes its group (<= 32 KB of float32), which an
+# opened file keeps for the members after it (checkpoint_store._group_bits).
 GROUP_MAX_WEIGHTS = 4096
 GROUP_WEIGHTS = 8192
 GROUP_PREFIX = "::group["
@@ -185,14 +186,11 @@ def _encode_group(job: _Job) -> _Encoded:
     by one (each encoded or raw, plus a container entry each, ~40 bytes); else those."""
     from sckit.ras import encode
 
-    singles = [_encode(_Job(m, m.name)) for m in job.members]
+    data = [_read(_Job(m, m.name)) for m in job.members]  # each member read once
+    singles = [_encode_data(_Job(m, m.name), d) for m, d in zip(job.members, data, strict=True)]
     alone = 0
     for e in singles:
         alone += 40 + int(e.ras.nbytes if e.ras is not None else e.raw.nbytes)  # type: ignore[union-attr]
-    data = [m.read() for m in job.members]
-    for m, d in zip(job.members, data, strict=True):
-        if d.nbytes != m.nbytes:
-            raise FormatError(f"tensor {m.name!r}: read {d.nbytes} bytes, expected {m.nbytes}")
     bits = np.concatenate(data).view(f"<u{ITEMSIZE[job.spec.dtype]}")
     r = encode(bits, dtype=RAS_DTYPE[job.spec.dtype], kind="element", layout="auto")
     if r.nbytes + 40 < alone:
@@ -202,10 +200,11 @@ def _encode_group(job: _Job) -> _Encoded:
 
 def _encode(job: _Job) -> _Encoded:
     """Read one entry's bytes and encode them (runs on a pool thread; numba releases the GIL)."""
-    from sckit.ras import encode
+    return _encode_group(job) if job.members else _encode_data(job, _read(job))
 
-    if job.members:
-        return _encode_group(job)
+
+def _read(job: _Job) -> np.ndarray:
+    """One entry's storage bytes (a whole tensor or its row block), length checked."""
     spec = job.spec
     if job.rows is None:
         data, want = spec.read(), spec.nbytes
@@ -215,6 +214,14 @@ def _encode(job: _Job) -> _Encoded:
         data = spec.read_at(job.rows[0] * row_bytes, want)
     if data.nbytes != want:
         raise FormatError(f"tensor {spec.name!r}: read {data.nbytes} bytes, expected {want}")
+    return data
+
+
+def _encode_data(job: _Job, data: np.ndarray) -> _Encoded:
+    """One entry's bytes encoded, or kept raw with the reason."""
+    from sckit.ras import encode
+
+    spec = job.spec
     name = RAS_DTYPE.get(spec.dtype)
     if name is None:
         return _Encoded(job, raw=data, reason=f"dtype {spec.dtype} is not encoded by sckit.ras")
@@ -360,7 +367,7 @@ def read_layout(metadata: dict[str, str], path: Path) -> dict[str, Any]:
 def _members(layout: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[str, int, int]]:
     """tensor name -> (group entry, first weight, weights) from ``layout["groups"]``: each
     member a listed tensor stored nowhere else, members in order without overlap (the group
-    entry's length is checked when it is read: ``checkpoint_store.entry_bits``)."""
+    entry's length is checked when it is read: ``checkpoint_store.member_bits``)."""
     out: dict[str, tuple[str, int, int]] = {}
     for entry, members in (layout.get("groups") or {}).items():
         entry = str(entry)

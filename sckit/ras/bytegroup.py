@@ -38,6 +38,7 @@ import numpy as np
 
 from sckit.errors import FormatError
 from sckit.ras import bytegroup_kernels as K
+from sckit.ras.codebook import MAX_CODEBOOK
 from sckit.ras.core import RAS
 from sckit.ras.fields import FieldSplit
 from sckit.ras.grammar import make_layout
@@ -62,7 +63,6 @@ def chunk_for(n: int) -> int:
 MAX_CODE_LENGTH = 16
 MAX_PAIR_ALPHABET = 64  # pair codes for at most 64 distinct symbols (4096 pair symbols)
 BYTE_CODEBOOK = 256  # codebooks up to this size: the index is the symbol; above: "wide"
-MAX_CODEBOOK = 1 << 16
 MAX_WEIGHTS = (1 << 34) - 1
 _MODES = {"float32": 0, "bfloat16": 1}  # field modes of the kernels; 2 = codebook, 3 = wide
 
@@ -334,12 +334,7 @@ class ByteGroupRAS(RAS):
         """The whole tensor as its integer bit patterns (see :meth:`RAS.decode`); the common
         case (no ``out`` or a fitting one) skips the generic checks: a few microseconds per
         call matter for models of hundreds of small tensors."""
-        dt = self._dt
-        if out is None:
-            out = np.empty(self.shape, dt)
-        elif not (type(out) is np.ndarray and out.dtype == dt and out.shape == self.shape
-                  and out.flags.c_contiguous and out.flags.writeable):
-            out = self._check_out(out, self.shape)  # raises the error that names the problem
+        out = self._fit_out(out, self._dt)
         whole = self._whole
         if whole is None:  # the whole-tensor call's arguments, built once
             if not self.n_weights:

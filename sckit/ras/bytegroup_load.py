@@ -22,7 +22,6 @@ from sckit.ras.bytegroup import (
     BYTE_CODEBOOK,
     LAYOUT,
     MAX_CODE_LENGTH,
-    MAX_CODEBOOK,
     MAX_PAIR_ALPHABET,
     MAX_WEIGHTS,
     ByteGroupRAS,
@@ -31,6 +30,7 @@ from sckit.ras.bytegroup import (
     lut_bits_for,
 )
 from sckit.ras.bytegroup_kernels import load_tables
+from sckit.ras.codebook import MAX_CODEBOOK
 from sckit.ras.fields import split_for
 from sckit.ras.grammar import KINDS, make_layout
 from sckit.ras.validate import meta_bool, meta_int

@@ -181,6 +181,17 @@ class RAS:
             raise ValueError("out must be C-contiguous and writeable")
         return out
 
+    def _fit_out(self, out: np.ndarray | None, dt: np.dtype) -> np.ndarray:
+        """The array a whole decode fills: a new one, or ``out`` when it fits. A model of
+        hundreds of small tensors pays this per tensor, so the common cases take one test;
+        anything else goes to ``_check_out``, which raises the error that names the problem."""
+        if out is None:
+            return np.empty(self.shape, dt)
+        if (type(out) is np.ndarray and out.dtype == dt and out.shape == self.shape
+                and out.flags.c_contiguous and out.flags.writeable):
+            return out
+        return self._check_out(out, self.shape)
+
     def _symbols(self, start: int, stop: int) -> np.ndarray:
         # always uint32 (not the smallest dtype): one numba specialization of the decode kernels
         # per output dtype instead of two; costs ~1 ms per 4M symbols
@@ -278,13 +289,7 @@ class RAS:
                 whole = (dt, None)
             self.__dict__["_whole_call"] = whole
         dt, call = whole
-        # a model of hundreds of small tensors pays the checks below per tensor: the common
-        # cases (no out, or a fitting one) skip the generic ones
-        if out is None:
-            out = np.empty(self.shape, dt)
-        elif not (type(out) is np.ndarray and out.dtype == dt and out.shape == self.shape
-                  and out.flags.c_contiguous and out.flags.writeable):
-            out = self._check_out(out, self.shape)  # raises the error that names the problem
+        out = self._fit_out(out, dt)
         if call is not None:
             if grammar.decode_dense(*call, _scratch(), out.reshape(-1)) < 0:  # type: ignore[call-arg]
                 raise FormatError("RAS: a codebook symbol is out of range (corrupt stream)")
