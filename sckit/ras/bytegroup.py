@@ -38,6 +38,7 @@ import numpy as np
 
 from sckit.errors import FormatError
 from sckit.ras import bytegroup_kernels as K
+from sckit.ras.bound_call import bind, out_ok
 from sckit.ras.codebook import MAX_CODEBOOK
 from sckit.ras.core import RAS
 from sckit.ras.fields import FieldSplit
@@ -257,6 +258,8 @@ class ByteGroupRAS(RAS):
         self._h0: float | None = None
         self._kernel_args: tuple | None = None
         self._whole: tuple | None = None
+        # decode_range's entry point bound to _whole's types (None: not yet, False: unbindable)
+        self._entry: Any = None
         self._lut = lut  # the decoding table, when the loader built it with the lengths
 
     def __repr__(self) -> str:
@@ -334,6 +337,7 @@ class ByteGroupRAS(RAS):
         """The whole tensor as its integer bit patterns (see :meth:`RAS.decode`); the common
         case (no ``out`` or a fitting one) skips the generic checks: a few microseconds per
         call matter for models of hundreds of small tensors."""
+        fresh = out is None
         out = self._fit_out(out, self._dt)
         whole = self._whole
         if whole is None:  # the whole-tensor call's arguments, built once
@@ -344,8 +348,17 @@ class ByteGroupRAS(RAS):
             whole = self._whole = (wb, starts, total, self.chunk, n, self.pairs, lut, lut_bits,
                                    self._mode, lo, hi, cb, 0, n)
         # (a wrapper kernel taking the scalars as one array dispatched 0.1 us faster and cost
-        # 0.5 s more of the first compress's compile: not taken)
-        if not K.decode_range(*whole, out.reshape(-1), _scratch()):  # type: ignore[call-arg]
+        # 0.5 s more of the first compress's compile: not taken; the bound entry point below
+        # skips the dispatch's typing instead)
+        flat = out.reshape(-1)
+        entry = self._entry
+        if entry and (fresh or out_ok(out)):
+            ok = entry(*whole, flat, _scratch())
+        else:
+            ok = K.decode_range(*whole, flat, _scratch())  # type: ignore[call-arg]
+            if entry is None and (fresh or out_ok(out)):
+                self._entry = bind(K.decode_range, (*whole, flat, _scratch())) or False
+        if not ok:
             raise FormatError("RAS (bytegroup): the code stream does not match its directory "
                               "(corrupt stream)")
         return out

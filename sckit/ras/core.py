@@ -12,6 +12,7 @@ import numpy as np
 from sckit.errors import FormatError
 from sckit.ras import grammar
 from sckit.ras import sparse as sp
+from sckit.ras.bound_call import bind, out_ok
 from sckit.ras.codebook import MAX_CODEBOOK
 from sckit.ras.fields import SPLITS, FieldSplit, n_raw_words, split_for
 from sckit.ras.grammar import Layout, make_layout
@@ -248,8 +249,10 @@ class RAS:
                 raw = self.raw if self.raw.size else np.zeros(2, np.uint64)
                 from sckit.succinct.huffman_wm import _EAGER_SYMBOLS_PER_NODE
 
-                fused = (kargs[:-1], self.layout.row_len, self.layout.rps_array(), raw,
-                         *self._shift_sign, cb, self.codebook is not None,
+                hw, rdir, *tables, mark, _ = kargs
+                packed = grammar.pack_tables(*tables, self.layout.rps_array())
+                fused = ((hw, rdir, packed, mark), self.layout.row_len, raw, *self._shift_sign,
+                         cb, self.codebook is not None,
                          kargs[4].shape[0] * _EAGER_SYMBOLS_PER_NODE)  # fmt: skip
             args = (dt, fused)
             self.__dict__["_dense_args_cache"] = args
@@ -266,11 +269,11 @@ class RAS:
                 p0, p1 = lay.row_position(r0), lay.row_position(r1 - 1) + lay.row_len
             self._fill(self._symbols(p0, p1), p0, r0, r1, out_flat)
             return
-        kargs, row_len, rps, raw, shift, sign, cb, use_cb, eager_min = fused
+        kargs, row_len, raw, shift, sign, cb, use_cb, eager_min = fused
         # lazy cursors for short ranges over big trees (see huffman_wm._EAGER_SYMBOLS_PER_NODE)
         lazy = eager_min > (r1 - r0) * row_len
-        done = grammar.decode_dense(*kargs, lazy, r0, r1, row_len, rps, raw, shift, sign, cb,  # type: ignore[call-arg]
-                                    use_cb, _scratch(), out_flat)
+        done = grammar.decode_packed(*kargs, lazy, r0, r1, row_len, raw, shift, sign, cb,  # type: ignore[call-arg]
+                                     use_cb, _scratch(), out_flat)
         if done < 0:
             raise FormatError("RAS: a codebook symbol is out of range (corrupt stream)")
 
@@ -281,17 +284,26 @@ class RAS:
         if whole is None:  # the whole-tensor fused call's arguments, built once
             dt, fused = self._dense_args()
             if fused is not None and self.n_weights:
-                kargs, row_len, rps, raw, shift, sign, cb, use_cb, eager_min = fused
+                kargs, row_len, raw, shift, sign, cb, use_cb, eager_min = fused
                 n_rows = self.layout.n_rows
-                whole = (dt, (*kargs, eager_min > n_rows * row_len, 0, n_rows, row_len, rps, raw,
-                              shift, sign, cb, use_cb))
+                # [dtype, arguments, bound entry point (None: not bound yet, False: unbindable)]
+                whole = [dt, (*kargs, eager_min > n_rows * row_len, 0, n_rows, row_len, raw,
+                              shift, sign, cb, use_cb), None]
             else:
-                whole = (dt, None)
+                whole = [dt, None, False]
             self.__dict__["_whole_call"] = whole
-        dt, call = whole
+        dt, call, entry = whole
+        fresh = out is None
         out = self._fit_out(out, dt)
         if call is not None:
-            if grammar.decode_dense(*call, _scratch(), out.reshape(-1)) < 0:  # type: ignore[call-arg]
+            flat = out.reshape(-1)
+            if entry and (fresh or out_ok(out)):
+                bad = entry(*call, _scratch(), flat) < 0
+            else:
+                bad = grammar.decode_packed(*call, _scratch(), flat) < 0  # type: ignore[call-arg]
+                if entry is None and (fresh or out_ok(out)):
+                    whole[2] = bind(grammar.decode_packed, (*call, _scratch(), flat)) or False
+            if bad:
                 raise FormatError("RAS: a codebook symbol is out of range (corrupt stream)")
         elif self.n_weights:
             self._fill_rows(0, self.n_stream, 0, self.layout.n_rows, out.reshape(-1))

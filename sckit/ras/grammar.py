@@ -315,3 +315,31 @@ def decode_dense(hw, rdir, child, leaf_sym, node_level, lvl_off, lvl_zeros, lvl_
                     q += r // rps[lev] + 1
         cs = ce
     return np.int64(o)
+
+
+# the arrays decode_dense takes from one packed int64 table (see :func:`pack_tables`)
+N_PACKED = 10
+
+
+def pack_tables(*tables: np.ndarray) -> np.ndarray:
+    """decode_dense's ten int64 tables (``child`` ... ``cut_gid``, then ``rps``, in its argument
+    order) as one array: ``N_PACKED + 1`` offsets, then the tables. numba unboxes each array
+    argument of a call (~30 ns each); a model of hundreds of small tensors pays that per
+    tensor, so the decoders pass one array, not ten."""
+    if len(tables) != N_PACKED:
+        raise ValueError(f"pack_tables takes {N_PACKED} tables, got {len(tables)}")
+    parts = [np.ascontiguousarray(a, dtype=np.int64).reshape(-1) for a in tables]
+    offs = np.cumsum([N_PACKED + 1] + [p.size for p in parts])
+    return np.concatenate([offs.astype(np.int64), *parts])
+
+
+@njit(cache=True, nogil=True)
+def decode_packed(hw, rdir, tabs, mark, lazy, r0, r1, row_len, words, shift, sign_pos, codebook,
+                  use_codebook, scratch, out):
+    """:func:`decode_dense` with its int64 tables packed by :func:`pack_tables`."""
+    o = tabs[:N_PACKED + 1]
+    return decode_dense(hw, rdir, tabs[o[0]:o[1]], tabs[o[1]:o[2]], tabs[o[2]:o[3]],
+                        tabs[o[3]:o[4]], tabs[o[4]:o[5]], tabs[o[5]:o[6]], tabs[o[6]:o[7]],
+                        tabs[o[7]:o[8]], tabs[o[8]:o[9]], mark, lazy, r0, r1, row_len,
+                        tabs[o[9]:o[10]], words, shift, sign_pos, codebook, use_codebook,
+                        scratch, out)
