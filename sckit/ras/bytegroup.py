@@ -38,7 +38,7 @@ import numpy as np
 
 from sckit.errors import FormatError
 from sckit.ras import bytegroup_kernels as K
-from sckit.ras.bound_call import bind, out_ok
+from sckit.ras.bound_call import BIND_AFTER, next_state, out_ok
 from sckit.ras.codebook import MAX_CODEBOOK
 from sckit.ras.core import RAS
 from sckit.ras.fields import FieldSplit
@@ -258,8 +258,8 @@ class ByteGroupRAS(RAS):
         self._h0: float | None = None
         self._kernel_args: tuple | None = None
         self._whole: tuple | None = None
-        # decode_range's entry point bound to _whole's types (None: not yet, False: unbindable)
-        self._entry: Any = None
+        # decode_range's entry point state (see sckit.ras.bound_call.BIND_AFTER)
+        self._entry: Any = BIND_AFTER
         self._lut = lut  # the decoding table, when the loader built it with the lengths
 
     def __repr__(self) -> str:
@@ -337,7 +337,7 @@ class ByteGroupRAS(RAS):
         """The whole tensor as its integer bit patterns (see :meth:`RAS.decode`); the common
         case (no ``out`` or a fitting one) skips the generic checks: a few microseconds per
         call matter for models of hundreds of small tensors."""
-        fresh = out is None
+        fits = out is None
         out = self._fit_out(out, self._dt)
         whole = self._whole
         if whole is None:  # the whole-tensor call's arguments, built once
@@ -352,12 +352,13 @@ class ByteGroupRAS(RAS):
         # skips the dispatch's typing instead)
         flat = out.reshape(-1)
         entry = self._entry
-        if entry and (fresh or out_ok(out)):
+        fits = fits or out_ok(out)
+        if fits and type(entry) is not int:
             ok = entry(*whole, flat, _scratch())
         else:
             ok = K.decode_range(*whole, flat, _scratch())  # type: ignore[call-arg]
-            if entry is None and (fresh or out_ok(out)):
-                self._entry = bind(K.decode_range, (*whole, flat, _scratch())) or False
+            if fits and type(entry) is int and entry >= 0:
+                self._entry = next_state(entry, K.decode_range, (*whole, flat, _scratch()))
         if not ok:
             raise FormatError("RAS (bytegroup): the code stream does not match its directory "
                               "(corrupt stream)")

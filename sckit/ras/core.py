@@ -12,7 +12,7 @@ import numpy as np
 from sckit.errors import FormatError
 from sckit.ras import grammar
 from sckit.ras import sparse as sp
-from sckit.ras.bound_call import bind, out_ok
+from sckit.ras.bound_call import BIND_AFTER, next_state, out_ok
 from sckit.ras.codebook import MAX_CODEBOOK
 from sckit.ras.fields import SPLITS, FieldSplit, n_raw_words, split_for
 from sckit.ras.grammar import Layout, make_layout
@@ -286,23 +286,24 @@ class RAS:
             if fused is not None and self.n_weights:
                 kargs, row_len, raw, shift, sign, cb, use_cb, eager_min = fused
                 n_rows = self.layout.n_rows
-                # [dtype, arguments, bound entry point (None: not bound yet, False: unbindable)]
+                # [dtype, arguments, entry point state (see sckit.ras.bound_call.BIND_AFTER)]
                 whole = [dt, (*kargs, eager_min > n_rows * row_len, 0, n_rows, row_len, raw,
-                              shift, sign, cb, use_cb), None]
+                              shift, sign, cb, use_cb), BIND_AFTER]
             else:
-                whole = [dt, None, False]
+                whole = [dt, None, -1]
             self.__dict__["_whole_call"] = whole
         dt, call, entry = whole
-        fresh = out is None
+        fits = out is None
         out = self._fit_out(out, dt)
         if call is not None:
             flat = out.reshape(-1)
-            if entry and (fresh or out_ok(out)):
+            fits = fits or out_ok(out)
+            if fits and type(entry) is not int:
                 bad = entry(*call, _scratch(), flat) < 0
             else:
                 bad = grammar.decode_packed(*call, _scratch(), flat) < 0  # type: ignore[call-arg]
-                if entry is None and (fresh or out_ok(out)):
-                    whole[2] = bind(grammar.decode_packed, (*call, _scratch(), flat)) or False
+                if fits and type(entry) is int and entry >= 0:
+                    whole[2] = next_state(entry, grammar.decode_packed, (*call, _scratch(), flat))
             if bad:
                 raise FormatError("RAS: a codebook symbol is out of range (corrupt stream)")
         elif self.n_weights:

@@ -17,6 +17,16 @@ def _bits(layout: str, n: int = 3000, seed: int = 0) -> tuple[ras.RAS, np.ndarra
     return r, x.view(np.uint32).reshape(30, -1)
 
 
+def test_next_state_counts_down_then_binds() -> None:
+    r, ref = _bits("wm", seed=3)
+    r.decode()
+    args = (*r.__dict__["_whole_call"][1], np.empty(grammar.SCRATCH, np.uint16),
+            np.empty(ref.size, np.uint32))
+    assert bound_call.next_state(2, grammar.decode_packed, args) == 1
+    assert callable(bound_call.next_state(0, grammar.decode_packed, args))
+    assert bound_call.next_state(0, grammar.decode_packed, (object(),)) == -1
+
+
 def _entry(r: ras.RAS) -> object:
     return r._entry if hasattr(r, "_entry") else r.__dict__["_whole_call"][2]
 
@@ -24,7 +34,9 @@ def _entry(r: ras.RAS) -> object:
 @pytest.mark.parametrize("layout", ["wm", "bytegroup"])
 def test_bound_entry_is_taken_and_exact(layout: str) -> None:
     r, ref = _bits(layout)
-    assert np.array_equal(r.decode(), ref)  # first call: dispatcher, then bound
+    assert np.array_equal(r.decode(), ref)  # first call: dispatcher only (a load decodes once)
+    assert _entry(r) == bound_call.BIND_AFTER - 1
+    assert np.array_equal(r.decode(), ref)  # second: dispatcher, then bound
     assert callable(_entry(r))
     for _ in range(3):  # bound calls, new arrays and a given out
         assert np.array_equal(r.decode(), ref)
@@ -39,10 +51,12 @@ def test_unaligned_out_goes_through_the_dispatcher(layout: str) -> None:
     raw = np.zeros(ref.nbytes + 1, np.uint8)
     unaligned = raw[1:].view(np.uint32).reshape(ref.shape)
     assert not unaligned.flags.aligned
-    # first call with an unaligned out: must not bind the entry point to the unaligned type
-    assert np.array_equal(r.decode(out=unaligned), ref)
-    assert _entry(r) is None
-    assert np.array_equal(r.decode(), ref)
+    # calls with an unaligned out: must not bind the entry point to the unaligned type
+    for _ in range(3):
+        assert np.array_equal(r.decode(out=unaligned), ref)
+    assert _entry(r) == bound_call.BIND_AFTER
+    for _ in range(2):
+        assert np.array_equal(r.decode(), ref)
     assert callable(_entry(r))
     unaligned[...] = 0
     assert np.array_equal(r.decode(out=unaligned), ref)  # bound, but not used for this one
