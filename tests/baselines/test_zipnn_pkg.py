@@ -86,3 +86,30 @@ def test_compare_row_names_the_package(tiny_mlp):
 def test_corrupt_stream_is_a_format_error():
     with pytest.raises(FormatError):
         zipnn_pkg.decode_tensor(b"\x00" * 40, torch.zeros(4, 4))
+
+
+@needs_zipnn
+@pytest.mark.parametrize("name", ["lenet300_100", "lenet5", "small_resnet"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_pack_file_is_smaller_than_zipnn(tmp_path, name, dtype):
+    """Issue 15: on trained weights a whole `sckit.pack` file (names, shapes and layout
+    included) is smaller than ZipNN's one stream of the same weights (its most favourable
+    setting) plus the safetensors header that would name them, and reads back bit-exact."""
+    from safetensors.torch import save_file
+
+    import sckit
+    import sckit.zoo as zoo
+
+    model = zoo.create_model(name, pretrained="digits")
+    state = {k: v.detach().to(dtype).contiguous() for k, v in model.state_dict().items()
+             if v.is_floating_point()}
+    src = tmp_path / "w.safetensors"
+    save_file(state, str(src))
+    out = tmp_path / "w.sck"
+    sckit.pack(src, out, progress=False)
+    raw = b"".join(v.view(INT[dtype]).numpy().tobytes() for v in state.values())
+    stream = zipnn_pkg.compress_bytes(raw, str(dtype).removeprefix("torch."), threads=1)
+    header = 8 + int.from_bytes(src.read_bytes()[:8], "little")
+    assert out.stat().st_size < len(stream) + header
+    back = sckit.open(out).state_dict()
+    assert all(torch.equal(back[k].view(INT[dtype]), v.view(INT[dtype])) for k, v in state.items())
