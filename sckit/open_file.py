@@ -118,6 +118,7 @@ class CheckpointFile:
 
     def close(self) -> None:
         """Release the file map (tensors already returned stay valid: they are copies)."""
+        self.__dict__.pop("_state_plan", None)  # its RAS hold views of the map
         self._reader.close()
 
     def __repr__(self) -> str:
@@ -154,26 +155,88 @@ class CheckpointFile:
         ``torch.load`` gives them) and the members of a group of small tensors (``sckit.pack``)
         are disjoint views of their group, decoded once (as ``torch.split`` gives views):
         reading them one by one costs a Python-level call and a copy each."""
-        from sckit.checkpoint_store import _member, decode_group, member_bits
+        from sckit.checkpoint_store import decode_group
 
+        plan = self.__dict__.get("_state_plan")
+        if plan is None:
+            plan = self._state_plan = self._plan_state()
+        # (checksums: the plan checked every entry it reads itself, and a reader keeps an
+        # entry checked; other tensors go through get_tensor, which checks them)
         out: dict[str, Any] = {}
         groups: dict[str, np.ndarray] = {}
+        for name, kind, src, a, b in plan:
+            if kind == "ras":  # src: the RAS; a: its entry; b: bits -> tensor
+                out[name] = b(src.decode())
+            elif kind == "member":  # src: the group's entry; a: (name, off, n); b: bits -> tensor
+                whole = groups.get(src)
+                if whole is None:
+                    whole = groups[src] = decode_group(self._reader, src, a[0])
+                out[name] = b(whole[a[1]: a[1] + a[2]])
+            elif kind == "tie":
+                out[name] = out[src]
+            else:
+                out[name] = self.get_tensor(name)
+        return out
+
+    def _plan_state(self) -> list[tuple[str, str, Any, Any, Any]]:
+        """How :meth:`state_dict` reads each tensor, worked out once per opened file: a state
+        dict of hundreds of tensors paid ~3 us each of lookups through the layout and reader
+        (PP-OCRv4 det, 135 tensors: 1.8 GB/s against 2.7 for the decodes alone). Anything
+        unusual (row blocks, raw bytes, a numpy-framework file, a damaged group, a RAS of
+        another size than its tensor's) goes through :meth:`get_tensor` and its checks."""
+        from sckit.checkpoint_store import _member, _parts
+        from sckit.container._layout import TENSOR_DTYPES
+
+        r, plan, seen = self._reader, [], set()
         for name in self._names:
             stored, dtype, shape = self._stored(name)
-            if stored != name and stored in out:  # a tied name: the same tensor
-                out[name] = out[stored]
+            if stored != name and stored in seen:
+                plan.append((name, "tie", stored, None, None))
                 continue
+            seen.add(name)
+            conv = self._converter(dtype, shape)
             member = _member(self._layout, stored)
-            if member is None:
-                out[name] = self.get_tensor(name)
+            if member is not None:  # (a damaged group: get_tensor raises what a read raises)
+                entry, off, n = member
+                if self._verify is True:  # checksums first, as a read checks them
+                    r.verify(entry)
+                ras = r.ras(entry) if r.entry(entry).storage == "ras" else None
+                ok = (ras is not None and conv is not None and len(ras.shape) == 1
+                      and off + n <= ras.shape[0]
+                      and np.dtype(ras.split.uint).itemsize == TENSOR_DTYPES[dtype])
+                plan.append((name, "member", entry, (stored, off, n), conv) if ok
+                            else (name, "get", None, None, None))
                 continue
-            whole = groups.get(member[0])
-            if whole is None:
+            info = r.entry(stored) if not _parts(self._layout, stored) else None
+            if (info is not None and info.storage == "ras" and info.tied_to is None
+                    and conv is not None):
                 if self._verify is True:
-                    self._reader.verify(member[0])
-                whole = groups[member[0]] = decode_group(self._reader, member[0], stored)
-            out[name] = self._wrap(member_bits(self._reader, whole, stored, member), dtype, shape)
-        return out
+                    r.verify(stored)
+                ras = r.ras(stored)
+                if (np.dtype(ras.split.uint).itemsize == TENSOR_DTYPES[dtype]
+                        and ras.n_weights == int(np.prod(shape))):
+                    plan.append((name, "ras", ras, stored, conv))
+                    continue
+            plan.append((name, "get", None, None, None))
+        return plan
+
+    def _converter(self, dtype: str, shape: tuple[int, ...]) -> Any:
+        """bits (unsigned, the dtype's size) -> a tensor of ``dtype`` and ``shape``, retyped
+        and shaped in numpy with one torch call; None where :meth:`_wrap` must decide."""
+        from sckit.container._layout import TENSOR_DTYPES
+
+        if self._framework != "pt" or not int(np.prod(shape)) or dtype not in TENSOR_DTYPES:
+            return None
+        import torch
+
+        same = _NP_SAME.get(dtype)
+        if same is not None:
+            return lambda bits: torch.from_numpy(bits.view(same).reshape(shape))
+        tdt = getattr(torch, dtype, None)
+        iv = _INT_VIEW.get(TENSOR_DTYPES[dtype])
+        if not isinstance(tdt, torch.dtype) or iv is None:
+            return None
+        return lambda bits: torch.from_numpy(bits.view(iv).reshape(shape)).view(tdt)
 
     def get_slice(self, name: str) -> TensorSlice:
         """A lazy view of tensor ``name``: ``get_shape()``, ``get_dtype()``, and indexing, where

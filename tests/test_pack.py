@@ -199,8 +199,15 @@ def test_torch_state_dict_round_trip_keeps_ties(tmp_path):
     assert sd2["lm_head.weight"].data_ptr() == sd2["model.embed_tokens.weight"].data_ptr()
     with sckit.open(tmp_path / "pt.sck") as f:  # state_dict() ties them too, in file order
         sd3 = f.state_dict()
+        sd4 = f.state_dict()  # the second read goes by the plan the first worked out
+        kinds = {k for _, k, *_ in f._state_plan}
     same_tensors(sd, sd3)
+    same_tensors(sd, sd4)
     assert sd3["lm_head.weight"] is sd3["model.embed_tokens.weight"]
+    assert sd4["lm_head.weight"] is sd4["model.embed_tokens.weight"]
+    assert {"ras", "tie", "get"} <= kinds  # encoded, tied, and row blocks / raw read alone
+    for k in sd:  # new tensors each call, never the first call's memory
+        assert sd4[k].numel() == 0 or sd4[k].data_ptr() != sd3[k].data_ptr(), k
     st = sckit.unpack(tmp_path / "pt.sck", tmp_path / "back.safetensors", progress=False)
     t1, _ = st_contents(st)
     assert set(t1) == set(sd)
@@ -425,6 +432,9 @@ def test_forged_groups_are_format_errors(case, tmp_path):
         with sckit.open(path) as f:
             f["b"]
     with pytest.raises(FormatError, match=match):
+        with sckit.open(path) as f:
+            f.state_dict()
+    with pytest.raises(FormatError, match=match):
         sckit.unpack(path, tmp_path / "x.pt", progress=False)
 
 
@@ -472,3 +482,15 @@ def test_state_dict_decodes_each_group_once_into_disjoint_views(tmp_path, monkey
         a.add_(1.0)
         assert torch.equal(b, sd["b1.bias"])
         assert torch.equal(f["b0.bias"], sd["b0.bias"])  # the file is untouched
+
+
+def test_reads_after_close_are_clear_errors(tmp_path):
+    """A closed file says so (it raised numpy's 'offset must be non-negative' before), also
+    for a state_dict whose read plan held the file's RAS."""
+    sd, rep = _packed_small(tmp_path)
+    f = sckit.open(rep.path)
+    same_tensors(dict(sorted(f.state_dict().items())), dict(sorted(sd.items())))
+    f.close()
+    for read in (f.state_dict, lambda: f["head"], lambda: f.get_slice("head")[:2]):
+        with pytest.raises(ValueError, match="closed"):
+            read()

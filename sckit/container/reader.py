@@ -231,10 +231,14 @@ class Reader:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    _closed = False
+
     def close(self) -> None:
-        """Drop the reader's references to the file; arrays already handed out stay valid."""
+        """Drop the reader's references to the file; arrays already handed out stay valid.
+        Reads after it raise ValueError (not numpy's error about an empty buffer)."""
         self._ras.clear()
         self._buf = memoryview(b"")
+        self._closed = True
 
     @property
     def header(self) -> dict[str, Any]:
@@ -272,6 +276,8 @@ class Reader:
         if name is not None:
             self._check(self._resolve(name), force=True)
             return
+        if self._closed:
+            raise ValueError(f"{self.path}: verify() after the file was closed")
         for e in self._entries.values():
             self._check(e, force=True)
         cursor = ALIGN
@@ -305,6 +311,8 @@ class Reader:
         return self._array(e.raw, copy=False)
 
     def _resolve(self, name: str) -> Entry:
+        if self._closed:
+            raise ValueError(f"{self.path}: read of tensor {name!r} after the file was closed")
         e = self._entry(name)
         return self._entries[e.info.tied_to] if e.info.tied_to is not None else e
 
