@@ -187,7 +187,8 @@ class CheckpointFile:
         from sckit.checkpoint_store import _member, _parts
         from sckit.container._layout import TENSOR_DTYPES
 
-        r, plan, seen = self._reader, [], set()
+        r, seen = self._reader, set()
+        plan: list[tuple[str, str, Any, Any, Any]] = []
         for name in self._names:
             stored, dtype, shape = self._stored(name)
             if stored != name and stored in seen:
