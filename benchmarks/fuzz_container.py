@@ -2,8 +2,8 @@
 ``sckit.container.Reader``.
 
 Each case takes one valid file (a compressed model in element, block and sparse RAS forms, a
-dense model with a tied weight, a checkpoint of raw/float8/empty/RAS tensors, and the version-1
-fixtures) and damages it one way:
+dense model with a tied weight, a checkpoint of raw/float8/empty/RAS tensors, a ``sckit.pack``
+file with groups, row blocks and a tied name, and the version-1 fixtures) and damages it one way:
 
 - ``truncate``: cut at a random or structural offset;
 - ``flip``: one to eight random bit flips;
@@ -17,7 +17,8 @@ fixtures) and damages it one way:
 - ``prefix``: a prefix field (offsets, lengths, dictionary id) changed, header CRC kept valid.
 
 The file is then loaded (models with ``sckit.load`` and run forward once, which decodes every
-encoded weight; checkpoints with ``Reader``, every tensor decoded). Outcomes:
+encoded weight; checkpoints with ``Reader``, every tensor decoded; the packed file with
+``sckit.open``: ``state_dict()`` twice and a row slice). Outcomes:
 
 - ``format_error``: FormatError (or FileNotFoundError/IsADirectoryError): wanted;
 - ``ok``: loaded and ran (a forged but self-consistent file);
@@ -135,6 +136,15 @@ def build_seeds(folder: Path) -> list[tuple[str, str]]:
         w.add_tensor("scalar", torch.tensor(2.5, dtype=torch.float64))
         w.add_tensor("raw", torch.randn(300, generator=g))
     seeds.append(("ckpt.sck", "checkpoint"))
+    # a packed checkpoint (sckit.pack's layout: small tensors in groups, a big one in row
+    # blocks, a tied name), read back as sckit.open's state_dict() and a row slice read it
+    sd = {f"b{i}": (torch.randn(12, generator=g) * 0.1).to(torch.bfloat16 if i % 2 else torch.float32)
+          for i in range(6)}
+    sd["big"] = torch.randint(-9, 9, (40, 30), generator=g).float() / 4
+    sd["tied"] = sd["big"]
+    torch.save(sd, folder / "packed.pt")
+    sckit.pack(folder / "packed.pt", folder / "packed.sck", progress=False, part_weights=300)
+    seeds.append(("packed.sck", "packed"))
     # files of earlier format versions, still read (version 2's model is version 1's)
     for name, how in (("v1_succinct.sck", "v1"), ("v1_dense.sck", "v1"), ("v2_succinct.sck", "v1"),
                       ("v2_checkpoint.sck", "checkpoint")):
@@ -357,6 +367,12 @@ def _exercise(how: str, path: Path, mmap: bool) -> None:
             if e.storage == "ras" and e.shape and e.shape[0] > 1 and hasattr(r.ras(name), "decode_rows"):
                 r.ras(name).decode_rows(1, e.shape[0])  # random access, as sckit.open does
         r.verify()
+        return
+    if how == "packed":
+        with sckit.open(path, verify=True if mmap else "always") as f:
+            f.state_dict()
+            f.state_dict()  # the second through the read plan the first made
+            f.get_slice("big")[3:17]
         return
     if how == "v1":
         sys.path.insert(0, str(ROOT))

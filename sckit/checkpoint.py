@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -339,7 +340,12 @@ def pack(src: str | os.PathLike[str], out: str | os.PathLike[str], *, threads: i
 
 
 # ------------------------------------------------------------------ unpack
-def read_layout(metadata: dict[str, str], path: Path) -> dict[str, Any]:
+def read_layout(metadata: dict[str, str], path: Path,
+                entries: Iterable[str] | None = None) -> dict[str, Any]:
+    """The pack layout of a checkpoint container, checked: JSON types, row blocks that tile,
+    groups (see :func:`_members`), tied names and the order naming listed tensors, and, given
+    the container's ``entries``, every tensor stored in one of them (a forged layout is a
+    FormatError, not a KeyError when a tensor is read)."""
     text = metadata.get(LAYOUT_KEY)
     if text is None:
         raise FormatError(f"{path}: not a packed checkpoint (no {LAYOUT_KEY!r} metadata); "
@@ -359,9 +365,34 @@ def read_layout(metadata: dict[str, str], path: Path) -> dict[str, Any]:
                 raise ValueError(f"row blocks of {name!r} do not tile its first dimension")
         layout["parts"] = parts
         layout["members"] = _members(layout, shapes)
+        aliases = {str(a): str(t) for a, t in (layout.get("aliases") or {}).items()}
+        for alias, target in aliases.items():
+            if target not in shapes or alias in shapes:
+                raise ValueError(f"tied name {alias!r} -> {target!r}: not a stored tensor")
+        layout["aliases"] = aliases
+        if layout.get("order") is not None:
+            layout["order"] = [str(n) for n in layout["order"]]
+            if any(n not in shapes and n not in aliases for n in layout["order"]):
+                raise ValueError("the tensor order names a tensor the layout does not list")
+        if entries is not None:
+            _check_entries(layout, shapes, set(entries))
     except (ValueError, KeyError, TypeError) as e:
         raise FormatError(f"{path}: malformed {LAYOUT_KEY!r} metadata ({e})") from None
     return layout
+
+
+def _check_entries(layout: dict[str, Any], shapes: dict[str, tuple[int, ...]],
+                   entries: set[str]) -> None:
+    """Every listed tensor is stored in the container: in its group's entry, its row blocks'
+    entries, or an entry of its own name."""
+    for name in shapes:
+        member = layout["members"].get(name)
+        stored = ([member[0]] if member else [e for e, _, _ in layout["parts"][name]]
+                  if name in layout["parts"] else [name])
+        missing = [e for e in stored if e not in entries]
+        if missing:
+            raise ValueError(f"tensor {name!r} is stored in {missing[0]!r}, which the file "
+                             "does not hold")
 
 
 def _members(layout: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[str, int, int]]:
@@ -417,6 +448,6 @@ def unpack(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
 
     src, out = Path(path), Path(out)
     reader = _store.reader(src)
-    layout = read_layout(reader.metadata, src)
+    layout = read_layout(reader.metadata, src, reader.names)
     kind = _target_format(out, layout, format)
     return unpack_to(reader, layout, out, kind, threads=threads, force=force, progress=progress)

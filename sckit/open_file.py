@@ -57,6 +57,7 @@ class CheckpointFile:
                  verify: bool | str = True, threads: int | None = None) -> None:
         from sckit.checkpoint import LAYOUT_KEY, read_layout
         from sckit.container import Reader
+        from sckit.errors import FormatError
 
         if framework not in ("pt", "numpy", "np"):
             raise ValueError(f"framework must be 'pt' or 'numpy', got {framework!r}")
@@ -75,10 +76,13 @@ class CheckpointFile:
         if LAYOUT_KEY in self._reader.metadata:
             from sckit.checkpoint_io import torch_name
 
-            layout = self._layout = read_layout(self._reader.metadata, self.path)
+            layout = self._layout = read_layout(self._reader.metadata, self.path, self._reader.names)
             for name, code, shape, _ in layout["tensors"]:
                 dtype = torch_name(code)
                 if dtype is None:  # stored as its bytes (see sckit.checkpoint_store)
+                    if name not in self._reader:
+                        raise FormatError(f"{self.path}: tensor {name!r} of dtype code {code!r} "
+                                          "is not stored as its bytes")
                     e = self._reader.entry(name)
                     dtype, shape = e.dtype, tuple(e.shape)
                 self._info[name] = (dtype, shape)

@@ -496,3 +496,33 @@ def test_reads_after_close_are_clear_errors(tmp_path):
     for read in (f.state_dict, lambda: f["head"], lambda: f.get_slice("head")[:2]):
         with pytest.raises(ValueError, match="closed"):
             read()
+
+
+@pytest.mark.parametrize("case", ["entry missing", "part missing", "group missing",
+                                  "alias to nothing", "order names nothing"])
+def test_forged_layout_naming_absent_entries_is_format_error(case, tmp_path):
+    """A layout that names tensors, row blocks, groups or tied targets the file does not hold
+    is refused when the file is opened (it was a KeyError when the tensor was read)."""
+    from sckit.checkpoint import LAYOUT_KEY
+    from sckit.container import Writer
+    from sckit.tensor_io import encode_tensor
+
+    layout: dict = {"format": "torch", "tensors": [["a", "F32", [4], None]], "parts": {}}
+    stored = "a"
+    if case == "entry missing":
+        stored = "x"
+    elif case == "part missing":
+        layout["parts"] = {"a": [["a::rows[0:4]", 0, 4]]}
+    elif case == "group missing":
+        layout["groups"] = {"::group[0]": [["a", 0]]}
+    elif case == "alias to nothing":
+        layout["aliases"] = {"b": "zz"}
+    else:
+        layout["order"] = ["a", "zz"]
+    path = tmp_path / "f.sck"
+    with Writer(path, kind="checkpoint", metadata={LAYOUT_KEY: json.dumps(layout)}) as w:
+        w.add_tensor(stored, ras=encode_tensor(torch.randn(4)))
+    with pytest.raises(FormatError, match="malformed"):
+        sckit.open(path)
+    with pytest.raises(FormatError, match="malformed"):
+        sckit.unpack(path, tmp_path / "x.pt", progress=False)
