@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,11 @@ from sckit.checkpoint_io import (
     TensorSpec,
     open_source,
 )
+from sckit.checkpoint_layout import LAYOUT_KEY, read_layout
 from sckit.errors import FormatError
 
 __all__ = ["LAYOUT_KEY", "PackReport", "pack", "unpack"]
 
-LAYOUT_KEY = "sckit.checkpoint"
 # tensors smaller than this are stored raw: a RAS's fixed overhead (code tables, rank
 # directories, ~0.5 KiB) outweighs anything entropy coding saves on them
 MIN_ENCODE_BYTES = 1024
@@ -340,83 +339,6 @@ def pack(src: str | os.PathLike[str], out: str | os.PathLike[str], *, threads: i
 
 
 # ------------------------------------------------------------------ unpack
-def read_layout(metadata: dict[str, str], path: Path,
-                entries: Iterable[str] | None = None) -> dict[str, Any]:
-    """The pack layout of a checkpoint container, checked: JSON types, row blocks that tile,
-    groups (see :func:`_members`), tied names and the order naming listed tensors, and, given
-    the container's ``entries``, every tensor stored in one of them (a forged layout is a
-    FormatError, not a KeyError when a tensor is read)."""
-    text = metadata.get(LAYOUT_KEY)
-    if text is None:
-        raise FormatError(f"{path}: not a packed checkpoint (no {LAYOUT_KEY!r} metadata); "
-                          "use sckit.load for models saved with sckit.save")
-    try:
-        layout = json.loads(text)
-        layout["tensors"] = [(str(n), str(c), tuple(int(s) for s in sh), sd)
-                             for n, c, sh, sd in layout["tensors"]]
-        layout["format"] = str(layout["format"])
-        shapes = {n: sh for n, _, sh, _ in layout["tensors"]}
-        parts = {str(k): [(str(e), int(a), int(b)) for e, a, b in v]
-                 for k, v in (layout.get("parts") or {}).items()}
-        for name, blocks in parts.items():  # row blocks must tile dim 0 exactly, in order
-            ends = [0] + [b for _, _, b in blocks]
-            if (not shapes[name] or [a for _, a, _ in blocks] != ends[:-1]
-                    or ends[-1] != shapes[name][0] or any(b <= a for _, a, b in blocks)):
-                raise ValueError(f"row blocks of {name!r} do not tile its first dimension")
-        layout["parts"] = parts
-        layout["members"] = _members(layout, shapes)
-        aliases = {str(a): str(t) for a, t in (layout.get("aliases") or {}).items()}
-        for alias, target in aliases.items():
-            if target not in shapes or alias in shapes:
-                raise ValueError(f"tied name {alias!r} -> {target!r}: not a stored tensor")
-        layout["aliases"] = aliases
-        if layout.get("order") is not None:
-            layout["order"] = [str(n) for n in layout["order"]]
-            if any(n not in shapes and n not in aliases for n in layout["order"]):
-                raise ValueError("the tensor order names a tensor the layout does not list")
-        if entries is not None:
-            _check_entries(layout, shapes, set(entries))
-    except (ValueError, KeyError, TypeError) as e:
-        raise FormatError(f"{path}: malformed {LAYOUT_KEY!r} metadata ({e})") from None
-    return layout
-
-
-def _check_entries(layout: dict[str, Any], shapes: dict[str, tuple[int, ...]],
-                   entries: set[str]) -> None:
-    """Every listed tensor is stored in the container: in its group's entry, its row blocks'
-    entries, or an entry of its own name."""
-    for name in shapes:
-        member = layout["members"].get(name)
-        stored = ([member[0]] if member else [e for e, _, _ in layout["parts"][name]]
-                  if name in layout["parts"] else [name])
-        missing = [e for e in stored if e not in entries]
-        if missing:
-            raise ValueError(f"tensor {name!r} is stored in {missing[0]!r}, which the file "
-                             "does not hold")
-
-
-def _members(layout: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[str, int, int]]:
-    """tensor name -> (group entry, first weight, weights) from ``layout["groups"]``: each
-    member a listed tensor stored nowhere else, members in order without overlap (the group
-    entry's length is checked when it is read: ``checkpoint_store.member_bits``)."""
-    out: dict[str, tuple[str, int, int]] = {}
-    for entry, members in (layout.get("groups") or {}).items():
-        entry = str(entry)
-        if entry in shapes:
-            raise ValueError(f"group entry {entry!r} is also a tensor name")
-        end = 0
-        for name, off in members:
-            name, off = str(name), int(off)
-            if name not in shapes or name in out or name in layout["parts"]:
-                raise ValueError(f"group {entry!r} lists {name!r}: not a tensor, or stored twice")
-            n = int(np.prod(shapes[name], dtype=np.int64)) if shapes[name] else 1
-            if off < end or n < 1:
-                raise ValueError(f"group {entry!r}: member {name!r} overlaps the one before")
-            out[name] = (entry, off, n)
-            end = off + n
-    return out
-
-
 def _target_format(out: Path, layout: dict[str, Any], fmt: str | None) -> str:
     if fmt is not None:
         if fmt not in ("safetensors", "folder", "torch"):
@@ -448,6 +370,6 @@ def unpack(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
 
     src, out = Path(path), Path(out)
     reader = _store.reader(src)
-    layout = read_layout(reader.metadata, src, reader.names)
+    layout = read_layout(reader.metadata, src, reader)
     kind = _target_format(out, layout, format)
     return unpack_to(reader, layout, out, kind, threads=threads, force=force, progress=progress)

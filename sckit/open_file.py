@@ -76,7 +76,7 @@ class CheckpointFile:
         if LAYOUT_KEY in self._reader.metadata:
             from sckit.checkpoint_io import torch_name
 
-            layout = self._layout = read_layout(self._reader.metadata, self.path, self._reader.names)
+            layout = self._layout = read_layout(self._reader.metadata, self.path, self._reader)
             for name, code, shape, _ in layout["tensors"]:
                 dtype = torch_name(code)
                 if dtype is None:  # stored as its bytes (see sckit.checkpoint_store)
