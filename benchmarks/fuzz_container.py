@@ -18,7 +18,8 @@ file with groups, row blocks and a tied name, and the version-1 fixtures) and da
 
 The file is then loaded (models with ``sckit.load`` and run forward once, which decodes every
 encoded weight; checkpoints with ``Reader``, every tensor decoded; the packed file with
-``sckit.open``: ``state_dict()`` twice and a row slice). Outcomes:
+``sckit.open``: ``state_dict()`` twice and a row slice; models also through
+``sckit.open(path).state_dict()``). Outcomes:
 
 - ``format_error``: FormatError (or FileNotFoundError/IsADirectoryError): wanted;
 - ``ok``: loaded and ran (a forged but self-consistent file);
@@ -387,6 +388,8 @@ def _exercise(how: str, path: Path, mmap: bool) -> None:
         m(x)
     if hasattr(m, "to_dense"):
         m.to_dense()
+    with sckit.open(path, verify=True if mmap else "always") as f:  # the same file as tensors
+        f.state_dict()
 
 
 def run_one(seed: int, i: int, seeds: list[tuple[str, str, bytes]], path: Path) -> tuple[str, str]:
