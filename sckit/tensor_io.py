@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from sckit.ras import RAS, encode
+from sckit.ras.bound_call import out_ok
 
 __all__ = ["decode_tensor", "encode_tensor", "ras_dtype", "torch_dtype"]
 
@@ -93,6 +94,8 @@ def decode_tensor(r: RAS, out: torch.Tensor | None = None) -> torch.Tensor:
     elif not out.is_cpu or not out.is_contiguous():
         raise ValueError("out must be a contiguous CPU tensor")
     # decode into the tensor's own storage through an unsigned numpy view of the same bytes
+    # (checked above as a torch tensor: the RAS's own checks of an out array are skipped)
     arr = out.numpy() if same is not None else out.view(_TORCH[dt][1]).numpy()
-    r.decode(out=arr.view(_NP_UINT[r.dtype]))
+    flat = arr.view(_NP_UINT[r.dtype]).reshape(-1)
+    r._decode_flat(flat, out_ok(flat))
     return out

@@ -339,10 +339,15 @@ class ByteGroupRAS(RAS):
         call matter for models of hundreds of small tensors."""
         fits = out is None
         out = self._fit_out(out, self._dt)
+        self._decode_flat(out.reshape(-1), fits or out_ok(out))
+        return out
+
+    def _decode_flat(self, flat: np.ndarray, bound_ok: bool) -> None:
+        """See :meth:`RAS._decode_flat`."""
         whole = self._whole
         if whole is None:  # the whole-tensor call's arguments, built once
             if not self.n_weights:
-                return out
+                return
             wb, starts, total, lut, lut_bits, lo, hi, cb = self._args()
             n = self.n_weights
             whole = self._whole = (wb, starts, total, self.chunk, n, self.pairs, lut, lut_bits,
@@ -350,19 +355,16 @@ class ByteGroupRAS(RAS):
         # (a wrapper kernel taking the scalars as one array dispatched 0.1 us faster and cost
         # 0.5 s more of the first compress's compile: not taken; the bound entry point below
         # skips the dispatch's typing instead)
-        flat = out.reshape(-1)
         entry = self._entry
-        fits = fits or out_ok(out)
-        if fits and type(entry) is not int:
+        if bound_ok and type(entry) is not int:
             ok = entry(*whole, flat, _scratch())
         else:
             ok = K.decode_range(*whole, flat, _scratch())  # type: ignore[call-arg]
-            if fits and type(entry) is int and entry >= 0:
+            if bound_ok and type(entry) is int and entry >= 0:
                 self._entry = next_state(entry, K.decode_range, (*whole, flat, _scratch()))
         if not ok:
             raise FormatError("RAS (bytegroup): the code stream does not match its directory "
                               "(corrupt stream)")
-        return out
 
     def _fill_rows(self, p0: int, p1: int, r0: int, r1: int, out_flat: np.ndarray) -> None:
         rl = self.layout.row_len

@@ -280,35 +280,44 @@ class RAS:
     def decode(self, out: np.ndarray | None = None) -> np.ndarray:
         """The whole tensor as its integer bit-pattern view (uint32 for float32, ...), shape
         :attr:`shape`. ``out``: a C-contiguous array of that dtype and shape to fill."""
-        whole = self.__dict__.get("_whole_call")
-        if whole is None:  # the whole-tensor fused call's arguments, built once
-            dt, fused = self._dense_args()
-            if fused is not None and self.n_weights:
-                kargs, row_len, raw, shift, sign, cb, use_cb, eager_min = fused
-                n_rows = self.layout.n_rows
-                # [dtype, arguments, entry point state (see sckit.ras.bound_call.BIND_AFTER)]
-                whole = [dt, (*kargs, eager_min > n_rows * row_len, 0, n_rows, row_len, raw,
-                              shift, sign, cb, use_cb), BIND_AFTER]
-            else:
-                whole = [dt, None, -1]
-            self.__dict__["_whole_call"] = whole
-        dt, call, entry = whole
+        whole = self.__dict__.get("_whole_call") or self._whole_args()
         fits = out is None
-        out = self._fit_out(out, dt)
-        if call is not None:
-            flat = out.reshape(-1)
-            fits = fits or out_ok(out)
-            if fits and type(entry) is not int:
-                bad = entry(*call, _scratch(), flat) < 0
-            else:
-                bad = grammar.decode_packed(*call, _scratch(), flat) < 0  # type: ignore[call-arg]
-                if fits and type(entry) is int and entry >= 0:
-                    whole[2] = next_state(entry, grammar.decode_packed, (*call, _scratch(), flat))
-            if bad:
-                raise FormatError("RAS: a codebook symbol is out of range (corrupt stream)")
-        elif self.n_weights:
-            self._fill_rows(0, self.n_stream, 0, self.layout.n_rows, out.reshape(-1))
+        out = self._fit_out(out, whole[0])
+        self._decode_flat(out.reshape(-1), fits or out_ok(out))
         return out
+
+    def _whole_args(self) -> list:
+        """``[out dtype, the fused whole-tensor call's arguments or None, entry point state
+        (see sckit.ras.bound_call.BIND_AFTER)]``, built once."""
+        dt, fused = self._dense_args()
+        if fused is not None and self.n_weights:
+            kargs, row_len, raw, shift, sign, cb, use_cb, eager_min = fused
+            n_rows = self.layout.n_rows
+            whole = [dt, (*kargs, eager_min > n_rows * row_len, 0, n_rows, row_len, raw,
+                          shift, sign, cb, use_cb), BIND_AFTER]
+        else:
+            whole = [dt, None, -1]
+        self.__dict__["_whole_call"] = whole
+        return whole
+
+    def _decode_flat(self, flat: np.ndarray, bound_ok: bool) -> None:
+        """The whole tensor into ``flat``: a 1-d C-contiguous writeable array of the bit
+        patterns' dtype, checked by the caller (``bound_ok``: also aligned, a base ndarray:
+        the bound entry point may take it)."""
+        whole = self.__dict__.get("_whole_call") or self._whole_args()
+        call, entry = whole[1], whole[2]
+        if call is None:
+            if self.n_weights:
+                self._fill_rows(0, self.n_stream, 0, self.layout.n_rows, flat)
+            return
+        if bound_ok and type(entry) is not int:
+            bad = entry(*call, _scratch(), flat) < 0
+        else:
+            bad = grammar.decode_packed(*call, _scratch(), flat) < 0  # type: ignore[call-arg]
+            if bound_ok and type(entry) is int and entry >= 0:
+                whole[2] = next_state(entry, grammar.decode_packed, (*call, _scratch(), flat))
+        if bad:
+            raise FormatError("RAS: a codebook symbol is out of range (corrupt stream)")
 
     def decode_rows(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
         """Dim-0 slices ``[start, stop)`` (blocks, for block-wise RAS), decoding only their part

@@ -87,3 +87,30 @@ def test_packed_tables_round_trip() -> None:
     o = packed[: grammar.N_PACKED + 1]
     for i, t in enumerate(tabs):
         assert np.array_equal(packed[o[i]:o[i + 1]], t)
+
+
+@pytest.mark.parametrize("layout", ["wm", "bytegroup"])
+def test_decode_tensor_into_an_unaligned_tensor(layout: str) -> None:
+    """``decode_tensor(out=)`` skips the RAS's own out checks (it checked the tensor), so it
+    must still keep an unaligned tensor (a view of unaligned numpy memory) off the bound entry
+    point."""
+    import torch
+
+    from sckit.tensor_io import decode_tensor, encode_tensor
+
+    src = torch.randn(30, 100, generator=torch.Generator().manual_seed(4)) * 0.05
+    r = encode_tensor(src, layout=layout)
+    raw = np.zeros(src.numel() * 4 + 1, np.uint8)
+    t = torch.from_numpy(raw[1:].view(np.float32).reshape(30, 100))
+    assert not t.numpy().flags.aligned
+    for _ in range(3):
+        t.zero_()
+        assert decode_tensor(r, out=t) is t
+        assert torch.equal(t.view(torch.int32), src.view(torch.int32))
+    assert _entry(r) == bound_call.BIND_AFTER
+    for _ in range(3):  # aligned ones bind it, and the unaligned one still decodes apart
+        assert torch.equal(decode_tensor(r).view(torch.int32), src.view(torch.int32))
+    assert callable(_entry(r))
+    t.zero_()
+    decode_tensor(r, out=t)
+    assert torch.equal(t.view(torch.int32), src.view(torch.int32))
