@@ -366,6 +366,10 @@ def peers(quick: bool = False) -> None:
     g = torch.Generator().manual_seed(0)
     gauss = {f"N(0, {s}) 1024x1024": {"w": torch.randn(1024, 1024, generator=g) * s}
              for s in (0.02, 1.0)}
+    # magnitude pruning without quantization (the rows sckit does worst on: see docs)
+    for sp in (0.5, 0.9):
+        gauss[f"N(0, 0.02) 1024x1024 pruned {int(100 * sp)}%"] = {
+            "w": _magnitude_pruned(torch.randn(1024, 1024, generator=g) * 0.02, sp)}
     _tables(models, gauss, "**pooled trained models**")
 
 
@@ -433,6 +437,12 @@ def _gbs(r, t: torch.Tensor) -> float:
     return t.numel() * t.element_size() / s / 1e9
 
 
+def _magnitude_pruned(w: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """``w`` with its ``sparsity`` fraction of smallest-magnitude weights set to zero."""
+    k = max(1, int(sparsity * w.numel()))
+    return w * (w.abs() > w.abs().flatten().kthvalue(k).values)
+
+
 def speed_classes(n: int = 1 << 22) -> None:
     print("## Decode speed by kind of tensor: wavelet-matrix RAS (before) vs `layout='auto'`\n")
     print(f"n = {n:,} weights per tensor, one thread, GB/s of decoded weights per CPU second "
@@ -454,7 +464,10 @@ def speed_classes(n: int = 1 << 22) -> None:
     wide = torch.from_numpy(b272.view(np.float32).copy()).reshape(w.shape)
     # many distinct values (a fixed basis, a fine grid): 10,000 levels, a 14-level tree
     fine = (torch.randn(10_000, generator=g) * 0.05)[torch.randint(0, 10_000, w.shape, generator=g)]
+    pruned = _magnitude_pruned(w, 0.9)  # unquantized: zeros, then 10% of N(0, 0.02) values
     cases = {"float32 N(0, 0.02)": w, "bfloat16 N(0, 0.02)": w.to(torch.bfloat16),
+             "float32 N(0, 0.02) pruned 90% (unquantized)": pruned,
+             "bfloat16 N(0, 0.02) pruned 90% (unquantized)": pruned.to(torch.bfloat16),
              "float32, sign in the symbol (signs by magnitude)": signed,
              "float32, 272 sign+exponent symbols": wide,
              "float32, 8-bit codebook (256 levels)": quant,
