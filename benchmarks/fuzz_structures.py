@@ -101,6 +101,10 @@ def _bases() -> list[tuple[str, str, dict[str, Any], dict[str, np.ndarray]]]:
         levels = (rng.standard_normal(1500) * 0.05).astype(np.float32)
         add("bg_wide", "sckit.ras", ras.encode(levels[rng.integers(0, 1500, (30, 400))],
                                                kind="block", layout="bytegroup", codebook=True))
+        # pruned, unquantized: the zero skip (raw bytes only for non-zeros, "raw_at" offsets)
+        pruned = (rng.standard_normal(7 * 4096) * 0.02) * (rng.random(7 * 4096) < 0.2)
+        add("bg_zero_skip", "sckit.ras", ras.encode(pruned.astype(np.float32), kind="block",
+                                                    layout="bytegroup", codebook=False))
     except TypeError:
         pass
     return out

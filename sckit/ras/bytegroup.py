@@ -138,10 +138,19 @@ def _h0(counts: np.ndarray) -> float:
     return float((c * np.log2(c.sum() / c)).sum()) if c.size else 0.0
 
 
+# Zero skip (see ByteGroupRAS): taken when at least this fraction of the weights is +-0.0 (and
+# no weight is subnormal, inf or nan). Below it the saving is small and the merge, which then
+# branches per weight, decodes slower than the vectorized one.
+ZERO_SKIP_MIN = 1 / 16
+
+
 def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...], kind: str,
-                     codebook: np.ndarray | None = None, pairs: bool | None = None) -> ByteGroupRAS:
+                     codebook: np.ndarray | None = None, pairs: bool | None = None,
+                     zero_skip: bool | None = None) -> ByteGroupRAS:
     """Build the byte-grouped form. ``bits``: flat bit patterns, or codebook indices when
-    ``codebook`` is given; ``pairs``: None picks one or two symbols per code word by size."""
+    ``codebook`` is given; ``pairs``: None picks one or two symbols per code word by size;
+    ``zero_skip``: None takes it where it applies and at least ``ZERO_SKIP_MIN`` of the
+    weights are +0.0, True requires it (ValueError where it does not apply)."""
     n = int(bits.size)
     if n == 0:
         raise ValueError("the byte-grouped layout needs at least one weight")
@@ -159,6 +168,26 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
         raise ValueError(f"the byte-grouped layout holds float32 / bfloat16 or codebooks, "
                          f"not {split.dtype}")
     counts1 = np.bincount(ex, minlength=256)
+    raw_at = None
+    if codebook is None and zero_skip is not False:
+        # zeros, no subnormal (so exponent 0 means +-0.0) and no inf / nan (exponent 255 is
+        # free): +0.0 keeps symbol 0, -0.0 takes 255, and neither stores raw bytes
+        sign = np.uint32(0x80000000 if split.dtype == "float32" else 0x8000)
+        zero = ex == 0
+        fits = (counts1[0] > 0 and counts1[255] == 0
+                and not np.any(bits.reshape(-1)[zero] & ~sign))
+        if zero_skip and not fits:
+            raise ValueError("zero_skip needs zeros, no subnormal and no inf / nan weight")
+        if fits and (zero_skip or counts1[0] >= ZERO_SKIP_MIN * n):
+            neg = zero & (bits.reshape(-1) == sign)
+            ex = ex.copy()
+            ex[neg] = 255
+            counts1 = np.bincount(ex, minlength=256)
+            keep = ~zero
+            lo = lo[keep]
+            hi = hi[keep] if hi is not None else None
+            per_chunk = np.add.reduceat(keep.astype(np.int64), np.arange(0, n, chunk_for(n)))
+            raw_at = np.concatenate([[0], np.cumsum(per_chunk)[:-1]]).astype(np.int64)
     alpha = np.flatnonzero(counts1).astype(np.uint8)
     if alpha.size == 1:  # a complete code needs two symbols: add an unused neighbour
         alpha = np.array(sorted({int(alpha[0]), int(alpha[0]) ^ 1}), np.uint8)
@@ -193,13 +222,14 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
     for p in planes:
         wb[pos:pos + p.nbytes] = p.view(np.uint8)
         pos += 8 * -(-p.nbytes // 8)
-    h0 = _h0(counts1) + (n * split.raw_width(True) if codebook is None else 0)
+    n_raw = n if raw_at is None else int(lo.size)
+    h0 = _h0(counts1) + (n_raw * split.raw_width(True) if codebook is None else 0)
     if codebook is not None:
         h0 += codebook.size * split.itemsize * 8 + (8 * n if lo is not None else 0)
     r = ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
                      n_codebook=0 if codebook is None else codebook.size, pairs=use_pairs,
                      alpha=alpha, q=q, lengths=lengths, words=words, starts=starts,
-                     total_bits=total)
+                     total_bits=total, raw_at=raw_at, n_raw=n_raw)
     r._h0 = h0
     return r
 
@@ -223,8 +253,13 @@ class ByteGroupRAS(RAS):
 
     def __init__(self, *, layout: Any, split: FieldSplit, n_codebook: int, pairs: bool,
                  alpha: np.ndarray, q: np.ndarray, lengths: np.ndarray, words: np.ndarray,
-                 starts: np.ndarray, total_bits: int, lut: np.ndarray | None = None) -> None:
+                 starts: np.ndarray, total_bits: int, lut: np.ndarray | None = None,
+                 raw_at: np.ndarray | None = None, n_raw: int | None = None) -> None:
         n = layout.n_weights
+        # zero skip: raw bytes only for weights of a non-zero exponent (``raw_at``: each
+        # chunk's first raw index; ``n_raw`` raw entries in all)
+        zero_skip = raw_at is not None
+        nr = n if n_raw is None else n_raw
         # views of the planes inside ``words`` (zero-copy, also for memory-mapped files)
         wb = words.view(np.uint8)
         pos = 8 * _code_words(total_bits)
@@ -232,7 +267,7 @@ class ByteGroupRAS(RAS):
         wide = n_codebook > BYTE_CODEBOOK
         specs = ([("uint8", n), (split.uint, n_codebook)] if wide else
                  [(split.uint, n_codebook)] if n_codebook else
-                 [("uint16", n), ("uint8", n)] if split.dtype == "float32" else [("uint8", n)])
+                 [("uint16", nr), ("uint8", nr)] if split.dtype == "float32" else [("uint8", nr)])
         for dt, count in specs:
             nb = np.dtype(dt).itemsize * count
             planes.append(wb[pos:pos + nb].view(dt))
@@ -252,7 +287,11 @@ class ByteGroupRAS(RAS):
         self.wide = wide
         self.lo = None if n_codebook and not wide else planes[0]  # wide: the indices' low bytes
         self.hi = planes[1] if len(planes) > 1 and not wide else None
-        self._mode = 3 if wide else 2 if codebook is not None else _MODES[split.dtype]
+        self._mode = (3 if wide else 2 if codebook is not None
+                      else _MODES[split.dtype] + (4 if zero_skip else 0))
+        self.zero_skip = zero_skip
+        self.n_raw = nr
+        self.raw_at = (raw_at if raw_at is not None else np.zeros(1, np.int64)).astype(np.int64)
         self._dt = np.dtype(split.uint)
         self.chunk = chunk_for(n)
         self._h0: float | None = None
@@ -277,7 +316,7 @@ class ByteGroupRAS(RAS):
                 sym = np.searchsorted(self.codebook, sym) >> (8 if self.wide else 0)
             else:
                 sym = (sym >> (23 if self.dtype == "float32" else 7)) & 0xFF
-            extra = (self.n_weights * self.raw_bits if self.codebook is None
+            extra = (self.n_raw * self.raw_bits if self.codebook is None
                      else self.codebook.size * self.split.itemsize * 8
                      + (8 * self.n_weights if self.wide else 0))
             self._h0 = _h0(np.bincount(sym.astype(np.intp), minlength=256)) + extra
@@ -317,18 +356,19 @@ class ByteGroupRAS(RAS):
                   else np.zeros(1, np.uint8))
             starts = self.starts.astype(np.int64)
             self._kernel_args = (self.words.view(np.uint8), starts, self.total_bits, lut,
-                                 lut_bits, lo, hi, cb)
+                                 lut_bits, lo, hi, cb, self.raw_at)
         return self._kernel_args
 
     def _dense_args(self) -> tuple:
         return np.dtype(self.split.uint), None
 
     def _range(self, e0: int, e1: int, out_flat: np.ndarray) -> None:
-        wb, starts, total, lut, lut_bits, lo, hi, cb = self._args()
+        wb, starts, total, lut, lut_bits, lo, hi, cb, raw_at = self._args()
         # this thread's scratch (decode-ahead threads may share a RAS), four chunks long: a
         # range over two or three chunks may take the four-stream path too
         ok = K.decode_range(wb, starts, total, self.chunk, self.n_weights, self.pairs, lut,
-                            lut_bits, self._mode, lo, hi, cb, e0, e1, out_flat, _scratch())
+                            lut_bits, self._mode, lo, hi, cb, raw_at, e0, e1, out_flat,
+                            _scratch())
         if not ok:
             raise FormatError("RAS (bytegroup): the code stream does not match its directory "
                               "(corrupt stream)")
@@ -348,10 +388,10 @@ class ByteGroupRAS(RAS):
         if whole is None:  # the whole-tensor call's arguments, built once
             if not self.n_weights:
                 return
-            wb, starts, total, lut, lut_bits, lo, hi, cb = self._args()
+            wb, starts, total, lut, lut_bits, lo, hi, cb, raw_at = self._args()
             n = self.n_weights
             whole = self._whole = (wb, starts, total, self.chunk, n, self.pairs, lut, lut_bits,
-                                   self._mode, lo, hi, cb, 0, n)
+                                   self._mode, lo, hi, cb, raw_at, 0, n)
         # (a wrapper kernel taking the scalars as one array dispatched 0.1 us faster and cost
         # 0.5 s more of the first compress's compile: not taken; the bound entry point below
         # skips the dispatch's typing instead)
@@ -433,11 +473,16 @@ class ByteGroupRAS(RAS):
                 if self.codebook is not None and not self.wide else [])
         if self.wide and self.codebook is not None:
             meta["codebook_entries"] = int(self.codebook.size)
+        if self.zero_skip:
+            meta["zero_skip_raw"] = int(self.n_raw)
         arrays: dict[str, np.ndarray] = {"words": self.words,
                                          "symbols": np.concatenate([self.alpha, self.q, *tail])}
         if self.starts.size > 1:  # the first chunk starts at bit 0
             sel_dt = np.uint32 if self.total_bits < 1 << 32 else np.uint64
             arrays["sel"] = self.starts[1:].astype(sel_dt)
+            if self.zero_skip:  # (the first chunk's raw entries start at 0)
+                arrays["raw_at"] = self.raw_at[1:].astype(
+                    np.uint32 if self.n_raw < 1 << 32 else np.uint64)
         return meta, arrays
 
     @classmethod

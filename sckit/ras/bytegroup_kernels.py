@@ -364,10 +364,60 @@ def _merge_wide(ex, low, cb, out):
 
 
 @njit(cache=True, nogil=True)
-def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0):
+def _merge_zero_skip(mode, ex, s0, skip, lo, hi, r, count, out):
+    """Modes 4 / 5 (float32 / bfloat16 of zeros, no subnormal and no inf / nan): symbol 0 is
+    +0.0 and symbol 255 is -0.0, neither with raw bytes; the raw index is the chunk's ``r``
+    plus the other symbols before ``ex[s0]`` in its chunk (``skip`` weights). False when the
+    raw planes are too short for the stream (corrupt)."""
+    for k in range(s0 - skip, s0):
+        r += np.uint8(ex[k] + np.uint8(1)) > np.uint8(1)  # neither 0 nor 255
+    need = r
+    for k in range(count):
+        need += np.uint8(ex[s0 + k] + np.uint8(1)) > np.uint8(1)
+    if need > lo.size or (mode == 4 and need > hi.size):
+        return False
+    if need == 0:  # all zeros here: no raw entry to read
+        for k in range(count):
+            out[k] = (np.uint32(0x80000000) if mode == 4 else np.uint16(0x8000)) * (ex[s0 + k] == 255)
+        return True
+    # branch-free (the zeros fall at random: a branch per weight mispredicted half the time),
+    # in two passes: each weight's raw index (a running count), then a loop without a carried
+    # dependency in which every weight reads the entry at its index (clamped: the zeros after
+    # the last raw entry) and keeps it only if its symbol is neither 0 nor 255
+    last = lo.size - 1
+    at = np.empty(count, np.int64)
+    for k in range(count):
+        at[k] = min(r, last)
+        r += np.uint8(ex[s0 + k] + np.uint8(1)) > np.uint8(1)
+    if mode == 4:
+        for k in range(count):
+            e = np.uint32(ex[s0 + k])
+            keep = np.uint32(0) - np.uint32(np.uint8(e + np.uint32(1)) > np.uint8(1))
+            j = at[k]
+            h = np.uint32(hi[j])
+            v = np.uint32(lo[j]) | (((h & np.uint32(0x7F)) | ((h & np.uint32(0x80)) << np.uint32(8))
+                                     | (e << np.uint32(7))) << np.uint32(16))
+            out[k] = (v & keep) | (np.uint32(0x80000000) * np.uint32(e == 255))
+    else:
+        for k in range(count):
+            e = np.uint32(ex[s0 + k])
+            keep = np.uint32(0) - np.uint32(np.uint8(e + np.uint32(1)) > np.uint8(1))
+            v = np.uint32(lo[at[k]])
+            w = ((v & np.uint32(0x7F)) | (e << np.uint32(7)) | ((v & np.uint32(0x80)) << np.uint32(8)))
+            out[k] = np.uint16((w & keep) | (np.uint32(0x8000) * np.uint32(e == 255)))
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0, raw_at, cc, skip):
     """Join exponents ``ex[s0 : s0+count]`` with the raw bytes of weights ``e0 ..`` into
     ``out[o0 ..]``. mode 0: float32, 1: bfloat16, 2: codebook (out = cb[symbol index], ``cb``
-    padded to 256 entries), 3: wide codebook (out = cb[symbol << 8 | hi[weight]])."""
+    padded to 256 entries), 3: wide codebook (out = cb[symbol << 8 | hi[weight]]), 4 / 5:
+    float32 / bfloat16 with zero exponents' raw bytes left out (``raw_at[cc]``: chunk ``cc``'s
+    first raw index; ``skip``: weights of the chunk before ``ex[s0]``)."""
+    if mode >= 4:
+        return _merge_zero_skip(mode, ex, s0, skip, lo, hi, np.int64(raw_at[cc]), count,
+                                out[o0:o0 + count])
     if mode == 0:
         _merge_f32(ex[s0:s0 + count], lo[e0:e0 + count], hi[e0:e0 + count], out[o0:o0 + count])
     elif mode == 1:
@@ -380,8 +430,8 @@ def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0):
 
 
 @njit(cache=True, nogil=True)
-def decode_range(words, starts, total_bits, chunk, n, pairs, lut, lut_bits, mode, lo, hi, cb, e0,
-                 e1, out, scratch):
+def decode_range(words, starts, total_bits, chunk, n, pairs, lut, lut_bits, mode, lo, hi, cb,
+                 raw_at, e0, e1, out, scratch):
     """Weights ``[e0, e1)`` into ``out[0 : e1-e0]``: the chunks (``chunk`` weights each, the last
     shorter; a pair-coded last chunk decodes one byte past ``n``) overlapping the range are
     decoded four at a time (then one at a time) into ``scratch`` (``4 * (chunk + SLACK)``
@@ -438,7 +488,8 @@ def decode_range(words, starts, total_bits, chunk, n, pairs, lut, lut_bits, mode
             a = max(e0, cc * chunk)
             b = min(e1, (cc + 1) * chunk)
             if cc >= c and b > a and not _merge(mode, scratch, j * stride + a - cc * chunk, lo, hi,
-                                                cb, a, b - a, out, a - e0):
+                                                cb, a, b - a, out, a - e0, raw_at, cc,
+                                                a - cc * chunk):
                 return False
         c = c4 + k
     return True

@@ -107,8 +107,12 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
                                MAX_CODE_LENGTH, lut_bits_for(n), _POW16)
     total = _int(meta, "total_bits", 0, MAX_CODE_LENGTH * n)
     item = np.dtype(split.uint).itemsize
+    zero_skip = "zero_skip_raw" in meta  # raw bytes only for non-zero exponents
+    if zero_skip and has_cb:
+        raise _bad("zero_skip_raw", "present with a codebook")
+    nr = _int(meta, "zero_skip_raw", 0, n) if zero_skip else n
     planes = ([n, n_cb * item] if wide else [n_cb * item] if has_cb
-              else [2 * n, n] if dtype == "float32" else [n])
+              else [2 * nr, nr] if dtype == "float32" else [nr])
     words = _array(arrays, "words", np.uint64, _n_words(total, planes))
     n_chunks = -(-n // chunk_for(n))
     starts = np.zeros(n_chunks, np.uint64)
@@ -119,10 +123,27 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
             raise _bad("sel", "chunk offsets must increase and stay inside the stream")
     elif "sel" in arrays:
         raise _bad("sel", "present for a one-chunk tensor")
+    raw_at = None
+    if zero_skip:
+        # each chunk's first raw index: no more raw entries than weights before it, none
+        # past the planes (the merge also checks each chunk's count against the planes)
+        raw_at = np.zeros(n_chunks, np.int64)
+        if n_chunks > 1:
+            raw_at[1:] = _array(arrays, "raw_at", np.uint32 if nr < 1 << 32 else np.uint64,
+                                n_chunks - 1)
+            step = np.diff(raw_at)
+            if np.any(step < 0) or np.any(step > chunk_for(n)) or int(raw_at[-1]) > nr:
+                raise _bad("raw_at", "chunk raw offsets must not decrease, grow by at most a "
+                           "chunk, or pass the raw planes")
+        elif "raw_at" in arrays:
+            raise _bad("raw_at", "present for a one-chunk tensor")
+    elif "raw_at" in arrays:
+        raise _bad("raw_at", "present without 'zero_skip_raw'")
     # (a one-entry codebook's code has an unused sibling symbol 1; the merge refuses it)
     if has_cb and int(alpha[-1]) >= max(2, -(-n_cb // 256) if wide else n_cb):
         raise _bad("symbols", f"{'high byte' if wide else 'index'} {int(alpha[-1])} outside "
                    f"the {n_cb}-entry codebook")
     return ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
                         n_codebook=n_cb, pairs=pairs, alpha=alpha, q=q, lengths=lengths,
-                        words=words, starts=starts, total_bits=total, lut=lut)
+                        words=words, starts=starts, total_bits=total, lut=lut,
+                        raw_at=raw_at, n_raw=nr if zero_skip else None)

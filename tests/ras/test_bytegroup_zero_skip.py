@@ -1,0 +1,144 @@
+"""The byte-grouped layout's zero skip (pruned, unquantized float tensors): +0.0 and -0.0 are
+symbols of their own and store no raw bytes; per-chunk raw offsets keep every chunk decodable
+alone. Bit-exact through every query and the file, checked on load, never larger."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sckit.errors import FormatError
+from sckit.ras import RAS
+from sckit.ras.bytegroup import CHUNK, ZERO_SKIP_MIN, encode_bytegroup
+from sckit.ras.fields import split_for
+from sckit.tensor_io import encode_tensor
+
+from .test_bytegroup import _bits, _check_all, _flip_and_decode
+
+
+def _pruned(shape, dtype, density, seed=0, neg_zero=True) -> torch.Tensor:
+    """N(0, 0.02) weights, a random ``1 - density`` of them zeroed by a mask product (which
+    leaves -0.0 where the weight was negative, as torch's pruning does)."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(tuple(shape), generator=g) * 0.02
+    t = w * (torch.rand(tuple(shape), generator=g) < density)
+    if not neg_zero:
+        t = t + 0.0  # -0.0 + 0.0 = +0.0
+    return t.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("density", [0.0, 0.05, 0.3, 0.9])
+@pytest.mark.parametrize("shape", [(7,), (300, 40), (5 * CHUNK + 11,), (3, 4 * CHUNK + 1)])
+def test_pruned_round_trip(dtype, density, shape):
+    t = _pruned(shape, dtype, density, seed=len(shape) + int(10 * density))
+    t.view(-1)[0] = 0.0  # at least one zero, however few weights
+    _check_all(encode_tensor(t), t)  # whatever auto picks (a codebook, for all zeros)
+    name = str(dtype).removeprefix("torch.")
+    r = encode_bytegroup(_bits(t).reshape(-1), split_for(name), tuple(t.shape), "block",
+                         zero_skip=True)
+    assert r.zero_skip
+    _check_all(r, t)
+    back = RAS.from_bytes(r.to_bytes())
+    assert back.zero_skip and back.n_raw == r.n_raw == int((_bits(t) << 1 != 0).sum())
+    rows = back.decode_rows(shape[0] // 2, shape[0])
+    assert np.array_equal(rows, _bits(t)[shape[0] // 2:])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_smaller_than_without_it_and_than_the_wavelet_matrix(dtype):
+    t = _pruned((512, 512), dtype, 0.1)
+    b = _bits(t).reshape(-1)
+    name = str(dtype).removeprefix("torch.")
+    zs = encode_bytegroup(b, split_for(name), tuple(t.shape), "block", zero_skip=True)
+    plain = encode_bytegroup(b, split_for(name), tuple(t.shape), "block", zero_skip=False)
+    wm = encode_tensor(t, layout="wm")
+    assert zs.nbytes < 0.5 * plain.nbytes and zs.nbytes < wm.nbytes
+    assert encode_tensor(t).nbytes == zs.nbytes  # layout="auto" takes it
+
+
+@pytest.mark.parametrize("special", ["subnormal", "inf", "nan"])
+def test_not_taken_where_a_zero_or_the_free_symbol_would_be_ambiguous(special):
+    t = _pruned((4000,), torch.float32, 0.2)
+    t[5] = {"subnormal": 1e-40, "inf": float("inf"), "nan": float("nan")}[special]
+    r = encode_tensor(t, layout="bytegroup")
+    assert not getattr(r, "zero_skip", False)
+    _check_all(r, t)
+    with pytest.raises(ValueError, match="zero_skip"):
+        encode_bytegroup(_bits(t).reshape(-1), split_for("float32"), (4000,), "block",
+                         zero_skip=True)
+
+
+def test_few_zeros_keep_the_plain_form():
+    t = _pruned((10000,), torch.float32, 1 - ZERO_SKIP_MIN / 2)
+    assert not encode_tensor(t, layout="bytegroup").zero_skip
+    t = _pruned((10000,), torch.float32, 1 - 2 * ZERO_SKIP_MIN)
+    assert encode_tensor(t, layout="bytegroup").zero_skip
+
+
+def test_signs_of_zeros_are_kept():
+    t = torch.tensor([0.0, -0.0, 1.5, -0.0, 0.0, -2.0] * 50) * torch.rand(300)
+    r = encode_tensor(t, layout="bytegroup", codebook=False)
+    assert r.zero_skip
+    _check_all(r, t)
+
+
+def test_loading_is_checked():
+    t = _pruned((6 * CHUNK,), torch.float32, 0.2)
+    meta, arrays = encode_tensor(t).to_arrays()
+    meta, arrays = dict(meta), {k: np.array(v) for k, v in arrays.items()}
+    assert "raw_at" in arrays and meta["zero_skip_raw"] == int((_bits(t) << 1 != 0).sum())
+    bad_meta = [("zero_skip_raw", -1), ("zero_skip_raw", 6 * CHUNK + 1), ("zero_skip_raw", "7"),
+                ("zero_skip_raw", meta["zero_skip_raw"] + 8)]
+    for key, value in bad_meta:
+        m = dict(meta)
+        m[key] = value
+        with pytest.raises(FormatError, match="zero_skip_raw|words"):
+            RAS.from_arrays(m, arrays)
+    for forged in ([1, 0, 0, 0, 0], [0] * 4, [CHUNK + 1] * 5, [2**31] * 5):
+        a = dict(arrays)
+        a["raw_at"] = np.array(forged, np.uint32)
+        with pytest.raises(FormatError, match="raw_at"):
+            RAS.from_arrays(meta, a)
+    m = dict(meta)
+    m.pop("zero_skip_raw")
+    with pytest.raises(FormatError, match="raw_at|words"):
+        RAS.from_arrays(m, arrays)
+    # monotone but wrong raw offsets: other weights or a FormatError, never a read out of range
+    a = dict(arrays)
+    a["raw_at"] = np.minimum(a["raw_at"] + 3000, meta["zero_skip_raw"]).astype(np.uint32)
+    try:
+        assert RAS.from_arrays(meta, a).decode().shape == t.shape
+    except FormatError:
+        pass
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10**9), st.integers(1, 40))
+def test_flipped_bytes_never_crash(seed, n_flips):
+    meta, arrays = encode_tensor(_pruned((5 * CHUNK + 7,), torch.bfloat16, 0.15)).to_arrays()
+    _flip_and_decode(meta, {k: np.array(v) for k, v in arrays.items()}, seed, n_flips)
+
+
+def test_pruned_model_compresses_and_runs_bit_exact(tmp_path):
+    """A magnitude-pruned model through sckit.compress, save and load: outputs bit-equal."""
+    from torch import nn
+
+    import sckit
+
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 64)).eval()
+    with torch.no_grad():
+        for layer in (m[0], m[2]):
+            w = layer.weight
+            w.mul_(w.abs() > w.abs().flatten().kthvalue(int(0.8 * w.numel())).values)
+    x = torch.randn(4, 256)
+    c = sckit.compress(m, x)
+    assert any(getattr(r, "zero_skip", False) for r in c.ras.values())
+    sckit.save(c, tmp_path / "m.sck")
+    back = sckit.load(tmp_path / "m.sck", model=m)
+    with torch.no_grad():
+        assert torch.equal(m(x).view(torch.int32), back(x).view(torch.int32))
