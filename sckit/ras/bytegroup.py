@@ -184,6 +184,7 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
             ex[neg] = 255
             counts1 = np.bincount(ex, minlength=256)
             keep = ~zero
+            assert lo is not None  # the field split always has a low plane
             lo = lo[keep]
             hi = hi[keep] if hi is not None else None
             per_chunk = np.add.reduceat(keep.astype(np.int64), np.arange(0, n, chunk_for(n)))
@@ -222,7 +223,7 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
     for p in planes:
         wb[pos:pos + p.nbytes] = p.view(np.uint8)
         pos += 8 * -(-p.nbytes // 8)
-    n_raw = n if raw_at is None else int(lo.size)
+    n_raw = n if raw_at is None or lo is None else int(lo.size)
     h0 = _h0(counts1) + (n_raw * split.raw_width(True) if codebook is None else 0)
     if codebook is not None:
         h0 += codebook.size * split.itemsize * 8 + (8 * n if lo is not None else 0)
