@@ -331,6 +331,9 @@ class _Reader:
         return n
 
 
+_MAX_DIM = 1 << 48
+
+
 def unpack(
     buf: bytes | bytearray | memoryview | np.ndarray, kind: str, *, verify: bool = True
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -367,7 +370,10 @@ def unpack(
         b = r.byte()
         if (b & 15) >= len(DTYPES):
             raise r.fail(f"array {name!r}: unknown dtype code {b & 15}")
-        table.append((name, DTYPES[b & 15], tuple(r.uvarint() for _ in range(b >> 4))))
+        shape = tuple(r.uvarint() for _ in range(b >> 4))
+        if math.prod(d for d in shape if d) > _MAX_DIM:  # numpy refuses those even with a 0
+            raise r.fail(f"array {name!r}: shape {list(shape)} spans over 2**48 elements")
+        table.append((name, DTYPES[b & 15], shape))
     data_start = r.pos + (-r.pos % 8)
     sizes = [math.prod(shape) * dt.itemsize for _, dt, shape in table]
     if data_start + sum(sizes) != len(mv):

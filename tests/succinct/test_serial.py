@@ -218,3 +218,13 @@ def test_small_ras_fixed_overhead(case: str) -> None:
     _, arrays = _serial.unpack(raw, "sckit.ras")
     for name, a in arrays.items():
         assert (a.ctypes.data - base) % min(a.dtype.itemsize, 8) == 0, name
+
+
+def test_empty_array_of_an_impossible_shape_is_a_format_error() -> None:
+    """A forged table entry: a dimension of 0 beside dimensions whose product numpy cannot
+    hold (found by fuzz_structures: "array is too big" from inside numpy)."""
+    blob = _serial.pack("thing", {}, {"a": np.zeros((0, 2**25, 2**25), np.uint8)})
+    with pytest.raises(FormatError, match="2\\*\\*48"):
+        _serial.unpack(blob, "thing")
+    ok = _serial.pack("thing", {}, {"a": np.zeros((0, 2**20, 2**20), np.uint8)})
+    assert _serial.unpack(ok, "thing")[1]["a"].shape == (0, 2**20, 2**20)
