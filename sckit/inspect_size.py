@@ -192,7 +192,8 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
     """(bits, h0 bits) of the byte-grouped form (ZipNN's byte grouping with random access,
     ``sckit.ras.bytegroup``) where the encoder has it, else infinite: the exponent byte (or a
     codebook index of <= 256 values) Huffman-coded, one code per pair of weights when at most
-    64 symbols occur, sign and mantissa raw, 32 bits of directory per 8192 weights."""
+    64 symbols occur, sign and mantissa raw (not for zeros, with the zero skip), 32 bits of
+    directory per 8192 weights."""
     try:
         from sckit.ras import bytegroup as bg
         from sckit.ras.encoder import LAYOUTS  # noqa: F401  (the encoder chooses it)
@@ -209,6 +210,18 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
             ex = (sample >> 7) & 0xFF
         cands.append((np.bincount(ex.astype(np.intp), minlength=256),
                       split.raw_width(True), 0.0, n / sample.size))
+        # zero skip (pruned, unquantized): +-0.0 as symbols 0 / 255 without raw bytes, plus a
+        # raw offset per chunk; only where no sampled weight is subnormal, inf or nan
+        sign = 1 << (31 if split.dtype == "float32" else 15)
+        zero = ex == 0
+        n0 = int(zero.sum())
+        if (n0 >= bg.ZERO_SKIP_MIN * sample.size and not np.any(ex == 255)
+                and not np.any(sample[zero] & (sign - 1))):
+            ex2 = ex.astype(np.intp)
+            ex2[zero & (sample == sign)] = 255
+            cands.append((np.bincount(ex2, minlength=256),
+                          split.raw_width(True) * (1 - n0 / sample.size),
+                          32.0 * math.ceil(n / bg.CHUNK), n / sample.size))
     for cnt, _rb, alpha, fixed, opt_scale, _z in options[1:]:  # a codebook (wavelet-matrix form)
         if alpha <= 256:
             cands.append((cnt, 0, fixed, opt_scale))

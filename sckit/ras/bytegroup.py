@@ -316,7 +316,11 @@ class ByteGroupRAS(RAS):
             if self.codebook is not None:
                 sym = np.searchsorted(self.codebook, sym) >> (8 if self.wide else 0)
             else:
+                sign = 1 << (31 if self.dtype == "float32" else 15)
+                neg_zero = sym == sign
                 sym = (sym >> (23 if self.dtype == "float32" else 7)) & 0xFF
+                if self.zero_skip:  # -0.0 is a symbol of its own there
+                    sym[neg_zero] = 255
             extra = (self.n_raw * self.raw_bits if self.codebook is None
                      else self.codebook.size * self.split.itemsize * 8
                      + (8 * self.n_weights if self.wide else 0))
