@@ -64,6 +64,7 @@ def _(r):
     assert r["roundtrip_ok"] is True and r["sparse_roundtrip_ok"] is True
     assert r["access_ok"] is True and r["decode_rows_ok"] is True and r["access_many_ok"] is True
     assert r["sparse_bytes"] < r["dense_ras_bytes"]
+    assert r["default_bytes"] <= r["sparse_bytes"]  # the default picks the smallest form
 
 
 @expect("04_lossless_inference")
