@@ -5,22 +5,16 @@ this test instead of killing pytest. Wanted: FormatError or a clean load, nothin
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz_container.py"
+from tests.benchmark_modules import load_benchmark
 
 
 def _fuzz():  # noqa: ANN202 - a module loaded by path
-    spec = importlib.util.spec_from_file_location("fuzz_container", _PATH)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fuzz_container", mod)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("fuzz_container")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="select() on pipes")

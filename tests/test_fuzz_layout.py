@@ -4,20 +4,11 @@ never a TypeError, KeyError or numpy error from a value of the wrong type or siz
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "fuzz_layout.py"
+from tests.benchmark_modules import load_benchmark
 
 
 def _fuzz():  # noqa: ANN202 - a module loaded by path
-    spec = importlib.util.spec_from_file_location("fuzz_layout", _PATH)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fuzz_layout", mod)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("fuzz_layout")
 
 
 def test_forged_layouts_are_format_errors_or_read_back() -> None:

@@ -12,6 +12,8 @@ branch-free pass joins each exponent with its raw sign and mantissa bytes.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -366,50 +368,40 @@ def _merge_wide(ex, low, cb, out):
     return True
 
 
-@intrinsic
-def _expand_load8(typingctx, dst, o, src, q, mask):
-    """``dst[o + t] = src[q + j]`` for the j-th set bit t of ``mask``, 0 at the other of the 64
-    bytes (vpexpandb with a zero pass-through: reads only popcount(mask) bytes of ``src``);
-    writes all 64 bytes of ``dst`` from ``o``."""
+def _expand_codegen(bits: int, lanes: int) -> Any:
+    """Codegen of ``dst[o + t] = src[q + j]`` for the j-th set bit t of ``mask``'s low
+    ``lanes`` bits, 0 in the other lanes (``llvm.masked.expandload``: vpexpandb / vpexpandw
+    with a zero pass-through, reading only popcount(mask) items of ``src``); all ``lanes``
+    items of ``dst`` from ``o`` are written."""
 
     def codegen(context, builder, sig, args):
-        i8 = ir.IntType(8)
-        v64 = ir.VectorType(i8, 64)
-        m = builder.bitcast(args[4], ir.VectorType(ir.IntType(1), 64))
+        vec_t = ir.VectorType(ir.IntType(bits), lanes)
+        m = builder.bitcast(builder.trunc(args[4], ir.IntType(lanes)) if lanes < 64 else args[4],
+                            ir.VectorType(ir.IntType(1), lanes))
         so = context.make_array(sig.args[2])(context, builder, args[2])
         sp = builder.gep(so.data, [args[3]])
-        fty = ir.FunctionType(v64, [sp.type, m.type, v64])
-        ex = cgutils.get_or_insert_function(builder.module, fty, "llvm.masked.expandload.v64i8")
-        vec = builder.call(ex, [sp, m, ir.Constant(v64, [0] * 64)])
+        fty = ir.FunctionType(vec_t, [sp.type, m.type, vec_t])
+        name = f"llvm.masked.expandload.v{lanes}i{bits}"
+        vec = builder.call(cgutils.get_or_insert_function(builder.module, fty, name),
+                           [sp, m, ir.Constant(vec_t, [0] * lanes)])
         da = context.make_array(sig.args[0])(context, builder, args[0])
-        dp = builder.bitcast(builder.gep(da.data, [args[1]]), v64.as_pointer())
-        st = builder.store(vec, dp)
+        st = builder.store(vec, builder.bitcast(builder.gep(da.data, [args[1]]), vec_t.as_pointer()))
         st.align = 1
         return context.get_dummy_value()
 
-    return types.void(dst, types.int64, src, types.int64, types.uint64), codegen
+    return codegen
+
+
+@intrinsic
+def _expand_load8(typingctx, dst, o, src, q, mask):
+    """64 uint8 lanes (see :func:`_expand_codegen`)."""
+    return types.void(dst, types.int64, src, types.int64, types.uint64), _expand_codegen(8, 64)
 
 
 @intrinsic
 def _expand_load16(typingctx, dst, o, src, q, mask):
-    """``_expand_load8`` for 32 uint16 lanes (vpexpandw; ``mask``'s low 32 bits)."""
-
-    def codegen(context, builder, sig, args):
-        i16 = ir.IntType(16)
-        v32 = ir.VectorType(i16, 32)
-        m = builder.bitcast(builder.trunc(args[4], ir.IntType(32)), ir.VectorType(ir.IntType(1), 32))
-        so = context.make_array(sig.args[2])(context, builder, args[2])
-        sp = builder.gep(so.data, [args[3]])
-        fty = ir.FunctionType(v32, [sp.type, m.type, v32])
-        ex = cgutils.get_or_insert_function(builder.module, fty, "llvm.masked.expandload.v32i16")
-        vec = builder.call(ex, [sp, m, ir.Constant(v32, [0] * 32)])
-        da = context.make_array(sig.args[0])(context, builder, args[0])
-        dp = builder.bitcast(builder.gep(da.data, [args[1]]), v32.as_pointer())
-        st = builder.store(vec, dp)
-        st.align = 1
-        return context.get_dummy_value()
-
-    return types.void(dst, types.int64, src, types.int64, types.uint64), codegen
+    """32 uint16 lanes, ``mask``'s low 32 bits (see :func:`_expand_codegen`)."""
+    return types.void(dst, types.int64, src, types.int64, types.uint64), _expand_codegen(16, 32)
 
 
 @njit(cache=True, nogil=True)
