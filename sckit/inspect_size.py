@@ -196,6 +196,7 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
     directory per 8192 weights."""
     try:
         from sckit.ras import bytegroup as bg
+        from sckit.ras.bytegroup_zero_skip import MIN_ZERO_FRACTION, zero_skip_symbols
         from sckit.ras.encoder import LAYOUTS  # noqa: F401  (the encoder chooses it)
     except ImportError:
         return math.inf, math.inf
@@ -211,15 +212,11 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
         cands.append((np.bincount(ex.astype(np.intp), minlength=256),
                       split.raw_width(True), 0.0, n / sample.size))
         # zero skip (pruned, unquantized): +-0.0 as symbols 0 / 255 without raw bytes, plus a
-        # raw offset per chunk; only where no sampled weight is subnormal, inf or nan
-        sign = 1 << (31 if split.dtype == "float32" else 15)
-        zero = ex == 0
-        n0 = int(zero.sum())
-        if (n0 >= bg.ZERO_SKIP_MIN * sample.size and not np.any(ex == 255)
-                and not np.any(sample[zero] & (sign - 1))):
-            ex2 = ex.astype(np.intp)
-            ex2[zero & (sample == sign)] = 255
-            cands.append((np.bincount(ex2, minlength=256),
+        # raw offset per chunk; by the encoder's rule, on the sample
+        zs = zero_skip_symbols(sample, ex, split.dtype)
+        n0 = int((ex == 0).sum())
+        if zs is not None and n0 >= MIN_ZERO_FRACTION * sample.size:
+            cands.append((np.bincount(zs.astype(np.intp), minlength=256),
                           split.raw_width(True) * (1 - n0 / sample.size),
                           32.0 * math.ceil(n / bg.CHUNK), n / sample.size))
     for cnt, _rb, alpha, fixed, opt_scale, _z in options[1:]:  # a codebook (wavelet-matrix form)

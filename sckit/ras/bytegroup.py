@@ -32,17 +32,21 @@ No delimiters are stored: rows are found from the shape, as the dense grammar do
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sckit.errors import FormatError
 from sckit.ras import bytegroup_kernels as K
 from sckit.ras.bound_call import BIND_AFTER, next_state, out_ok
+from sckit.ras.bytegroup_zero_skip import MIN_ZERO_FRACTION, zero_skip_symbols
 from sckit.ras.codebook import MAX_CODEBOOK
 from sckit.ras.core import RAS
 from sckit.ras.fields import FieldSplit
 from sckit.ras.grammar import make_layout
+
+if TYPE_CHECKING:
+    from sckit.ras.bytegroup_access import ChunkAccessor
 
 __all__ = ["CHUNK", "LAYOUT", "ByteGroupRAS", "chunk_for", "encode_bytegroup", "supports"]
 
@@ -138,19 +142,14 @@ def _h0(counts: np.ndarray) -> float:
     return float((c * np.log2(c.sum() / c)).sum()) if c.size else 0.0
 
 
-# Zero skip (see ByteGroupRAS): taken when at least this fraction of the weights is +-0.0 (and
-# no weight is subnormal, inf or nan). Below it the saving is small and the merge, which then
-# branches per weight, decodes slower than the vectorized one.
-ZERO_SKIP_MIN = 1 / 16
-
-
 def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...], kind: str,
                      codebook: np.ndarray | None = None, pairs: bool | None = None,
                      zero_skip: bool | None = None) -> ByteGroupRAS:
     """Build the byte-grouped form. ``bits``: flat bit patterns, or codebook indices when
     ``codebook`` is given; ``pairs``: None picks one or two symbols per code word by size;
-    ``zero_skip``: None takes it where it applies and at least ``ZERO_SKIP_MIN`` of the
-    weights are +0.0, True requires it (ValueError where it does not apply)."""
+    ``zero_skip`` (:mod:`sckit.ras.bytegroup_zero_skip`): None takes it where it applies and
+    at least ``MIN_ZERO_FRACTION`` of the weights are +-0.0, True requires it (ValueError
+    where it does not apply)."""
     n = int(bits.size)
     if n == 0:
         raise ValueError("the byte-grouped layout needs at least one weight")
@@ -170,20 +169,13 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
     counts1 = np.bincount(ex, minlength=256)
     raw_at = None
     if codebook is None and zero_skip is not False:
-        # zeros, no subnormal (so exponent 0 means +-0.0) and no inf / nan (exponent 255 is
-        # free): +0.0 keeps symbol 0, -0.0 takes 255, and neither stores raw bytes
-        sign = np.uint32(0x80000000 if split.dtype == "float32" else 0x8000)
-        zero = ex == 0
-        fits = (counts1[0] > 0 and counts1[255] == 0
-                and not np.any(bits.reshape(-1)[zero] & ~sign))
-        if zero_skip and not fits:
+        zs = zero_skip_symbols(bits.reshape(-1), ex, split.dtype)
+        if zero_skip and zs is None:
             raise ValueError("zero_skip needs zeros, no subnormal and no inf / nan weight")
-        if fits and (zero_skip or counts1[0] >= ZERO_SKIP_MIN * n):
-            neg = zero & (bits.reshape(-1) == sign)
-            ex = ex.copy()
-            ex[neg] = 255
+        if zs is not None and (zero_skip or counts1[0] >= MIN_ZERO_FRACTION * n):
+            keep = ex != 0
+            ex = zs
             counts1 = np.bincount(ex, minlength=256)
-            keep = ~zero
             assert lo is not None  # the field split always has a low plane
             lo = lo[keep]
             hi = hi[keep] if hi is not None else None
@@ -451,6 +443,8 @@ class ByteGroupRAS(RAS):
 
     def accessor(self) -> ChunkAccessor:
         """Access with the last decoded chunk kept (Algorithm 1's reuse of nearby work)."""
+        from sckit.ras.bytegroup_access import ChunkAccessor
+
         return ChunkAccessor(self)
 
     # ------------------------------------------------------------------ sizes, serialization
@@ -498,42 +492,6 @@ class ByteGroupRAS(RAS):
         from sckit.ras.bytegroup_load import load
 
         return load(meta, arrays)
-
-
-class ChunkAccessor:
-    """``access`` / ``access_bits`` with the most recently decoded chunk cached; ``hits`` /
-    ``misses`` count."""
-
-    def __init__(self, r: ByteGroupRAS) -> None:
-        self.r = self.ras = r
-        self.hits = 0
-        self.misses = 0
-        self._chunk = -1
-        self._buf = np.empty(r.chunk, np.dtype(r.split.uint))
-
-    def access(self, index: tuple[int, ...] | int) -> Any:
-        """The value (as :meth:`RAS.access`)."""
-        from sckit.ras.access import value_of
-
-        return value_of(self.r.split, self.access_bits(index))
-
-    def access_bits(self, index: tuple[int, ...] | int) -> int:
-        """The bit pattern (as :meth:`RAS.access_bits`)."""
-        from sckit.ras.access import _normalize
-
-        r = self.r
-        i = r._flat(_normalize(r, index))
-        ch = r.chunk
-        c = i // ch
-        if c != self._chunk:
-            self.misses += 1
-            e0 = c * ch
-            e1 = min(r.n_weights, e0 + ch)
-            r._range(e0, e1, self._buf[: e1 - e0])
-            self._chunk = c
-        else:
-            self.hits += 1
-        return int(self._buf[i - c * ch])
 
 
 def load_layout(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> RAS:

@@ -12,17 +12,13 @@ branch-free pass joins each exponent with its raw sign and mantissa bytes.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
-from sckit.succinct._bitops import popcount
+from sckit.ras.bytegroup_zero_skip import merge_zero_skip
 from sckit.succinct._hwm_kernels import minimum_redundancy_inplace, package_merge_lengths
-from sckit.succinct._wm_decode import HAS_VBMI2, _eqmask8
 
 __all__ = ["LUT_BITS", "MAX_OUT", "build_lut", "canonical_codes", "decode_range", "encode_bits",
            "load_tables"]
@@ -368,141 +364,6 @@ def _merge_wide(ex, low, cb, out):
     return True
 
 
-def _expand_codegen(bits: int, lanes: int) -> Any:
-    """Codegen of ``dst[o + t] = src[q + j]`` for the j-th set bit t of ``mask``'s low
-    ``lanes`` bits, 0 in the other lanes (``llvm.masked.expandload``: vpexpandb / vpexpandw
-    with a zero pass-through, reading only popcount(mask) items of ``src``); all ``lanes``
-    items of ``dst`` from ``o`` are written."""
-
-    def codegen(context, builder, sig, args):
-        vec_t = ir.VectorType(ir.IntType(bits), lanes)
-        m = builder.bitcast(builder.trunc(args[4], ir.IntType(lanes)) if lanes < 64 else args[4],
-                            ir.VectorType(ir.IntType(1), lanes))
-        so = context.make_array(sig.args[2])(context, builder, args[2])
-        sp = builder.gep(so.data, [args[3]])
-        fty = ir.FunctionType(vec_t, [sp.type, m.type, vec_t])
-        name = f"llvm.masked.expandload.v{lanes}i{bits}"
-        vec = builder.call(cgutils.get_or_insert_function(builder.module, fty, name),
-                           [sp, m, ir.Constant(vec_t, [0] * lanes)])
-        da = context.make_array(sig.args[0])(context, builder, args[0])
-        st = builder.store(vec, builder.bitcast(builder.gep(da.data, [args[1]]), vec_t.as_pointer()))
-        st.align = 1
-        return context.get_dummy_value()
-
-    return codegen
-
-
-@intrinsic
-def _expand_load8(typingctx, dst, o, src, q, mask):
-    """64 uint8 lanes (see :func:`_expand_codegen`)."""
-    return types.void(dst, types.int64, src, types.int64, types.uint64), _expand_codegen(8, 64)
-
-
-@intrinsic
-def _expand_load16(typingctx, dst, o, src, q, mask):
-    """32 uint16 lanes, ``mask``'s low 32 bits (see :func:`_expand_codegen`)."""
-    return types.void(dst, types.int64, src, types.int64, types.uint64), _expand_codegen(16, 32)
-
-
-@njit(cache=True, nogil=True)
-def _zero_skip_f32_vector(ex, s0, lo, hi, r, count, out):
-    """Mode 4's merge 64 weights at a time, as :func:`_zero_skip_bf16_vector` (the uint16
-    plane with two vpexpandw, the uint8 plane with one vpexpandb)."""
-    full = count - count % 64
-    tlo = np.empty(full + 64, np.uint16)
-    thi = np.empty(full + 64, np.uint8)
-    for base in range(0, full, 64):
-        nz = ~(_eqmask8(ex, s0 + base, 0) | _eqmask8(ex, s0 + base, 255))
-        _expand_load8(thi, base, hi, r, nz)
-        low = nz & np.uint64(0xFFFFFFFF)
-        _expand_load16(tlo, base, lo, r, low)
-        _expand_load16(tlo, base + 32, lo, r + np.int64(popcount(low)), nz >> np.uint64(32))
-        r += np.int64(popcount(nz))
-    for k in range(full):
-        e = np.uint32(ex[s0 + k])
-        h = np.uint32(thi[k])
-        v = np.uint32(tlo[k]) | (((h & np.uint32(0x7F)) | ((h & np.uint32(0x80)) << np.uint32(8))
-                                  | (e << np.uint32(7))) << np.uint32(16))
-        out[k] = np.uint32(0x80000000) if e == np.uint32(255) else v
-    return full, r
-
-
-@njit(cache=True, nogil=True)
-def _zero_skip_bf16_vector(ex, s0, lo, r, count, out):
-    """Mode 5's merge 64 weights at a time (AVX-512 VBMI2): the raw bytes of a block's
-    non-zero weights expanded into place (vpexpandb), then one vectorized pass. Returns the
-    weights done (whole blocks) and the raw index after them."""
-    full = count - count % 64
-    tmp = np.empty(full + 64, np.uint8)
-    for base in range(0, full, 64):
-        nz = ~(_eqmask8(ex, s0 + base, 0) | _eqmask8(ex, s0 + base, 255))
-        _expand_load8(tmp, base, lo, r, nz)
-        r += np.int64(popcount(nz))
-    for k in range(full):
-        e = np.uint32(ex[s0 + k])
-        v = np.uint32(tmp[k])
-        w = (v & np.uint32(0x7F)) | (e << np.uint32(7)) | ((v & np.uint32(0x80)) << np.uint32(8))
-        out[k] = np.uint16(np.uint32(0x8000) if e == np.uint32(255) else w)
-    return full, r
-
-
-@njit(cache=True, nogil=True)
-def _merge_zero_skip(mode, ex, s0, skip, lo, hi, r, count, out):
-    """Modes 4 / 5 (float32 / bfloat16 of zeros, no subnormal and no inf / nan): symbol 0 is
-    +0.0 and symbol 255 is -0.0, neither with raw bytes; the raw index is the chunk's ``r``
-    plus the other symbols before ``ex[s0]`` in its chunk (``skip`` weights). With AVX-512
-    VBMI2, 64 weights at a time (expand-loads: 20% density 4.4 / 2.3 GB/s float32 /
-    bfloat16, against 1.8 / 1.0 scalar). False when the raw planes are too short for the
-    stream (corrupt)."""
-    for k in range(s0 - skip, s0):
-        r += np.uint8(ex[k] + np.uint8(1)) > np.uint8(1)  # neither 0 nor 255
-    need = r
-    for k in range(count):
-        need += np.uint8(ex[s0 + k] + np.uint8(1)) > np.uint8(1)
-    if need > lo.size or (mode == 4 and need > hi.size):
-        return False
-    if need == 0:  # all zeros here: no raw entry to read
-        for k in range(count):
-            out[k] = (np.uint32(0x80000000) if mode == 4 else np.uint16(0x8000)) * (ex[s0 + k] == 255)
-        return True
-    done = 0
-    if HAS_VBMI2 and count >= 64:
-        if mode == 5:
-            done, r = _zero_skip_bf16_vector(ex, s0, lo, r, count, out)
-        else:
-            done, r = _zero_skip_f32_vector(ex, s0, lo, hi, r, count, out)
-        if done == count:
-            return True
-        s0 += done
-        count -= done
-        out = out[done:]
-    # elsewhere (and for a block's last < 64 weights) branch-free scalar code (the zeros fall
-    # at random: a branch per weight mispredicted half the time): every weight reads the raw
-    # entry at r (clamped: zeros after the last entry) and keeps it only if its symbol is
-    # neither 0 nor 255 (measured 1.8 / 1.0 GB/s float32 / bfloat16 at 20% density, against
-    # 1.4 / 0.8 with the raw indices computed in a pass of their own)
-    last = lo.size - 1
-    if mode == 4:
-        for k in range(count):
-            e = np.uint32(ex[s0 + k])
-            nz = np.uint32(np.uint8(e + np.uint32(1)) > np.uint8(1))
-            j = min(r, last)
-            h = np.uint32(hi[j])
-            v = np.uint32(lo[j]) | (((h & np.uint32(0x7F)) | ((h & np.uint32(0x80)) << np.uint32(8))
-                                     | (e << np.uint32(7))) << np.uint32(16))
-            out[k] = (v & (np.uint32(0) - nz)) | (np.uint32(0x80000000) * np.uint32(e == 255))
-            r += nz
-    else:
-        for k in range(count):
-            e = np.uint32(ex[s0 + k])
-            nz = np.uint32(np.uint8(e + np.uint32(1)) > np.uint8(1))
-            v = np.uint32(lo[min(r, last)])
-            w = ((v & np.uint32(0x7F)) | (e << np.uint32(7)) | ((v & np.uint32(0x80)) << np.uint32(8)))
-            out[k] = np.uint16((w & (np.uint32(0) - nz)) | (np.uint32(0x8000) * np.uint32(e == 255)))
-            r += nz
-    return True
-
-
 @njit(cache=True, nogil=True)
 def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0, raw_at, cc, skip):
     """Join exponents ``ex[s0 : s0+count]`` with the raw bytes of weights ``e0 ..`` into
@@ -511,7 +372,7 @@ def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0, raw_at, cc, skip):
     float32 / bfloat16 with zero exponents' raw bytes left out (``raw_at[cc]``: chunk ``cc``'s
     first raw index; ``skip``: weights of the chunk before ``ex[s0]``)."""
     if mode >= 4:
-        return _merge_zero_skip(mode, ex, s0, skip, lo, hi, np.int64(raw_at[cc]), count,
+        return merge_zero_skip(mode, ex, s0, skip, lo, hi, np.int64(raw_at[cc]), count,
                                 out[o0:o0 + count])
     if mode == 0:
         _merge_f32(ex[s0:s0 + count], lo[e0:e0 + count], hi[e0:e0 + count], out[o0:o0 + count])

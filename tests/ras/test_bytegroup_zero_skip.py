@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from sckit.errors import FormatError
 from sckit.ras import RAS
-from sckit.ras.bytegroup import CHUNK, ZERO_SKIP_MIN, encode_bytegroup
+from sckit.ras.bytegroup import CHUNK, encode_bytegroup
+from sckit.ras.bytegroup_zero_skip import MIN_ZERO_FRACTION
 from sckit.ras.fields import split_for
 from sckit.tensor_io import encode_tensor
 
@@ -73,9 +74,9 @@ def test_not_taken_where_a_zero_or_the_free_symbol_would_be_ambiguous(special):
 
 
 def test_few_zeros_keep_the_plain_form():
-    t = _pruned((10000,), torch.float32, 1 - ZERO_SKIP_MIN / 2)
+    t = _pruned((10000,), torch.float32, 1 - MIN_ZERO_FRACTION / 2)
     assert not encode_tensor(t, layout="bytegroup").zero_skip
-    t = _pruned((10000,), torch.float32, 1 - 2 * ZERO_SKIP_MIN)
+    t = _pruned((10000,), torch.float32, 1 - 2 * MIN_ZERO_FRACTION)
     assert encode_tensor(t, layout="bytegroup").zero_skip
 
 
