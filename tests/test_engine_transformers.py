@@ -75,3 +75,27 @@ def test_transformers_exact_mode_bit_identical(build: Any, batch: int, tmp_path:
     back = sckit.load(tmp_path / "m.sck", model=build()[0].eval())
     with torch.no_grad():
         assert bit_equal(back(**x), model(**x))
+
+
+@pytest.mark.parametrize("build", [_gpt2, _llama], ids=["gpt2", "llama-gqa"])
+@pytest.mark.parametrize("batch", [1, 2])
+def test_magnitude_pruned_transformers_bit_identical(build: Any, batch: int, tmp_path: Any) -> None:
+    """80% of each 2-d weight zeroed by a mask product (-0.0 where the weight was negative, as
+    torch's pruning leaves it): the byte-grouped zero skip takes them, outputs stay exact."""
+    torch.manual_seed(0)
+    model, _ = build()
+    model.eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.mul_(p.abs() > p.abs().flatten().kthvalue(int(0.8 * p.numel())).values)
+    x = {"input_ids": torch.randint(0, 100, (batch, 7), generator=torch.Generator().manual_seed(1))}
+    sm = sckit.compress(model, x)
+    assert any(getattr(r, "zero_skip", False) for r in sm.ras.values())
+    with torch.no_grad():
+        assert bit_equal(sm(**x), model(**x))
+    sckit.save(sm, tmp_path / "m.sck")
+    fresh = build()[0].eval()
+    back = sckit.load(tmp_path / "m.sck", model=fresh)
+    with torch.no_grad():
+        assert bit_equal(back(**x), model(**x))
