@@ -105,6 +105,9 @@ def _bases() -> list[tuple[str, str, dict[str, Any], dict[str, np.ndarray]]]:
         pruned = (rng.standard_normal(7 * 4096) * 0.02) * (rng.random(7 * 4096) < 0.2)
         add("bg_zero_skip", "sckit.ras", ras.encode(pruned.astype(np.float32), kind="block",
                                                     layout="bytegroup", codebook=False))
+        # float16: the high byte coded, the low byte a raw plane
+        add("bg_f16", "sckit.ras", ras.encode((big[:20] * 50).astype(np.float16), kind="block",
+                                              layout="bytegroup", codebook=False))
     except TypeError:
         pass
     return out

@@ -30,7 +30,7 @@ from sckit.container import Reader, Writer
 from sckit.ras.fields import split_for
 from sckit.tensor_io import decode_tensor, encode_tensor
 
-INT = {torch.float32: torch.int32, torch.bfloat16: torch.int16}
+INT = {torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float16: torch.int16}
 UINT_VIEW = {torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16}
 
 
@@ -116,7 +116,7 @@ def field_bound_bits(bits: np.ndarray, dtype: str) -> float:
 
 def bound_bits(t: torch.Tensor) -> float:
     """Field-split order-0 bound in bits: n * H0(sign+exponent symbol) + n * mantissa bits."""
-    return field_bound_bits(bits(t), "float32" if t.dtype == torch.float32 else "bfloat16")
+    return field_bound_bits(bits(t), str(t.dtype).removeprefix("torch."))
 
 
 # ------------------------------------------------------------------------------- trained models
@@ -291,7 +291,7 @@ def _pack_entries(tensors: list[torch.Tensor]) -> tuple[list[tuple[Any, int | No
     from sckit.checkpoint import PART_WEIGHTS, _encode, _jobs
     from sckit.checkpoint_io import TensorSpec
 
-    code = {torch.float32: "F32", torch.bfloat16: "BF16"}[tensors[0].dtype]
+    code = {torch.float32: "F32", torch.bfloat16: "BF16", torch.float16: "F16"}[tensors[0].dtype]
     specs = [TensorSpec(f"t{i}", code, tuple(t.shape), t.numel() * t.element_size(), None,
                         read=lambda t=t: t.contiguous().reshape(-1).view(torch.uint8).numpy())
              for i, t in enumerate(tensors)]
@@ -376,7 +376,7 @@ def peers(quick: bool = False) -> None:
 def _tables(models: dict[str, dict[str, torch.Tensor]], extra: dict[str, dict[str, torch.Tensor]],
             pooled_label: str) -> None:
     """One table per dtype: a row per model (then per ``extra`` tensor set), ``models`` pooled."""
-    for dt in (torch.float32, torch.bfloat16):
+    for dt in (torch.float32, torch.bfloat16, torch.float16):
         print(f"### {str(dt).removeprefix('torch.')}\n")
         print("| weights | tensors | n | sckit bits/w | of which headers | sckit.pack (vs ZipNN) "
               "| sckit wm-only "
@@ -422,7 +422,7 @@ def thirdparty() -> None:
           "(nothing downloaded, nothing kept in this repo): "
           + "; ".join(f"{k} (`{files[k]}`)" for k in models)
           + ". Every float32 tensor of >= 2 elements (ONNX initializers and Constant nodes, "
-          "state-dict entries); bfloat16 rows are the same weights rounded. Columns as in the "
+          "state-dict entries); bfloat16 and float16 rows are the same weights rounded. Columns as in the "
           "table above.\n")
     _tables(models, {}, "**pooled third-party models**")
 
@@ -433,7 +433,7 @@ def thirdparty() -> None:
 def _gbs(r, t: torch.Tensor) -> float:
     out = torch.empty_like(t)
     s = best_cpu(lambda: decode_tensor(r, out=out), repeat=5)
-    assert torch.equal(out.view(INT.get(t.dtype, t.dtype)), t.view(INT.get(t.dtype, t.dtype)))
+    assert torch.equal(out.view(UINT_VIEW[t.dtype]), t.view(UINT_VIEW[t.dtype]))  # NaNs too
     return t.numel() * t.element_size() / s / 1e9
 
 
@@ -465,9 +465,13 @@ def speed_classes(n: int = 1 << 22) -> None:
     # many distinct values (a fixed basis, a fine grid): 10,000 levels, a 14-level tree
     fine = (torch.randn(10_000, generator=g) * 0.05)[torch.randint(0, 10_000, w.shape, generator=g)]
     pruned = _magnitude_pruned(w, 0.9)  # unquantized: zeros, then 10% of N(0, 0.02) values
+    # every 16-bit pattern equally likely (NaNs and infinities included): nothing to compress
+    noise16 = torch.from_numpy(rng.integers(0, 1 << 16, n, dtype=np.uint16).view(np.int16)
+                               ).view(torch.float16).reshape(w.shape)
     cases = {"float32 N(0, 0.02)": w, "bfloat16 N(0, 0.02)": w.to(torch.bfloat16),
              "float32 N(0, 0.02) pruned 90% (unquantized)": pruned,
              "bfloat16 N(0, 0.02) pruned 90% (unquantized)": pruned.to(torch.bfloat16),
+             "float16 N(0, 0.02)": w.to(torch.float16), "float16, random bit patterns": noise16,
              "float32, sign in the symbol (signs by magnitude)": signed,
              "float32, 272 sign+exponent symbols": wide,
              "float32, 8-bit codebook (256 levels)": quant,

@@ -205,12 +205,10 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
 
     cands = []
     if bg.supports(split.dtype):
-        if split.dtype == "float32":
-            ex = (sample >> 23) & 0xFF
-        else:
-            ex = (sample >> 7) & 0xFF
+        shift = {"float32": 23, "bfloat16": 7, "float16": 8}[split.dtype]
+        ex = (sample >> shift) & 0xFF
         cands.append((np.bincount(ex.astype(np.intp), minlength=256),
-                      split.raw_width(True), 0.0, n / sample.size))
+                      bg._RAW_BITS[split.dtype], 0.0, n / sample.size))
         # zero skip (pruned, unquantized): +-0.0 as symbols 0 / 255 without raw bytes, plus a
         # raw offset per chunk; by the encoder's rule, on the sample
         zs = zero_skip_symbols(sample, ex, split.dtype)

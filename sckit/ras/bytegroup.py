@@ -5,18 +5,20 @@ exponent byte of each float from its sign and mantissa, entropy-codes the expone
 the rest raw. This layout does the same per tensor and keeps every query of a
 :class:`~sckit.ras.core.RAS` (``decode``, ``decode_rows``, ``access``, ``access_many``):
 
-- *symbols*: the exponent byte (float32, bfloat16), the codebook index (quantized tensors of
-  at most 256 distinct values) or, for codebooks of 257 .. 65,536 entries ("wide"), the index's
-  high byte (its low byte is a raw plane), Huffman-coded with one canonical, length-limited (16 bits) code
-  per tensor, either one symbol per weight or one per *pair* of weights (chosen by exact size:
-  pair codes cut Huffman's redundancy on the skewed exponent alphabet from ~0.05 to ~0.02 bits
-  per weight, at the price of a ``d * d`` length table);
+- *symbols*: the exponent byte (float32, bfloat16), the high byte (float16: sign, 5-bit
+  exponent and the top 2 mantissa bits, so the raw rest is a whole byte), the codebook index
+  (quantized tensors of at most 256 distinct values) or, for codebooks of 257 .. 65,536 entries
+  ("wide"), the index's high byte (its low byte is a raw plane), Huffman-coded with one
+  canonical, length-limited (16 bits) code per tensor, either one symbol per weight or one per
+  *pair* of weights (chosen by exact size: pair codes cut Huffman's redundancy on the skewed
+  exponent alphabet from ~0.05 to ~0.02 bits per weight, at the price of a ``d * d`` length
+  table);
 - *directory*: the bit offset of every chunk (8192 weights; a quarter of a tensor under 32K
   weights, so four chunks decode side by side), 32 bits each, so a row range or one weight
   decodes from the nearest chunk start, never from the stream start;
 - *raw*: the sign and mantissa bytes, stored as they are (float32: a uint16 plane of mantissa
-  bits 0-15 and a uint8 plane of sign << 7 | bits 16-22; bfloat16: sign << 7 | mantissa; wide
-  codebook: the index's low byte).
+  bits 0-15 and a uint8 plane of sign << 7 | bits 16-22; bfloat16: sign << 7 | mantissa;
+  float16: mantissa bits 0-7; wide codebook: the index's low byte).
 
 A wide codebook exists for tensors of many distinct values (a fixed STFT basis, fine
 quantization grids): there the wavelet matrix's Huffman tree is 12-20 levels deep and decodes
@@ -69,7 +71,11 @@ MAX_CODE_LENGTH = 16
 MAX_PAIR_ALPHABET = 64  # pair codes for at most 64 distinct symbols (4096 pair symbols)
 BYTE_CODEBOOK = 256  # codebooks up to this size: the index is the symbol; above: "wide"
 MAX_WEIGHTS = (1 << 34) - 1
-_MODES = {"float32": 0, "bfloat16": 1}  # field modes of the kernels; 2 = codebook, 3 = wide
+# field modes of the kernels; 2 = codebook, 3 = wide, 4 / 5 = float32 / bfloat16 zero skip
+_MODES = {"float32": 0, "bfloat16": 1, "float16": 6}
+# raw bits per weight of each float mode (float16: the low byte; its high byte, sign + exponent
+# + 2 mantissa bits, is the symbol)
+_RAW_BITS = {"float32": 24, "bfloat16": 8, "float16": 8}
 
 
 def supports(dtype: str, codebook: np.ndarray | None = None) -> bool:
@@ -86,6 +92,11 @@ def _fields(bits: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray, np.nd
         lo = (bits & 0xFFFF).astype(np.uint16)
         hi = (((bits >> 16) & 0x7F) | ((bits >> 24) & 0x80)).astype(np.uint8)
         return ex, lo, hi
+    if dtype == "float16":
+        # float16's exponent is 5 bits: a symbol of sign + exponent + the top 2 mantissa bits
+        # keeps a whole-byte raw plane (a 6-bit symbol would leave 10 raw bits, a uint16 plane
+        # wasting 6 of them); the near-uniform mantissa bits cost ~0 Huffman redundancy
+        return (bits >> 8).astype(np.uint8), (bits & 0xFF).astype(np.uint8), None
     ex = ((bits >> 7) & 0xFF).astype(np.uint8)
     return ex, ((bits & 0x7F) | ((bits >> 8) & 0x80)).astype(np.uint8), None
 
@@ -164,14 +175,15 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
     elif split.dtype in _MODES:
         ex, lo, hi = _fields(bits.reshape(-1), split.dtype)
     else:
-        raise ValueError(f"the byte-grouped layout holds float32 / bfloat16 or codebooks, "
+        raise ValueError(f"the byte-grouped layout holds float32 / bfloat16 / float16 or codebooks, "
                          f"not {split.dtype}")
     counts1 = np.bincount(ex, minlength=256)
     raw_at = None
     if codebook is None and zero_skip is not False:
         zs = zero_skip_symbols(bits.reshape(-1), ex, split.dtype)
         if zero_skip and zs is None:
-            raise ValueError("zero_skip needs zeros, no subnormal and no inf / nan weight")
+            raise ValueError("zero_skip needs float32 / bfloat16 weights with zeros, no "
+                             "subnormal and no inf / nan")
         if zs is not None and (zero_skip or counts1[0] >= MIN_ZERO_FRACTION * n):
             keep = ex != 0
             ex = zs
@@ -216,7 +228,7 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
         wb[pos:pos + p.nbytes] = p.view(np.uint8)
         pos += 8 * -(-p.nbytes // 8)
     n_raw = n if raw_at is None or lo is None else int(lo.size)
-    h0 = _h0(counts1) + (n_raw * split.raw_width(True) if codebook is None else 0)
+    h0 = _h0(counts1) + (n_raw * _RAW_BITS[split.dtype] if codebook is None else 0)
     if codebook is not None:
         h0 += codebook.size * split.itemsize * 8 + (8 * n if lo is not None else 0)
     r = ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
@@ -269,7 +281,7 @@ class ByteGroupRAS(RAS):
         super().__init__(layout=layout, split=split, sparse=False, codebook=codebook,
                          max_distance=None, wm=None, dist_wm=None, raw=np.zeros(0, np.uint64),
                          n_stream=n, n_entries=n, h0_total_bits=0.0, delimiter_bits=0.0,
-                         sign_raw=codebook is None)
+                         sign_raw=codebook is None and split.dtype != "float16")
         self.pairs = bool(pairs)
         self.alpha = alpha
         self.q = q
@@ -307,6 +319,8 @@ class ByteGroupRAS(RAS):
             sym = self.decode().reshape(-1)
             if self.codebook is not None:
                 sym = np.searchsorted(self.codebook, sym) >> (8 if self.wide else 0)
+            elif self.dtype == "float16":
+                sym = sym >> 8
             else:
                 sign = 1 << (31 if self.dtype == "float32" else 15)
                 neg_zero = sym == sign
@@ -318,6 +332,12 @@ class ByteGroupRAS(RAS):
                      + (8 * self.n_weights if self.wide else 0))
             self._h0 = _h0(np.bincount(sym.astype(np.intp), minlength=256)) + extra
         return self._h0 / self.n_weights
+
+    @property
+    def raw_bits(self) -> int:
+        """Raw bits stored per weight (see ``_RAW_BITS``); 0 with a codebook, as for
+        :class:`RAS` (a wide codebook's raw low bytes are part of its index)."""
+        return 0 if self.codebook is not None else _RAW_BITS[self.dtype]
 
     # ------------------------------------------------------------------ decoding
     def _args(self) -> tuple:

@@ -349,6 +349,13 @@ def _merge_bf16(ex, lo, out):
 
 
 @njit(cache=True, nogil=True)
+def _merge_f16(ex, lo, out):
+    # ex = sign, exponent and mantissa bits 8-9 (the high byte); lo = mantissa bits 0-7
+    for k in range(out.size):
+        out[k] = (np.uint16(ex[k]) << np.uint16(8)) | np.uint16(lo[k])
+
+
+@njit(cache=True, nogil=True)
 def _merge_cb(ex, cb, out):
     # cb has 256 entries (padded by the caller): every byte indexes it, no bounds check
     for k in range(out.size):
@@ -370,14 +377,17 @@ def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0, raw_at, cc, skip):
     ``out[o0 ..]``. mode 0: float32, 1: bfloat16, 2: codebook (out = cb[symbol index], ``cb``
     padded to 256 entries), 3: wide codebook (out = cb[symbol << 8 | hi[weight]]), 4 / 5:
     float32 / bfloat16 with zero exponents' raw bytes left out (``raw_at[cc]``: chunk ``cc``'s
-    first raw index; ``skip``: weights of the chunk before ``ex[s0]``)."""
-    if mode >= 4:
+    first raw index; ``skip``: weights of the chunk before ``ex[s0]``), 6: float16 (out =
+    symbol << 8 | lo[weight])."""
+    if mode == 4 or mode == 5:
         return merge_zero_skip(mode, ex, s0, skip, lo, hi, np.int64(raw_at[cc]), count,
                                 out[o0:o0 + count])
     if mode == 0:
         _merge_f32(ex[s0:s0 + count], lo[e0:e0 + count], hi[e0:e0 + count], out[o0:o0 + count])
     elif mode == 1:
         _merge_bf16(ex[s0:s0 + count], lo[e0:e0 + count], out[o0:o0 + count])
+    elif mode == 6:
+        _merge_f16(ex[s0:s0 + count], lo[e0:e0 + count], out[o0:o0 + count])
     elif mode == 3:
         return _merge_wide(ex[s0:s0 + count], hi[e0:e0 + count], cb, out[o0:o0 + count])
     else:

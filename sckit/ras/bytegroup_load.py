@@ -108,8 +108,9 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
     total = _int(meta, "total_bits", 0, MAX_CODE_LENGTH * n)
     item = np.dtype(split.uint).itemsize
     zero_skip = "zero_skip_raw" in meta  # raw bytes only for non-zero exponents
-    if zero_skip and has_cb:
-        raise _bad("zero_skip_raw", "present with a codebook")
+    if zero_skip and (has_cb or dtype not in ("float32", "bfloat16")):
+        raise _bad("zero_skip_raw", f"present with a codebook or for {dtype} (float32 and "
+                   "bfloat16 only)")
     nr = _int(meta, "zero_skip_raw", 0, n) if zero_skip else n
     planes = ([n, n_cb * item] if wide else [n_cb * item] if has_cb
               else [2 * nr, nr] if dtype == "float32" else [nr])

@@ -32,7 +32,10 @@ MIN_ZERO_FRACTION = 1 / 16
 def zero_skip_symbols(bits: np.ndarray, ex: np.ndarray, dtype: str) -> np.ndarray | None:
     """The exponent symbols ``ex`` of the flat float32 / bfloat16 bit patterns ``bits`` with
     -0.0 as 255, where the zero skip applies (zeros present, no subnormal, no inf / nan);
-    else None. The encoder's rule, and the size estimate's on a sample."""
+    else None (and for other dtypes: float16's symbol is its high byte, where 0 holds
+    subnormals too). The encoder's rule, and the size estimate's on a sample."""
+    if dtype not in ("float32", "bfloat16"):
+        return None
     sign = 1 << (31 if dtype == "float32" else 15)
     zero = ex == 0
     if not zero.any() or (ex == 255).any() or np.any(bits[zero] & (sign - 1)):

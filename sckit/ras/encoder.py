@@ -95,7 +95,7 @@ def encode(values: np.ndarray, *, dtype: str | None = None, kind: str = "block",
 
 
 def _bytegroup(values: np.ndarray, dtype: str | None, kind: str, codebook: str | bool) -> RAS:
-    """The byte-grouped form on request: on the field split (float32 / bfloat16) and/or on
+    """The byte-grouped form on request: on the field split (float32 / bfloat16 / float16) and/or on
     codebook codes (at most 2**16 distinct values); with ``codebook="auto"`` the smaller."""
     from sckit.ras.bytegroup import encode_bytegroup, supports
 
@@ -111,7 +111,7 @@ def _bytegroup(values: np.ndarray, dtype: str | None, kind: str, codebook: str |
         if found is not None:
             cands.append(encode_bytegroup(found[0], split, shape, kind, codebook=found[1]))
     if not cands:
-        raise ValueError(f"layout='bytegroup' holds float32 / bfloat16 or tensors of at most 2**16 "
+        raise ValueError(f"layout='bytegroup' holds float32 / bfloat16 / float16 or tensors of at most 2**16 "
                          f"distinct values (a codebook); got {split.dtype} "
                          f"with codebook={codebook!r}")
     return min(cands, key=lambda r: r.nbytes)

@@ -90,7 +90,7 @@ def test_corrupt_stream_is_a_format_error():
 
 @needs_zipnn
 @pytest.mark.parametrize("name", ["lenet300_100", "lenet5", "small_resnet"])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 def test_pack_file_is_smaller_than_zipnn(tmp_path, name, dtype):
     """Issue 15: on trained weights a whole `sckit.pack` file (names, shapes and layout
     included) is smaller than ZipNN's one stream of the same weights (its most favourable

@@ -16,6 +16,7 @@ from sckit.tensor_io import decode_tensor, encode_tensor
 INT = {torch.float32: torch.int32, torch.bfloat16: torch.int16, torch.float16: torch.int16,
        torch.int16: torch.int16, torch.int8: torch.int8}
 UINT = {4: np.uint32, 2: np.uint16, 1: np.uint8}
+SYMBOL_SHIFT = {"float32": 23, "bfloat16": 7, "float16": 8}  # the coded byte of each float
 
 
 def _bits(t: torch.Tensor) -> np.ndarray:
@@ -59,7 +60,7 @@ def _check_all(r: RAS, t: torch.Tensor) -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.sampled_from([torch.float32, torch.bfloat16]),
+@given(st.sampled_from([torch.float32, torch.bfloat16, torch.float16]),
        st.lists(st.integers(1, 40), min_size=0, max_size=4),
        st.sampled_from(["block", "element"]), st.sampled_from([None, True, False]),
        st.floats(1e-4, 10.0), st.integers(0, 2**16))
@@ -69,10 +70,9 @@ def test_round_trip_random_shapes(dtype, shape, kind, pairs, sigma, seed):
     from sckit.ras.bytegroup import encode_bytegroup
     from sckit.ras.fields import split_for
 
-    name = "float32" if dtype == torch.float32 else "bfloat16"
+    name = str(dtype).removeprefix("torch.")
     before = bits.copy()
-    if pairs is True and len(np.unique((bits.reshape(-1) >> (23 if name == "float32" else 7))
-                                       & 0xFF)) > 64:
+    if pairs is True and len(np.unique((bits.reshape(-1) >> SYMBOL_SHIFT[name]) & 0xFF)) > 64:
         pairs = None
     r = encode_bytegroup(bits.reshape(-1), split_for(name), tuple(shape), kind, pairs=pairs)
     assert np.array_equal(bits, before)  # the input is never modified
@@ -82,7 +82,7 @@ def test_round_trip_random_shapes(dtype, shape, kind, pairs, sigma, seed):
     _check_all(r, t)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("n", [2047, 2048, 2049, 4097, 4 * CHUNK - 1, 4 * CHUNK + 1,
                                9 * CHUNK - 3, 13 * CHUNK])
 def test_many_chunks_and_odd_tails(dtype, n):
@@ -90,6 +90,11 @@ def test_many_chunks_and_odd_tails(dtype, n):
     from sckit.ras.fields import split_for
 
     t = _weights((n,), dtype, seed=n)
+    if dtype == torch.float16:  # values in +-[1/8, 4): high bytes (sign, exponent, 2 mantissa
+        # bits) within the 64 symbols of pair codes
+        g = torch.Generator().manual_seed(n)
+        t = (torch.rand(n, generator=g) * 3.9 + 0.125) * torch.randn(n, generator=g).sign()
+        t = t.to(dtype)
     assert chunk_for(n) % 2 == 0 and (n < 2048 or -(-n // chunk_for(n)) >= 4)
     for pairs in (False, True):
         r = encode_bytegroup(_bits(t), split_for(str(dtype).removeprefix("torch.")), (n,),
@@ -251,13 +256,44 @@ def test_slow_wavelet_matrix_gives_way_when_sizes_are_close():
 
 
 def test_smaller_than_wavelet_matrix_on_gaussian_weights():
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
         t = _weights((512, 512), dtype, special=False)
         bg = encode_tensor(t, layout="bytegroup")
         wm = encode_tensor(t, layout="wm")
         assert bg.nbytes < wm.nbytes
-        assert bg.pairs  # pair codes pay on a quarter-million weights
+        # pair codes pay on a quarter-million weights (float16's ~100 high-byte symbols are
+        # past pair codes' 64)
+        assert bg.pairs is (dtype != torch.float16)
         assert bg.bits_per_weight < bg.h0_bits + 0.04  # within 0.04 bits of the order-0 bound
+        assert encode_tensor(t).layout_name == "bytegroup"  # what compress keeps
+
+
+def test_float16_high_byte_symbol_low_byte_raw():
+    """float16: sign, exponent and the top 2 mantissa bits are the coded symbol, the low 8
+    mantissa bits a raw byte plane; every bit pattern (NaN payloads, infinities, -0.0,
+    subnormals) comes back, through a file too, and the loader refuses the zero skip for it."""
+    rng = np.random.default_rng(5)
+    every = np.arange(1 << 16, dtype=np.uint16)  # each pattern once, then shuffled in
+    bits = np.concatenate([every, rng.permutation(every)]).reshape(512, 256)
+    t = torch.from_numpy(bits.view(np.int16).copy()).view(torch.float16)
+    r = encode_tensor(t, layout="bytegroup")
+    assert isinstance(r, ByteGroupRAS) and r.codebook is None and not r.sign_raw
+    assert r.raw_bits == 8 and r.hi is None and r.lo.dtype == np.uint8
+    assert np.array_equal(r.lo, bits.reshape(-1) & 0xFF)
+    assert 16.0 <= r.bits_per_weight < 16.05 and r.h0_bits == pytest.approx(16.0)
+    _check_all(r, t)
+    auto = encode_tensor(t)  # random bits: the byte-grouped form is also the smaller
+    assert isinstance(auto, ByteGroupRAS) and auto.nbytes < encode_tensor(t, layout="wm").nbytes
+    # pruned float16 keeps its zeros' raw bytes (no zero skip: symbol 0 holds subnormals too)
+    p = _weights((300, 300), torch.float16, special=False)
+    p[torch.rand(p.shape, generator=torch.Generator().manual_seed(0)) < 0.8] = 0
+    rp = encode_tensor(p, layout="bytegroup")
+    assert not rp.zero_skip and rp.n_raw == p.numel()
+    _check_all(rp, p)
+    meta, arrays = r.to_arrays()
+    meta["zero_skip_raw"] = r.n_weights
+    with pytest.raises(FormatError, match="zero_skip_raw"):
+        load_layout(meta, arrays)
 
 
 def test_gpu_kernels_leave_it_to_the_cpu():
@@ -274,7 +310,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="bytegroup"):  # > 2**16 distinct int32 values
         encode(np.arange(70_000, dtype=np.int32), layout="bytegroup")
     with pytest.raises(ValueError, match="float32"):
-        encode(np.zeros(4, np.float16), layout="bytegroup", codebook=False)
+        encode(np.zeros(4, np.float64), layout="bytegroup", codebook=False)
 
 
 # ---------------------------------------------------------------------- loading untrusted data
