@@ -205,8 +205,8 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
 
     cands = []
     if bg.supports(split.dtype):
-        shift = {"float32": 23, "bfloat16": 7, "float16": 8}[split.dtype]
-        ex = (sample >> shift) & 0xFF
+        shift, mask = {"float32": (23, 0xFF), "bfloat16": (7, 0xFF), "float16": (8, 0x7F)}[split.dtype]
+        ex = (sample >> shift) & mask
         cands.append((np.bincount(ex.astype(np.intp), minlength=256),
                       bg._RAW_BITS[split.dtype], 0.0, n / sample.size))
         # zero skip (pruned, unquantized): +-0.0 as symbols 0 / 255 without raw bytes, plus a
@@ -225,8 +225,11 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
         c = (cnt[cnt > 0].astype(np.float64) * opt_scale).round().astype(np.int64)
         h0 = _h0_total(c)
         single = sp.huffman_bits(c) / 1.039  # no rank directories here
-        # pair codes cut Huffman's redundancy to ~0.02 bits per weight (measured by its author)
-        stream = min(single, h0 + 0.02 * n) if c.size <= bg.MAX_PAIR_ALPHABET else single
+        # pair codes cut Huffman's redundancy to ~0.02 bits per weight (measured by its author);
+        # the encoder takes them on big tensors only where they save PAIR_MIN_GAIN
+        gain = bg.PAIR_MIN_GAIN * n if n >= bg.PAIR_MIN_N else 0.0
+        pair = h0 + 0.02 * n
+        stream = pair if c.size <= bg.MAX_PAIR_ALPHABET and pair < single - gain else single
         bits = stream + n * rb + fixed + 32 * math.ceil(n / bg.CHUNK) + 8 * c.size
         if bits < best[0]:
             best = (bits, h0 + n * rb + fixed)

@@ -5,20 +5,21 @@ exponent byte of each float from its sign and mantissa, entropy-codes the expone
 the rest raw. This layout does the same per tensor and keeps every query of a
 :class:`~sckit.ras.core.RAS` (``decode``, ``decode_rows``, ``access``, ``access_many``):
 
-- *symbols*: the exponent byte (float32, bfloat16), the high byte (float16: sign, 5-bit
-  exponent and the top 2 mantissa bits, so the raw rest is a whole byte), the codebook index
+- *symbols*: the exponent byte (float32, bfloat16), the 5-bit exponent and the top 2 mantissa
+  bits (float16, so the raw mantissa rest is a whole byte), the codebook index
   (quantized tensors of at most 256 distinct values) or, for codebooks of 257 .. 65,536 entries
   ("wide"), the index's high byte (its low byte is a raw plane), Huffman-coded with one
   canonical, length-limited (16 bits) code per tensor, either one symbol per weight or one per
-  *pair* of weights (chosen by exact size: pair codes cut Huffman's redundancy on the skewed
-  exponent alphabet from ~0.05 to ~0.02 bits per weight, at the price of a ``d * d`` length
-  table);
+  *pair* of weights (chosen by exact size, and on tensors of >= 16K weights only where they
+  save >= 0.05 bits per weight: pair codes cut Huffman's redundancy on the skewed exponent
+  alphabet from ~0.05 to ~0.02 bits per weight but decode 8-20% slower);
 - *directory*: the bit offset of every chunk (8192 weights; a quarter of a tensor under 32K
   weights, so four chunks decode side by side), 32 bits each, so a row range or one weight
   decodes from the nearest chunk start, never from the stream start;
 - *raw*: the sign and mantissa bytes, stored as they are (float32: a uint16 plane of mantissa
   bits 0-15 and a uint8 plane of sign << 7 | bits 16-22; bfloat16: sign << 7 | mantissa;
-  float16: mantissa bits 0-7; wide codebook: the index's low byte).
+  float16: mantissa bits 0-7 and a plane of sign bits, 8 per byte; wide codebook: the index's
+  low byte).
 
 A wide codebook exists for tensors of many distinct values (a fixed STFT basis, fine
 quantization grids): there the wavelet matrix's Huffman tree is 12-20 levels deep and decodes
@@ -69,13 +70,20 @@ def chunk_for(n: int) -> int:
     return q + (q & 1)
 MAX_CODE_LENGTH = 16
 MAX_PAIR_ALPHABET = 64  # pair codes for at most 64 distinct symbols (4096 pair symbols)
+# Pair codes decode 8-20% slower than one-symbol codes (a table window holds whole code
+# words only, and a pair wastes more of it: bfloat16 N(0, 0.02) 3.4 -> 3.0 G weights/s) for
+# ~0.02 bits per weight (0.1-0.2%). From PAIR_MIN_N weights on, where a tensor's decode time is
+# its table decoding (not its fixed cost, as in small tensors and pack groups), they are kept
+# only when they save at least PAIR_MIN_GAIN bits per weight (tiny alphabets: a 4-level
+# codebook saves 0.16)
+PAIR_MIN_N = 1 << 14
+PAIR_MIN_GAIN = 0.05
 BYTE_CODEBOOK = 256  # codebooks up to this size: the index is the symbol; above: "wide"
 MAX_WEIGHTS = (1 << 34) - 1
 # field modes of the kernels; 2 = codebook, 3 = wide, 4 / 5 = float32 / bfloat16 zero skip
 _MODES = {"float32": 0, "bfloat16": 1, "float16": 6}
-# raw bits per weight of each float mode (float16: the low byte; its high byte, sign + exponent
-# + 2 mantissa bits, is the symbol)
-_RAW_BITS = {"float32": 24, "bfloat16": 8, "float16": 8}
+# raw bits per weight of each float mode (float16: the low byte and the sign bit)
+_RAW_BITS = {"float32": 24, "bfloat16": 8, "float16": 9}
 
 
 def supports(dtype: str, codebook: np.ndarray | None = None) -> bool:
@@ -93,10 +101,13 @@ def _fields(bits: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray, np.nd
         hi = (((bits >> 16) & 0x7F) | ((bits >> 24) & 0x80)).astype(np.uint8)
         return ex, lo, hi
     if dtype == "float16":
-        # float16's exponent is 5 bits: a symbol of sign + exponent + the top 2 mantissa bits
-        # keeps a whole-byte raw plane (a 6-bit symbol would leave 10 raw bits, a uint16 plane
-        # wasting 6 of them); the near-uniform mantissa bits cost ~0 Huffman redundancy
-        return (bits >> 8).astype(np.uint8), (bits & 0xFF).astype(np.uint8), None
+        # float16's exponent is 5 bits. The symbol is the exponent and the top 2 mantissa bits
+        # (whose skew on trained weights is worth ~0.05 bits per weight), so the raw rest is
+        # a whole byte plus the sign, kept as a bit plane: without the sign, trained tensors
+        # have <= 64 symbols and take pair codes (~2.4 symbols per table lookup, against 1.7
+        # for the whole high byte as the symbol; 12-bit tables, ~5.5-bit symbols)
+        sign = np.packbits(((bits >> 15) & 1).astype(np.uint8), bitorder="little")
+        return ((bits >> 8) & 0x7F).astype(np.uint8), (bits & 0xFF).astype(np.uint8), sign
     ex = ((bits >> 7) & 0xFF).astype(np.uint8)
     return ex, ((bits & 0x7F) | ((bits >> 8) & 0x80)).astype(np.uint8), None
 
@@ -209,7 +220,8 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
         psym = padded[0::2] * d + padded[1::2]
         pair_len = code_lengths(q, True)
         pair_cost = int((np.bincount(psym, minlength=d * d) * pair_len).sum())
-        use_pairs = pairs is True or pair_cost < single_cost
+        gain = PAIR_MIN_GAIN * n if n >= PAIR_MIN_N else 0
+        use_pairs = pairs is True or pair_cost < single_cost - gain
     elif pairs is True:
         raise ValueError(f"pair codes need at most {MAX_PAIR_ALPHABET} distinct symbols, got {d}")
     if use_pairs:
@@ -272,7 +284,9 @@ class ByteGroupRAS(RAS):
         wide = n_codebook > BYTE_CODEBOOK
         specs = ([("uint8", n), (split.uint, n_codebook)] if wide else
                  [(split.uint, n_codebook)] if n_codebook else
-                 [("uint16", nr), ("uint8", nr)] if split.dtype == "float32" else [("uint8", nr)])
+                 [("uint16", nr), ("uint8", nr)] if split.dtype == "float32" else
+                 [("uint8", nr), ("uint8", -(-nr // 8))] if split.dtype == "float16" else
+                 [("uint8", nr)])
         for dt, count in specs:
             nb = np.dtype(dt).itemsize * count
             planes.append(wb[pos:pos + nb].view(dt))
@@ -281,7 +295,7 @@ class ByteGroupRAS(RAS):
         super().__init__(layout=layout, split=split, sparse=False, codebook=codebook,
                          max_distance=None, wm=None, dist_wm=None, raw=np.zeros(0, np.uint64),
                          n_stream=n, n_entries=n, h0_total_bits=0.0, delimiter_bits=0.0,
-                         sign_raw=codebook is None and split.dtype != "float16")
+                         sign_raw=codebook is None)
         self.pairs = bool(pairs)
         self.alpha = alpha
         self.q = q
@@ -320,7 +334,7 @@ class ByteGroupRAS(RAS):
             if self.codebook is not None:
                 sym = np.searchsorted(self.codebook, sym) >> (8 if self.wide else 0)
             elif self.dtype == "float16":
-                sym = sym >> 8
+                sym = (sym >> 8) & 0x7F
             else:
                 sign = 1 << (31 if self.dtype == "float32" else 15)
                 neg_zero = sym == sign

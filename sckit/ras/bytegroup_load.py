@@ -113,7 +113,8 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
                    "bfloat16 only)")
     nr = _int(meta, "zero_skip_raw", 0, n) if zero_skip else n
     planes = ([n, n_cb * item] if wide else [n_cb * item] if has_cb
-              else [2 * nr, nr] if dtype == "float32" else [nr])
+              else [2 * nr, nr] if dtype == "float32" else [nr, -(-nr // 8)] if dtype == "float16"
+              else [nr])
     words = _array(arrays, "words", np.uint64, _n_words(total, planes))
     n_chunks = -(-n // chunk_for(n))
     starts = np.zeros(n_chunks, np.uint64)
