@@ -108,6 +108,10 @@ def _bases() -> list[tuple[str, str, dict[str, Any], dict[str, np.ndarray]]]:
         # float16: the high byte coded, the low byte a raw plane
         add("bg_f16", "sckit.ras", ras.encode((big[:20] * 50).astype(np.float16), kind="block",
                                               layout="bytegroup", codebook=False))
+        # its other form, the whole high byte coded (signs that follow magnitudes)
+        signed = np.where(rng.random(big[:20].shape) < 0.5, np.abs(big[:20]), -np.abs(big[:20]) / 64)
+        add("bg_f16_hb", "sckit.ras", ras.encode(signed.astype(np.float16), kind="element",
+                                                 layout="bytegroup", codebook=False))
     except TypeError:
         pass
     return out

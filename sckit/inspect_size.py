@@ -209,6 +209,9 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
         ex = (sample >> shift) & mask
         cands.append((np.bincount(ex.astype(np.intp), minlength=256),
                       bg._RAW_BITS[split.dtype], 0.0, n / sample.size))
+        if split.dtype == "float16":  # its other form: the whole high byte coded
+            cands.append((np.bincount((sample >> 8).astype(np.intp), minlength=256), 8, 0.0,
+                          n / sample.size))
         # zero skip (pruned, unquantized): +-0.0 as symbols 0 / 255 without raw bytes, plus a
         # raw offset per chunk; by the encoder's rule, on the sample
         zs = zero_skip_symbols(sample, ex, split.dtype)

@@ -448,6 +448,13 @@ def _merge_bf16(ex, lo, out):
 
 
 @njit(cache=True, nogil=True)
+def _merge_high_byte(ex, lo, out):
+    # float16, ex = its high byte (sign, exponent, mantissa bits 8-9), lo = mantissa bits 0-7
+    for k in range(out.size):
+        out[k] = (np.uint16(ex[k]) << np.uint16(8)) | np.uint16(lo[k])
+
+
+@njit(cache=True, nogil=True)
 def _merge_f16(ex, lo, signs, e0, out):
     # ex = exponent << 2 | mantissa bits 8-9 (< 128); lo = mantissa bits 0-7, both from weight
     # e0 on; signs: weight i's sign at bit i % 8 of byte i // 8. Each sign goes into bit 7 of
@@ -497,7 +504,8 @@ def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0, raw_at, cc, skip):
     padded to 256 entries), 3: wide codebook (out = cb[symbol << 8 | hi[weight]]), 4 / 5:
     float32 / bfloat16 with zero exponents' raw bytes left out (``raw_at[cc]``: chunk ``cc``'s
     first raw index; ``skip``: weights of the chunk before ``ex[s0]``), 6: float16 (out =
-    sign bit ``e`` of ``hi`` << 15 | symbol << 8 | lo[weight])."""
+    sign bit ``e`` of ``hi`` << 15 | symbol << 8 | lo[weight]), 7: float16, the symbol its
+    high byte (out = symbol << 8 | lo[weight])."""
     if mode == 4 or mode == 5:
         return merge_zero_skip(mode, ex, s0, skip, lo, hi, np.int64(raw_at[cc]), count,
                                 out[o0:o0 + count])
@@ -505,6 +513,8 @@ def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0, raw_at, cc, skip):
         _merge_f32(ex[s0:s0 + count], lo[e0:e0 + count], hi[e0:e0 + count], out[o0:o0 + count])
     elif mode == 1:
         _merge_bf16(ex[s0:s0 + count], lo[e0:e0 + count], out[o0:o0 + count])
+    elif mode == 7:
+        _merge_high_byte(ex[s0:s0 + count], lo[e0:e0 + count], out[o0:o0 + count])
     elif mode == 6:
         if (e0 + count + 7) >> 3 > hi.size:
             return False

@@ -112,9 +112,12 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
         raise _bad("zero_skip_raw", f"present with a codebook or for {dtype} (float32 and "
                    "bfloat16 only)")
     nr = _int(meta, "zero_skip_raw", 0, n) if zero_skip else n
+    high_byte = "high_byte" in meta and _bool(meta, "high_byte")
+    if high_byte and (has_cb or dtype != "float16" or zero_skip):
+        raise _bad("high_byte", "is a float16 form, without codebook or zero skip")
     planes = ([n, n_cb * item] if wide else [n_cb * item] if has_cb
-              else [2 * nr, nr] if dtype == "float32" else [nr, -(-nr // 8)] if dtype == "float16"
-              else [nr])
+              else [2 * nr, nr] if dtype == "float32"
+              else [nr, -(-nr // 8)] if dtype == "float16" and not high_byte else [nr])
     words = _array(arrays, "words", np.uint64, _n_words(total, planes))
     n_chunks = -(-n // chunk_for(n))
     starts = np.zeros(n_chunks, np.uint64)
@@ -148,4 +151,4 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
     return ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
                         n_codebook=n_cb, pairs=pairs, alpha=alpha, q=q, lengths=lengths,
                         words=words, starts=starts, total_bits=total, lut=lut,
-                        raw_at=raw_at, n_raw=nr if zero_skip else None)
+                        raw_at=raw_at, n_raw=nr if zero_skip else None, high_byte=high_byte)

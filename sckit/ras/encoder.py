@@ -39,7 +39,7 @@ EXACT_CHOICE_MAX_WEIGHTS = 1 << 15
 #: weight, or whose alphabet has more than SLOW_ALPHABET symbols (the sign kept beside the
 #: exponent, codebooks of > 256 values), decodes at 3-100x the byte-grouped form's time per
 #: weight; a byte-grouped form at most SPEED_SIZE_SLACK times its size is then kept instead
-SLOW_SYMBOL_BITS = 6.0
+SLOW_SYMBOL_BITS = 3.0
 SLOW_ALPHABET = 257  # 256 symbols + the delimiter
 SPEED_SIZE_SLACK = 1.03
 #: ``layout=`` choices of :func:`encode`: the paper's wavelet-matrix grammar ("wm"), the
@@ -87,8 +87,9 @@ def encode(values: np.ndarray, *, dtype: str | None = None, kind: str = "block",
     # per weight, and trees of more than 256 leaves take the slower two-group decoder (measured,
     # one thread, float32: N(0, 0.02) 2.7 bits 0.6 ns per weight; 8.3 bits 3.1 ns; PP-OCRv4's
     # 795K-weight classifier, sign kept in 513 symbols, 3.4 bits 1.7 ns; 10,925 codebook
-    # values 64 ns); the byte-grouped table decoder takes 0.4-0.9 ns there. Slow streams give
-    # way to a byte-grouped form at most SPEED_SIZE_SLACK larger.
+    # values 64 ns; a 57.6K-weight trained conv, float16, 3.6 bits, 2.6 ns); the byte-grouped
+    # table decoder takes 0.3-0.9 ns there. Slow streams give way to a byte-grouped form at
+    # most SPEED_SIZE_SLACK larger.
     slow = (8 * r.space()["symbols"] > SLOW_SYMBOL_BITS * r.n_weights
             or getattr(r.wm, "sigma", 0) > SLOW_ALPHABET)
     return alt if slow and alt.nbytes <= SPEED_SIZE_SLACK * r.nbytes else r

@@ -267,6 +267,42 @@ def test_smaller_than_wavelet_matrix_on_gaussian_weights():
         assert encode_tensor(t).layout_name == "bytegroup"  # what compress keeps
 
 
+def test_float16_high_byte_form_where_sign_and_magnitude_go_together():
+    """float16's other form codes the whole high byte (sign, exponent, top mantissa bits):
+    smaller where signs follow magnitudes (large weights positive, small ones negative), and
+    what the encoder keeps there; read back bit-exactly, through a file, in ranges."""
+    from sckit.ras import bytegroup as B
+
+    g = torch.Generator().manual_seed(4)
+    w = torch.randn(300, 700, generator=g) * 0.02
+    t = torch.where(torch.rand(w.shape, generator=g) < 0.5, w.abs(), -w.abs() * 1e-2).half()
+    bits = _bits(t).reshape(-1)
+    hb = B.encode_bytegroup(bits, r_split("float16"), t.shape, "block", high_byte=True)
+    sp = B.encode_bytegroup(bits, r_split("float16"), t.shape, "block", high_byte=False)
+    assert hb.high_byte and not sp.high_byte and hb.hi is None and hb.raw_bits == 8
+    assert hb.nbytes < 0.99 * sp.nbytes
+    auto = encode_tensor(t)
+    assert isinstance(auto, ByteGroupRAS) and auto.high_byte and auto.nbytes == hb.nbytes
+    assert auto.to_arrays()[0]["high_byte"] is True
+    _check_all(auto, t)
+    out = np.empty(5000, np.uint16)
+    auto._range(12_345, 17_345, out)
+    assert np.array_equal(out, bits[12_345:17_345])
+    with pytest.raises(ValueError, match="float16"):
+        B.encode_bytegroup(_bits(w).reshape(-1), r_split("float32"), w.shape, "block",
+                           high_byte=True)
+    meta, arrays = encode_tensor(w, layout="bytegroup").to_arrays()
+    meta["high_byte"] = True
+    with pytest.raises(FormatError, match="high_byte"):
+        load_layout(meta, arrays)
+
+
+def r_split(name: str):
+    from sckit.ras.fields import split_for
+
+    return split_for(name)
+
+
 def test_pair_codes_where_they_pay():
     """Pair codes are kept where smaller on small tensors (decode time there is fixed cost),
     and from PAIR_MIN_N weights on only where they save PAIR_MIN_GAIN bits per weight: they
@@ -328,6 +364,7 @@ def test_float16_exponent_and_top_mantissa_bits_coded():
     assert not rp.zero_skip and rp.n_raw == p.numel()
     _check_all(rp, p)
     meta, arrays = r.to_arrays()
+    assert "high_byte" not in meta
     meta["zero_skip_raw"] = r.n_weights
     with pytest.raises(FormatError, match="zero_skip_raw"):
         load_layout(meta, arrays)
