@@ -196,6 +196,7 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
     directory per 8192 weights."""
     try:
         from sckit.ras import bytegroup as bg
+        from sckit.ras import bytegroup_f16 as f16
         from sckit.ras.bytegroup_zero_skip import MIN_ZERO_FRACTION, zero_skip_symbols
         from sckit.ras.encoder import LAYOUTS  # noqa: F401  (the encoder chooses it)
     except ImportError:
@@ -205,21 +206,22 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
 
     cands = []
     if bg.supports(split.dtype):
-        shift, mask = {"float32": (23, 0xFF), "bfloat16": (7, 0xFF), "float16": (8, 0x7F)}[split.dtype]
-        ex = (sample >> shift) & mask
-        cands.append((np.bincount(ex.astype(np.intp), minlength=256),
-                      bg._RAW_BITS[split.dtype], 0.0, n / sample.size))
-        if split.dtype == "float16":  # its other form: the whole high byte coded
-            cands.append((np.bincount((sample >> 8).astype(np.intp), minlength=256), 8, 0.0,
-                          n / sample.size))
-        # zero skip (pruned, unquantized): +-0.0 as symbols 0 / 255 without raw bytes, plus a
-        # raw offset per chunk; by the encoder's rule, on the sample
-        zs = zero_skip_symbols(sample, ex, split.dtype)
-        n0 = int((ex == 0).sum())
-        if zs is not None and n0 >= MIN_ZERO_FRACTION * sample.size:
-            cands.append((np.bincount(zs.astype(np.intp), minlength=256),
-                          split.raw_width(True) * (1 - n0 / sample.size),
-                          32.0 * math.ceil(n / bg.CHUNK), n / sample.size))
+        if split.dtype == "float16":  # each of its forms (sckit.ras.bytegroup_f16)
+            for form in f16.FORMS:
+                cands.append((np.bincount(f16.symbols(sample, form), minlength=256),
+                              f16.RAW_BITS[form], 0.0, n / sample.size))
+        else:
+            ex = (sample >> (23 if split.dtype == "float32" else 7)) & 0xFF
+            cands.append((np.bincount(ex.astype(np.intp), minlength=256),
+                          bg._RAW_BITS[split.dtype], 0.0, n / sample.size))
+            # zero skip (pruned, unquantized): +-0.0 as symbols 0 / 255 without raw bytes,
+            # plus a raw offset per chunk; by the encoder's rule, on the sample
+            zs = zero_skip_symbols(sample, ex, split.dtype)
+            n0 = int((ex == 0).sum())
+            if zs is not None and n0 >= MIN_ZERO_FRACTION * sample.size:
+                cands.append((np.bincount(zs.astype(np.intp), minlength=256),
+                              split.raw_width(True) * (1 - n0 / sample.size),
+                              32.0 * math.ceil(n / bg.CHUNK), n / sample.size))
     for cnt, _rb, alpha, fixed, opt_scale, _z in options[1:]:  # a codebook (wavelet-matrix form)
         if alpha <= 256:
             cands.append((cnt, 0, fixed, opt_scale))

@@ -5,9 +5,9 @@ exponent byte of each float from its sign and mantissa, entropy-codes the expone
 the rest raw. This layout does the same per tensor and keeps every query of a
 :class:`~sckit.ras.core.RAS` (``decode``, ``decode_rows``, ``access``, ``access_many``):
 
-- *symbols*: the exponent byte (float32, bfloat16), the 5-bit exponent and the top 2 mantissa
-  bits (float16, so the raw mantissa rest is a whole byte; or, where smaller, its whole high
-  byte, sign included: ``high_byte``), the codebook index
+- *symbols*: the exponent byte (float32, bfloat16), one of three fields of float16
+  (:mod:`sckit.ras.bytegroup_f16`: exponent and top mantissa bits, the whole high byte, or
+  the exponent alone), the codebook index
   (quantized tensors of at most 256 distinct values) or, for codebooks of 257 .. 65,536 entries
   ("wide"), the index's high byte (its low byte is a raw plane), Huffman-coded with one
   canonical, length-limited (16 bits) code per tensor, either one symbol per weight or one per
@@ -19,8 +19,8 @@ the rest raw. This layout does the same per tensor and keeps every query of a
   decodes from the nearest chunk start, never from the stream start;
 - *raw*: the sign and mantissa bytes, stored as they are (float32: a uint16 plane of mantissa
   bits 0-15 and a uint8 plane of sign << 7 | bits 16-22; bfloat16: sign << 7 | mantissa;
-  float16: mantissa bits 0-7 and a plane of sign bits, 8 per byte (``high_byte``: no sign
-  plane); wide codebook: the index's low byte).
+  float16: mantissa bits 0-7 and what its form leaves out of the symbol; wide codebook: the
+  index's low byte).
 
 A wide codebook exists for tensors of many distinct values (a fixed STFT basis, fine
 quantization grids): there the wavelet matrix's Huffman tree is 12-20 levels deep and decodes
@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sckit.errors import FormatError
+from sckit.ras import bytegroup_f16 as f16
 from sckit.ras import bytegroup_kernels as K
 from sckit.ras.bound_call import BIND_AFTER, next_state, out_ok
 from sckit.ras.bytegroup_zero_skip import MIN_ZERO_FRACTION, zero_skip_symbols
@@ -82,11 +83,10 @@ PAIR_MIN_GAIN = 0.05
 BYTE_CODEBOOK = 256  # codebooks up to this size: the index is the symbol; above: "wide"
 MAX_WEIGHTS = (1 << 34) - 1
 # field modes of the kernels; 2 = codebook, 3 = wide, 4 / 5 = float32 / bfloat16 zero skip,
-# 7 = float16 with its high byte as the symbol (``HIGH_BYTE``)
+# 6-8 = float16 (sckit.ras.bytegroup_f16.MODES)
 _MODES = {"float32": 0, "bfloat16": 1, "float16": 6}
-HIGH_BYTE = 7
-# raw bits per weight of each float mode (float16: the low byte and the sign bit)
-_RAW_BITS = {"float32": 24, "bfloat16": 8, "float16": 9}
+# raw bits per weight of float32 / bfloat16 (float16: bytegroup_f16.RAW_BITS, by form)
+_RAW_BITS = {"float32": 24, "bfloat16": 8}
 
 
 def supports(dtype: str, codebook: np.ndarray | None = None) -> bool:
@@ -96,25 +96,17 @@ def supports(dtype: str, codebook: np.ndarray | None = None) -> bool:
     return dtype in _MODES
 
 
-def _fields(bits: np.ndarray, dtype: str, high_byte: bool = False
+def _fields(bits: np.ndarray, dtype: str, f16_form: str | None = None
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(exponent bytes, raw plane lo, raw plane hi or None) of flat bit patterns; float16
-    ``high_byte``: the whole high byte is the symbol, the low byte the only raw plane."""
+    """(exponent bytes, raw plane lo, raw plane hi or None) of flat bit patterns (float16:
+    the fields of its form, :func:`sckit.ras.bytegroup_f16.fields`)."""
+    if dtype == "float16":
+        return f16.fields(bits, f16_form or "sign_plane")
     if dtype == "float32":
         ex = ((bits >> 23) & 0xFF).astype(np.uint8)
         lo = (bits & 0xFFFF).astype(np.uint16)
         hi = (((bits >> 16) & 0x7F) | ((bits >> 24) & 0x80)).astype(np.uint8)
         return ex, lo, hi
-    if dtype == "float16" and high_byte:
-        return (bits >> 8).astype(np.uint8), (bits & 0xFF).astype(np.uint8), None
-    if dtype == "float16":
-        # float16's exponent is 5 bits. The symbol is the exponent and the top 2 mantissa bits
-        # (whose skew on trained weights is worth ~0.05 bits per weight), so the raw rest is
-        # a whole byte plus the sign, kept as a bit plane: without the sign, trained tensors
-        # have <= 64 symbols and take pair codes (~2.4 symbols per table lookup, against 1.7
-        # for the whole high byte as the symbol; 12-bit tables, ~5.5-bit symbols)
-        sign = np.packbits(((bits >> 15) & 1).astype(np.uint8), bitorder="little")
-        return ((bits >> 8) & 0x7F).astype(np.uint8), (bits & 0xFF).astype(np.uint8), sign
     ex = ((bits >> 7) & 0xFF).astype(np.uint8)
     return ex, ((bits & 0x7F) | ((bits >> 8) & 0x80)).astype(np.uint8), None
 
@@ -173,26 +165,28 @@ def _h0(counts: np.ndarray) -> float:
 
 def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...], kind: str,
                      codebook: np.ndarray | None = None, pairs: bool | None = None,
-                     zero_skip: bool | None = None, high_byte: bool | None = None
+                     zero_skip: bool | None = None, f16_form: str | None = None
                      ) -> ByteGroupRAS:
     """Build the byte-grouped form. ``bits``: flat bit patterns, or codebook indices when
     ``codebook`` is given; ``pairs``: None picks one or two symbols per code word by size;
     ``zero_skip`` (:mod:`sckit.ras.bytegroup_zero_skip`): None takes it where it applies and
     at least ``MIN_ZERO_FRACTION`` of the weights are +-0.0, True requires it (ValueError
-    where it does not apply); ``high_byte`` (float16): the whole high byte (sign, exponent,
-    top mantissa bits) as the symbol instead of the sign in a bit plane, None: the smaller.
-
-    float16 has two forms because neither wins everywhere: the sign bit plane leaves <= 64
-    symbols on trained weights (pair codes on small tensors, ~4.6-bit symbols that decode
-    ~1.2x faster), while coding the sign with the exponent pays where the two are correlated
-    (PP-OCRv4 rec's 795K-weight classifier: the wavelet matrix, which codes them together,
-    beat the sign plane there and decoded at 1.3 GB/s)."""
-    if high_byte is None and codebook is None and split.dtype == "float16":
-        forms = [encode_bytegroup(bits, split, shape, kind, pairs=pairs, zero_skip=zero_skip,
-                                  high_byte=hb) for hb in (False, True)]
-        return min(forms, key=lambda r: r.nbytes)  # ties: the sign plane (first)
-    if high_byte and (codebook is not None or split.dtype != "float16"):
-        raise ValueError("high_byte is a float16 form (no codebook)")
+    where it does not apply); ``f16_form`` (float16, one of ``bytegroup_f16.FORMS``): None
+    builds each and keeps one by :func:`sckit.ras.bytegroup_f16.choose`."""
+    if f16_form is None and codebook is None and split.dtype == "float16":
+        cands = {}
+        for form in f16.FORMS:
+            try:
+                cands[form] = encode_bytegroup(bits, split, shape, kind, pairs=pairs,
+                                               zero_skip=zero_skip, f16_form=form)
+            except ValueError:  # pairs=True asked and this form has > 64 symbols
+                if form == f16.FORMS[-1] and not cands:
+                    raise
+        return f16.choose(cands)
+    if f16_form is not None and (codebook is not None or split.dtype != "float16"
+                                 or f16_form not in f16.FORMS):
+        raise ValueError(f"f16_form is one of {list(f16.FORMS)}, for float16 without codebook; "
+                         f"got {f16_form!r} for {split.dtype}")
     n = int(bits.size)
     if n == 0:
         raise ValueError("the byte-grouped layout needs at least one weight")
@@ -205,7 +199,7 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
         else:
             ex, lo, hi = bits.astype(np.uint8), None, None
     elif split.dtype in _MODES:
-        ex, lo, hi = _fields(bits.reshape(-1), split.dtype, bool(high_byte))
+        ex, lo, hi = _fields(bits.reshape(-1), split.dtype, f16_form)
     else:
         raise ValueError(f"the byte-grouped layout holds float32 / bfloat16 / float16 or codebooks, "
                          f"not {split.dtype}")
@@ -261,14 +255,14 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
         wb[pos:pos + p.nbytes] = p.view(np.uint8)
         pos += 8 * -(-p.nbytes // 8)
     n_raw = n if raw_at is None or lo is None else int(lo.size)
-    raw_w = 8 if high_byte else _RAW_BITS.get(split.dtype, 0)
+    raw_w = f16.RAW_BITS[f16_form] if f16_form else _RAW_BITS.get(split.dtype, 0)
     h0 = _h0(counts1) + (n_raw * raw_w if codebook is None else 0)
     if codebook is not None:
         h0 += codebook.size * split.itemsize * 8 + (8 * n if lo is not None else 0)
     r = ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
                      n_codebook=0 if codebook is None else codebook.size, pairs=use_pairs,
                      alpha=alpha, q=q, lengths=lengths, words=words, starts=starts,
-                     total_bits=total, raw_at=raw_at, n_raw=n_raw, high_byte=bool(high_byte))
+                     total_bits=total, raw_at=raw_at, n_raw=n_raw, f16_form=f16_form)
     r._h0 = h0
     return r
 
@@ -294,7 +288,7 @@ class ByteGroupRAS(RAS):
                  alpha: np.ndarray, q: np.ndarray, lengths: np.ndarray, words: np.ndarray,
                  starts: np.ndarray, total_bits: int, lut: np.ndarray | None = None,
                  raw_at: np.ndarray | None = None, n_raw: int | None = None,
-                 high_byte: bool = False) -> None:
+                 f16_form: str | None = None) -> None:
         n = layout.n_weights
         # zero skip: raw bytes only for weights of a non-zero exponent (``raw_at``: each
         # chunk's first raw index; ``n_raw`` raw entries in all)
@@ -308,9 +302,8 @@ class ByteGroupRAS(RAS):
         specs = ([("uint8", n), (split.uint, n_codebook)] if wide else
                  [(split.uint, n_codebook)] if n_codebook else
                  [("uint16", nr), ("uint8", nr)] if split.dtype == "float32" else
-                 [("uint8", nr), ("uint8", -(-nr // 8))] if split.dtype == "float16"
-                 and not high_byte else
-                 [("uint8", nr)])
+                 [("uint8", b) for b in f16.plane_sizes(nr, f16_form or "sign_plane")]
+                 if split.dtype == "float16" else [("uint8", nr)])
         for dt, count in specs:
             nb = np.dtype(dt).itemsize * count
             planes.append(wb[pos:pos + nb].view(dt))
@@ -319,8 +312,10 @@ class ByteGroupRAS(RAS):
         super().__init__(layout=layout, split=split, sparse=False, codebook=codebook,
                          max_distance=None, wm=None, dist_wm=None, raw=np.zeros(0, np.uint64),
                          n_stream=n, n_entries=n, h0_total_bits=0.0, delimiter_bits=0.0,
-                         sign_raw=codebook is None and not high_byte)
-        self.high_byte = bool(high_byte)  # float16: the sign coded in the symbol
+                         sign_raw=codebook is None and f16_form != "high_byte")
+        # float16's form (sckit.ras.bytegroup_f16), None for other tensors
+        self.f16_form = (f16_form or "sign_plane") if split.dtype == "float16" and not n_codebook \
+            else None
         self.pairs = bool(pairs)
         self.alpha = alpha
         self.q = q
@@ -331,7 +326,8 @@ class ByteGroupRAS(RAS):
         self.wide = wide
         self.lo = None if n_codebook and not wide else planes[0]  # wide: the indices' low bytes
         self.hi = planes[1] if len(planes) > 1 and not wide else None
-        self._mode = (3 if wide else 2 if codebook is not None else HIGH_BYTE if high_byte
+        self._mode = (3 if wide else 2 if codebook is not None
+                      else f16.MODES[self.f16_form] if self.f16_form
                       else _MODES[split.dtype] + (4 if zero_skip else 0))
         self.zero_skip = zero_skip
         self.n_raw = nr
@@ -358,8 +354,8 @@ class ByteGroupRAS(RAS):
             sym = self.decode().reshape(-1)
             if self.codebook is not None:
                 sym = np.searchsorted(self.codebook, sym) >> (8 if self.wide else 0)
-            elif self.dtype == "float16":
-                sym = (sym >> 8) & (0xFF if self.high_byte else 0x7F)
+            elif self.f16_form:
+                sym = f16.symbols(sym, self.f16_form)
             else:
                 sign = 1 << (31 if self.dtype == "float32" else 15)
                 neg_zero = sym == sign
@@ -378,7 +374,7 @@ class ByteGroupRAS(RAS):
         :class:`RAS` (a wide codebook's raw low bytes are part of its index)."""
         if self.codebook is not None:
             return 0
-        return 8 if self.high_byte else _RAW_BITS[self.dtype]
+        return f16.RAW_BITS[self.f16_form] if self.f16_form else _RAW_BITS[self.dtype]
 
     # ------------------------------------------------------------------ decoding
     def _args(self) -> tuple:
@@ -535,8 +531,8 @@ class ByteGroupRAS(RAS):
             meta["codebook_entries"] = int(self.codebook.size)
         if self.zero_skip:
             meta["zero_skip_raw"] = int(self.n_raw)
-        if self.high_byte:
-            meta["high_byte"] = True
+        if self.f16_form and self.f16_form != "sign_plane":
+            meta["f16_form"] = self.f16_form
         arrays: dict[str, np.ndarray] = {"words": self.words,
                                          "symbols": np.concatenate([self.alpha, self.q, *tail])}
         if self.starts.size > 1:  # the first chunk starts at bit 0

@@ -13,11 +13,12 @@ branch-free pass joins each exponent with its raw sign and mantissa bytes.
 from __future__ import annotations
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
+from sckit.ras.bytegroup_f16 import merge_f16
 from sckit.ras.bytegroup_zero_skip import merge_zero_skip
+from sckit.succinct._bitops import load_u64 as _load_u64
+from sckit.succinct._bitops import store_u64 as _store_u64
 from sckit.succinct._hwm_kernels import minimum_redundancy_inplace, package_merge_lengths
 
 __all__ = ["LUT_BITS", "MAX_OUT", "build_lut", "canonical_codes", "decode_range", "encode_bits",
@@ -195,41 +196,6 @@ def encode_bits(symbols, codes, lengths, chunk_syms, words, starts):
     if nacc:
         words[w] = acc
     return bit
-
-
-@intrinsic
-def _load_u64(typingctx, arr, idx):
-    """Unaligned little-endian 64-bit load from byte ``idx`` of a uint8 array (no bounds check:
-    callers keep 8 bytes of padding)."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.uint8):
-        return None
-    sig = types.uint64(arr, types.int64)
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(64).as_pointer())
-        ld = builder.load(ptr)
-        ld.align = 1
-        return ld
-
-    return sig, codegen
-
-
-@intrinsic
-def _store_u64(typingctx, arr, idx, val):
-    """Unaligned 64-bit store at byte ``idx`` of a uint8 array: one store in place of eight."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.uint8):
-        return None
-    sig = types.void(arr, types.int64, types.uint64)
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(64).as_pointer())
-        st = builder.store(args[2], ptr)
-        st.align = 1
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -448,40 +414,6 @@ def _merge_bf16(ex, lo, out):
 
 
 @njit(cache=True, nogil=True)
-def _merge_high_byte(ex, lo, out):
-    # float16, ex = its high byte (sign, exponent, mantissa bits 8-9), lo = mantissa bits 0-7
-    for k in range(out.size):
-        out[k] = (np.uint16(ex[k]) << np.uint16(8)) | np.uint16(lo[k])
-
-
-@njit(cache=True, nogil=True)
-def _merge_f16(ex, lo, signs, e0, out):
-    # ex = exponent << 2 | mantissa bits 8-9 (< 128); lo = mantissa bits 0-7, both from weight
-    # e0 on; signs: weight i's sign at bit i % 8 of byte i // 8. Each sign goes into bit 7 of
-    # its (scratch) symbol first, a whole sign byte per 8 weights, then one vectorized pass
-    # joins the bytes (0.06 ns per weight; indexing the sign byte per weight took 0.36)
-    count = out.size
-    k = 0
-    while k < count and (e0 + k) & 7:
-        i = e0 + k
-        ex[k] |= ((signs[i >> 3] >> np.uint8(i & 7)) & np.uint8(1)) << np.uint8(7)
-        k += 1
-    g = (e0 + k) >> 3
-    while k + 8 <= count:
-        s = signs[g]
-        for j in range(8):
-            ex[k + j] |= ((s >> np.uint8(j)) & np.uint8(1)) << np.uint8(7)
-        k += 8
-        g += 1
-    while k < count:
-        i = e0 + k
-        ex[k] |= ((signs[i >> 3] >> np.uint8(i & 7)) & np.uint8(1)) << np.uint8(7)
-        k += 1
-    for k in range(count):
-        out[k] = (np.uint16(ex[k]) << np.uint16(8)) | np.uint16(lo[k])
-
-
-@njit(cache=True, nogil=True)
 def _merge_cb(ex, cb, out):
     # cb has 256 entries (padded by the caller): every byte indexes it, no bounds check
     for k in range(out.size):
@@ -503,9 +435,8 @@ def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0, raw_at, cc, skip):
     ``out[o0 ..]``. mode 0: float32, 1: bfloat16, 2: codebook (out = cb[symbol index], ``cb``
     padded to 256 entries), 3: wide codebook (out = cb[symbol << 8 | hi[weight]]), 4 / 5:
     float32 / bfloat16 with zero exponents' raw bytes left out (``raw_at[cc]``: chunk ``cc``'s
-    first raw index; ``skip``: weights of the chunk before ``ex[s0]``), 6: float16 (out =
-    sign bit ``e`` of ``hi`` << 15 | symbol << 8 | lo[weight]), 7: float16, the symbol its
-    high byte (out = symbol << 8 | lo[weight])."""
+    first raw index; ``skip``: weights of the chunk before ``ex[s0]``), 6-8: float16's forms
+    (:func:`sckit.ras.bytegroup_f16.merge_f16`)."""
     if mode == 4 or mode == 5:
         return merge_zero_skip(mode, ex, s0, skip, lo, hi, np.int64(raw_at[cc]), count,
                                 out[o0:o0 + count])
@@ -513,12 +444,8 @@ def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0, raw_at, cc, skip):
         _merge_f32(ex[s0:s0 + count], lo[e0:e0 + count], hi[e0:e0 + count], out[o0:o0 + count])
     elif mode == 1:
         _merge_bf16(ex[s0:s0 + count], lo[e0:e0 + count], out[o0:o0 + count])
-    elif mode == 7:
-        _merge_high_byte(ex[s0:s0 + count], lo[e0:e0 + count], out[o0:o0 + count])
-    elif mode == 6:
-        if (e0 + count + 7) >> 3 > hi.size:
-            return False
-        _merge_f16(ex[s0:s0 + count], lo[e0:e0 + count], hi, e0, out[o0:o0 + count])
+    elif mode >= 6:
+        return merge_f16(mode, ex[s0:s0 + count], lo[e0:e0 + count], hi, e0, out[o0:o0 + count])
     elif mode == 3:
         return _merge_wide(ex[s0:s0 + count], hi[e0:e0 + count], cb, out[o0:o0 + count])
     else:

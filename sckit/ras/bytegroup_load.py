@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from sckit.errors import FormatError
+from sckit.ras import bytegroup_f16 as f16
 from sckit.ras.bytegroup import (
     _MODES,
     _POW16,
@@ -112,12 +113,13 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
         raise _bad("zero_skip_raw", f"present with a codebook or for {dtype} (float32 and "
                    "bfloat16 only)")
     nr = _int(meta, "zero_skip_raw", 0, n) if zero_skip else n
-    high_byte = "high_byte" in meta and _bool(meta, "high_byte")
-    if high_byte and (has_cb or dtype != "float16" or zero_skip):
-        raise _bad("high_byte", "is a float16 form, without codebook or zero skip")
+    f16_form = meta.get("f16_form", "sign_plane" if dtype == "float16" and not has_cb else None)
+    if "f16_form" in meta and (has_cb or dtype != "float16" or f16_form not in f16.FORMS):
+        raise _bad("f16_form", f"must be one of {list(f16.FORMS)}, for float16 without a "
+                   f"codebook; got {f16_form!r} for {dtype}")
     planes = ([n, n_cb * item] if wide else [n_cb * item] if has_cb
               else [2 * nr, nr] if dtype == "float32"
-              else [nr, -(-nr // 8)] if dtype == "float16" and not high_byte else [nr])
+              else f16.plane_sizes(nr, f16_form) if f16_form else [nr])
     words = _array(arrays, "words", np.uint64, _n_words(total, planes))
     n_chunks = -(-n // chunk_for(n))
     starts = np.zeros(n_chunks, np.uint64)
@@ -151,4 +153,4 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
     return ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
                         n_codebook=n_cb, pairs=pairs, alpha=alpha, q=q, lengths=lengths,
                         words=words, starts=starts, total_bits=total, lut=lut,
-                        raw_at=raw_at, n_raw=nr if zero_skip else None, high_byte=high_byte)
+                        raw_at=raw_at, n_raw=nr if zero_skip else None, f16_form=f16_form)

@@ -28,6 +28,7 @@ kernel is compiled once):
 
 - ``popcount(x)``, ``tzcnt(x)``, ``pdep(x, mask)`` (BMI2 when the CPU has it), ``select_in_word(w, k)``
 - ``masked_store(out_bytes, o, mask, val, width)`` (AVX-512BW masked store when available)
+- ``load_u64(bytes, i)`` / ``store_u64(bytes, i, v)``: unaligned 64-bit load / store at byte ``i``
 - ``get_bits(words, pos, cnt)``: ``cnt`` (0..64) bits starting at bit ``pos``, LSB-first
 - ``access(words, i)``, ``rank1(words, rdir, i)``, ``rank0(words, rdir, i)``
 - ``select1(words, rdir, s1, n_bits, k)``, ``select0(words, rdir, s0, n_bits, k)``
@@ -52,6 +53,41 @@ SAMPLE_SHIFT = 12  # one select sample per 4096 ones (zeros)
 MAX_BITS = 1 << ABS_BITS
 
 HAS_BMI2 = bool(_llvm.get_host_cpu_features().get("bmi2", False))
+
+
+@intrinsic
+def load_u64(typingctx, arr, idx):
+    """Unaligned little-endian 64-bit load from byte ``idx`` of a uint8 array (no bounds check:
+    callers keep 8 bytes of padding)."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.uint8):
+        return None
+    sig = types.uint64(arr, types.int64)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(64).as_pointer())
+        ld = builder.load(ptr)
+        ld.align = 1
+        return ld
+
+    return sig, codegen
+
+
+@intrinsic
+def store_u64(typingctx, arr, idx, val):
+    """Unaligned 64-bit store at byte ``idx`` of a uint8 array: one store in place of eight."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.uint8):
+        return None
+    sig = types.void(arr, types.int64, types.uint64)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), ir.IntType(64).as_pointer())
+        st = builder.store(args[2], ptr)
+        st.align = 1
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @intrinsic

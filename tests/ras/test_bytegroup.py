@@ -277,24 +277,38 @@ def test_float16_high_byte_form_where_sign_and_magnitude_go_together():
     w = torch.randn(300, 700, generator=g) * 0.02
     t = torch.where(torch.rand(w.shape, generator=g) < 0.5, w.abs(), -w.abs() * 1e-2).half()
     bits = _bits(t).reshape(-1)
-    hb = B.encode_bytegroup(bits, r_split("float16"), t.shape, "block", high_byte=True)
-    sp = B.encode_bytegroup(bits, r_split("float16"), t.shape, "block", high_byte=False)
-    assert hb.high_byte and not sp.high_byte and hb.hi is None and hb.raw_bits == 8
+    hb = B.encode_bytegroup(bits, r_split("float16"), t.shape, "block", f16_form="high_byte")
+    sp = B.encode_bytegroup(bits, r_split("float16"), t.shape, "block", f16_form="sign_plane")
+    assert (hb.f16_form, sp.f16_form) == ("high_byte", "sign_plane")
+    assert hb.hi is None and hb.raw_bits == 8 and not hb.sign_raw
     assert hb.nbytes < 0.99 * sp.nbytes
     auto = encode_tensor(t)
-    assert isinstance(auto, ByteGroupRAS) and auto.high_byte and auto.nbytes == hb.nbytes
-    assert auto.to_arrays()[0]["high_byte"] is True
+    assert isinstance(auto, ByteGroupRAS) and auto.f16_form == "high_byte"
+    assert auto.nbytes == hb.nbytes and auto.to_arrays()[0]["f16_form"] == "high_byte"
     _check_all(auto, t)
     out = np.empty(5000, np.uint16)
     auto._range(12_345, 17_345, out)
     assert np.array_equal(out, bits[12_345:17_345])
     with pytest.raises(ValueError, match="float16"):
         B.encode_bytegroup(_bits(w).reshape(-1), r_split("float32"), w.shape, "block",
-                           high_byte=True)
+                           f16_form="high_byte")
+    with pytest.raises(ValueError, match="f16_form"):
+        B.encode_bytegroup(bits, r_split("float16"), t.shape, "block", f16_form="bytes")
     meta, arrays = encode_tensor(w, layout="bytegroup").to_arrays()
-    meta["high_byte"] = True
-    with pytest.raises(FormatError, match="high_byte"):
+    meta["f16_form"] = "high_byte"
+    with pytest.raises(FormatError, match="f16_form"):
         load_layout(meta, arrays)
+    meta, arrays = auto.to_arrays()
+    for bad in ("sign", 3, None):
+        with pytest.raises(FormatError, match="f16_form"):
+            load_layout({**meta, "f16_form": bad}, arrays)
+
+
+def _f16_encode(t: torch.Tensor, form: str) -> ByteGroupRAS:
+    from sckit.ras.bytegroup import encode_bytegroup
+
+    return encode_bytegroup(_bits(t).reshape(-1), r_split("float16"), tuple(t.shape), "block",
+                            f16_form=form)
 
 
 def r_split(name: str):
@@ -325,31 +339,33 @@ def test_pair_codes_where_they_pay():
     assert rq.codebook is not None and rq.pairs and rq.bits_per_weight < 0.8
 
 
-def test_float16_exponent_and_top_mantissa_bits_coded():
-    """float16: the exponent and the top 2 mantissa bits are the coded symbol, the low 8
-    mantissa bits a raw byte plane, the signs a bit plane; every bit pattern (NaN payloads,
-    infinities, -0.0, subnormals) comes back, through a file too, and the loader refuses the
-    zero skip for it."""
+@pytest.mark.parametrize("form", ["sign_plane", "high_byte"])
+def test_float16_forms_are_bit_exact(form):
+    """Each float16 form (sckit.ras.bytegroup_f16) on every bit pattern (NaN payloads,
+    infinities, -0.0, subnormals) and on trained-like weights: whole decodes, through a file,
+    and ranges of every start and length (the raw planes' bytes hold 8 weights: unaligned
+    heads and tails)."""
+    from sckit.ras import bytegroup as B
+    from sckit.ras import bytegroup_f16 as F
+
     rng = np.random.default_rng(5)
     every = np.arange(1 << 16, dtype=np.uint16)  # each pattern once, then shuffled in
     bits = np.concatenate([every, rng.permutation(every)]).reshape(512, 256)
     t = torch.from_numpy(bits.view(np.int16).copy()).view(torch.float16)
-    r = encode_tensor(t, layout="bytegroup")
-    assert isinstance(r, ByteGroupRAS) and r.codebook is None and r.sign_raw
-    assert r.raw_bits == 9 and r.lo.dtype == np.uint8 and r.alpha.size == 128 and not r.pairs
+    r = B.encode_bytegroup(bits.reshape(-1), r_split("float16"), t.shape, "block", f16_form=form)
+    assert r.f16_form == form and r.raw_bits == F.RAW_BITS[form] and not r.pairs
+    assert r.alpha.size == {"sign_plane": 128, "high_byte": 256}[form]
     flat = bits.reshape(-1)
     assert np.array_equal(r.lo, flat & 0xFF)
-    assert np.array_equal(r.hi, np.packbits((flat >> 15).astype(np.uint8), bitorder="little"))
+    if form == "sign_plane":
+        assert np.array_equal(r.hi, np.packbits((flat >> 15).astype(np.uint8), bitorder="little"))
     assert 16.0 <= r.bits_per_weight < 16.05 and r.h0_bits == pytest.approx(16.0)
     _check_all(r, t)
-    auto = encode_tensor(t)  # random bits: the byte-grouped form is also the smaller
-    assert isinstance(auto, ByteGroupRAS) and auto.nbytes < encode_tensor(t, layout="wm").nbytes
-    # trained-like weights: <= 64 symbols, pair codes; every start and length of a range
-    # (the sign plane's bytes hold 8 weights: unaligned heads and tails)
     w = _weights((3, 4099), torch.float16, special=False)
-    rw = encode_tensor(w, layout="bytegroup")
-    assert rw.pairs and rw.alpha.size <= 64
     want = _bits(w).reshape(-1)
+    rw = B.encode_bytegroup(want, r_split("float16"), w.shape, "block", f16_form=form)
+    if form == "sign_plane":  # <= 64 symbols: pair codes on a small tensor
+        assert rw.pairs and rw.alpha.size <= 64
     for e0 in range(0, 19):
         for e1 in (e0 + 1, e0 + 7, e0 + 8, e0 + 9, e0 + 4099, w.numel() - 3, w.numel()):
             if e0 < e1 <= w.numel():
@@ -357,17 +373,37 @@ def test_float16_exponent_and_top_mantissa_bits_coded():
                 rw._range(e0, e1, out)
                 assert np.array_equal(out, want[e0:e1]), (e0, e1)
     _check_all(rw, w)
+
+
+def test_float16_form_choice_and_refusals():
+    """The encoder keeps the smaller form (ties: the sign plane); no zero skip for float16,
+    and the loader refuses one."""
+    from sckit.ras import bytegroup_f16 as F
+
+    rng = np.random.default_rng(5)
+    bits = rng.integers(0, 1 << 16, 1 << 17, dtype=np.uint16)
+    t = torch.from_numpy(bits.view(np.int16).copy()).view(torch.float16).reshape(256, 512)
+    r = encode_tensor(t, layout="bytegroup")
+    assert isinstance(r, ByteGroupRAS) and r.f16_form == "sign_plane" and r.sign_raw
+    auto = encode_tensor(t)  # random bits: the byte-grouped form is also the smaller
+    assert isinstance(auto, ByteGroupRAS) and auto.nbytes < encode_tensor(t, layout="wm").nbytes
+    for g in (_weights((512, 512), torch.float16, special=False),
+              _weights((20, 500), torch.float16, special=False)):
+        sizes = {f: _f16_encode(g, f).nbytes for f in F.FORMS}
+        assert encode_tensor(g, layout="bytegroup").nbytes == min(sizes.values())
     # pruned float16 keeps its zeros' raw bytes (no zero skip: symbol 0 holds subnormals too)
     p = _weights((300, 300), torch.float16, special=False)
     p[torch.rand(p.shape, generator=torch.Generator().manual_seed(0)) < 0.8] = 0
     rp = encode_tensor(p, layout="bytegroup")
     assert not rp.zero_skip and rp.n_raw == p.numel()
     _check_all(rp, p)
-    meta, arrays = r.to_arrays()
-    assert "high_byte" not in meta
-    meta["zero_skip_raw"] = r.n_weights
-    with pytest.raises(FormatError, match="zero_skip_raw"):
-        load_layout(meta, arrays)
+    g = _weights((512, 512), torch.float16, special=False)
+    for form in F.FORMS:
+        meta, arrays = _f16_encode(g, form).to_arrays()
+        assert ("f16_form" in meta) is (form != "sign_plane")  # (the default form: no key)
+        meta["zero_skip_raw"] = g.numel()
+        with pytest.raises(FormatError, match="zero_skip_raw"):
+            load_layout(meta, arrays)
 
 
 def test_gpu_kernels_leave_it_to_the_cpu():

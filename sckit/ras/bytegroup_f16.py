@@ -1,0 +1,110 @@
+"""float16 in the byte-grouped layout (:mod:`sckit.ras.bytegroup`): its two forms, how one is
+chosen, and their merge kernels.
+
+float16 has a 5-bit exponent, so no byte of it is "the exponent" as in float32 / bfloat16. Two
+splits of its 16 bits into a coded symbol and raw planes, each the smaller somewhere:
+
+- ``"sign_plane"``: symbol = exponent and the top 2 mantissa bits (whose skew on trained weights
+  is worth ~0.05-0.1 bits per weight); raw = the low mantissa byte and a plane of sign bits (8
+  per byte). Trained tensors have <= 64 such symbols, so small tensors can take pair codes.
+- ``"high_byte"``: symbol = the whole high byte (sign included); raw = the low byte. Smaller
+  where signs follow magnitudes (PP-OCRv4 rec's classifier: by 0.07 bits per weight).
+
+Both decode at ~2 G weights per second on one core here (N(0, 0.02), 1M weights): the sign
+plane's shorter symbols (~4.6 against ~5.6 bits: more code words per table lookup) pay for its
+merge. Tried and left out: the exponent alone as the symbol (sign and top mantissa bits raw),
+~2.6-bit symbols that table-decode like bfloat16's exponents (4.2 G weights per second), but
+whose merge of three raw fields brought it to 2.2-2.3, for 0.7% more bits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from sckit.succinct._bitops import load_u64, store_u64
+
+__all__ = ["FORMS", "MODES", "RAW_BITS", "choose", "fields", "merge_f16", "plane_sizes",
+           "symbols"]
+
+FORMS = ("sign_plane", "high_byte")
+MODES = {"sign_plane": 6, "high_byte": 7}  # the kernels' merge modes
+RAW_BITS = {"sign_plane": 9, "high_byte": 8}
+_SYMBOL = {"sign_plane": (8, 0x7F), "high_byte": (8, 0xFF)}
+
+
+def symbols(bits: np.ndarray, form: str) -> np.ndarray:
+    """The coded symbol of each float16 bit pattern (uint8)."""
+    shift, mask = _SYMBOL[form]
+    return ((bits >> shift) & mask).astype(np.uint8)
+
+
+def fields(bits: np.ndarray, form: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(symbols, low byte plane, second raw plane or None) of flat float16 bit patterns."""
+    lo = (bits & 0xFF).astype(np.uint8)
+    if form == "high_byte":
+        return symbols(bits, form), lo, None
+    return symbols(bits, form), lo, np.packbits(((bits >> 15) & 1).astype(np.uint8),
+                                                bitorder="little")
+
+
+def plane_sizes(n: int, form: str) -> list[int]:
+    """Bytes of each raw plane of an ``n``-weight tensor (all uint8)."""
+    return [n, -(-n // 8)] if form == "sign_plane" else [n]
+
+
+def choose(cands: dict[str, Any]) -> Any:
+    """The form kept among encoded candidates (``form -> ByteGroupRAS``): the smallest (ties:
+    the sign plane, whose table decoding is the faster)."""
+    return min(cands.values(), key=lambda r: r.nbytes)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _signs8(s):
+    """Bit j of sign byte ``s`` -> 0x80 in byte j of a word (multiply, mask, carry)."""
+    x = (np.uint64(s) * np.uint64(0x0101010101010101)) & np.uint64(0x8040201008040201)
+    return (x + np.uint64(0x7F7F7F7F7F7F7F7F)) & np.uint64(0x8080808080808080)
+
+
+@njit(cache=True, nogil=True)
+def _join(ex, lo, out):
+    for k in range(out.size):
+        out[k] = (np.uint16(ex[k]) << np.uint16(8)) | np.uint16(lo[k])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sign_plane_one(ex, hi, k, i):
+    ex[k] |= ((hi[i >> 3] >> np.uint8(i & 7)) & np.uint8(1)) << np.uint8(7)
+
+
+@njit(cache=True, nogil=True)
+def merge_f16(mode, ex, lo, hi, e0, out):
+    """Join the decoded symbols ``ex`` (scratch, rewritten in place into high bytes) and the raw
+    planes of weights ``e0 ..`` into ``out``; ``lo`` starts at weight ``e0``, ``hi`` (the sign
+    plane) is whole. The signs go into the symbols a plane byte (8 weights) at a time, spread
+    over a word by a multiply, then one vectorized pass joins the bytes (0.05-0.07 ns per
+    weight; indexing the sign byte per weight took 0.36). False when the sign plane is too
+    short (a forged plane)."""
+    count = out.size
+    if mode == 7:  # high byte: nothing to add
+        _join(ex, lo, out)
+        return True
+    if (e0 + count + 7) >> 3 > hi.size:
+        return False
+    k = 0
+    while k < count and (e0 + k) & 7:
+        _sign_plane_one(ex, hi, k, e0 + k)
+        k += 1
+    g0 = (e0 + k) >> 3
+    nb = (count - k) >> 3
+    for b in range(nb):
+        kk = k + 8 * b
+        store_u64(ex, kk, load_u64(ex, kk) | _signs8(hi[g0 + b]))
+    k += 8 * nb
+    while k < count:
+        _sign_plane_one(ex, hi, k, e0 + k)
+        k += 1
+    _join(ex, lo, out)
+    return True
