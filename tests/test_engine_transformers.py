@@ -99,3 +99,35 @@ def test_magnitude_pruned_transformers_bit_identical(build: Any, batch: int, tmp
     back = sckit.load(tmp_path / "m.sck", model=fresh)
     with torch.no_grad():
         assert bit_equal(back(**x), model(**x))
+
+
+@pytest.mark.parametrize("build", [_gpt2, _llama], ids=["gpt2", "llama-gqa"])
+def test_float16_transformers_bit_identical(build: Any, tmp_path: Any) -> None:
+    """Half-precision checkpoints: every float16 matrix takes a byte-grouped form
+    (sckit.ras.bytegroup_f16), outputs stay exact at batch 1 and 2, through the container and
+    through `sckit.pack` / `sckit.open(...).state_dict()`."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = build()[0].half().eval()
+    g = torch.Generator().manual_seed(1)
+    sm = sckit.compress(model, {"input_ids": torch.randint(0, 100, (1, 7), generator=g)})
+    # every 2-d weight (small vectors may stay in the wavelet matrix, where smaller)
+    big = [r for r in sm.ras.values() if r.dtype == "float16" and r.n_weights >= 4096]
+    assert big and all(getattr(r, "f16_form", None) in ("sign_plane", "high_byte") for r in big)
+    for batch in (1, 2):
+        x = {"input_ids": torch.randint(0, 100, (batch, 7), generator=g)}
+        with torch.no_grad():
+            assert bit_equal(sm(**x), model(**x))
+    sckit.save(sm, tmp_path / "m.sck")
+    back = sckit.load(tmp_path / "m.sck", model=build()[0].half().eval())
+    with torch.no_grad():
+        assert bit_equal(back(**x), model(**x))
+    state = {k: v.contiguous() for k, v in model.state_dict().items()
+             if k != "lm_head.weight" or not getattr(model.config, "tie_word_embeddings", False)}
+    save_file(state, str(tmp_path / "w.safetensors"))
+    sckit.pack(tmp_path / "w.safetensors", tmp_path / "w.sck", progress=False)
+    with sckit.open(tmp_path / "w.sck") as f:
+        got = f.state_dict()
+    assert sorted(got) == sorted(state)  # (safetensors stores names sorted)
+    assert all(bit_equal(got[k], v) for k, v in state.items())
