@@ -10,11 +10,14 @@ splits of its 16 bits into a coded symbol and raw planes, each the smaller somew
 - ``"high_byte"``: symbol = the whole high byte (sign included); raw = the low byte. Smaller
   where signs follow magnitudes (PP-OCRv4 rec's classifier: by 0.07 bits per weight).
 
-Both decode at ~2 G weights per second on one core here (N(0, 0.02), 1M weights): the sign
-plane's shorter symbols (~4.6 against ~5.6 bits: more code words per table lookup) pay for its
-merge. Tried and left out: the exponent alone as the symbol (sign and top mantissa bits raw),
-~2.6-bit symbols that table-decode like bfloat16's exponents (4.2 G weights per second), but
-whose merge of three raw fields brought it to 2.2-2.3, for 0.7% more bits.
+Both decode at ~2-2.3 G weights per second on one core here (N(0, 0.02), 1M weights): the
+sign plane's shorter symbols (~4.6 against ~5.6 bits: more code words per table lookup) pay for
+its merge. Tried and left out: the exponent alone as the symbol (sign and top mantissa bits
+raw), ~2.6-bit symbols that table-decode like bfloat16's exponents (4.0 G weights per second),
+2.8 with the merge of its three raw fields, for 0.7% more bits.
+
+(numba caches a kernel keyed on its own file: after editing this module alone, delete
+``sckit/ras/__pycache__/*.nb?`` or ``bytegroup_kernels.decode_range`` keeps the old merge.)
 """
 
 from __future__ import annotations
@@ -74,9 +77,22 @@ def _join(ex, lo, out):
         out[k] = (np.uint16(ex[k]) << np.uint16(8)) | np.uint16(lo[k])
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _sign_plane_one(ex, hi, k, i):
-    ex[k] |= ((hi[i >> 3] >> np.uint8(i & 7)) & np.uint8(1)) << np.uint8(7)
+@njit(cache=True, nogil=True)
+def _add_signs(ex, hi, e0, count):
+    # head (to a whole sign byte), whole bytes as words, tail: bare loops in a function of
+    # their own (inside merge_f16's head / tail / dispatch code the same merge cost 2x)
+    h = min(count, (8 - (e0 & 7)) & 7)
+    for k in range(h):
+        i = e0 + k
+        ex[k] |= ((hi[i >> 3] >> np.uint8(i & 7)) & np.uint8(1)) << np.uint8(7)
+    g0 = (e0 + h) >> 3
+    nb = (count - h) >> 3
+    for b in range(nb):
+        kk = h + 8 * b
+        store_u64(ex, kk, load_u64(ex, kk) | _signs8(hi[g0 + b]))
+    for k in range(h + 8 * nb, count):
+        i = e0 + k
+        ex[k] |= ((hi[i >> 3] >> np.uint8(i & 7)) & np.uint8(1)) << np.uint8(7)
 
 
 @njit(cache=True, nogil=True)
@@ -84,27 +100,13 @@ def merge_f16(mode, ex, lo, hi, e0, out):
     """Join the decoded symbols ``ex`` (scratch, rewritten in place into high bytes) and the raw
     planes of weights ``e0 ..`` into ``out``; ``lo`` starts at weight ``e0``, ``hi`` (the sign
     plane) is whole. The signs go into the symbols a plane byte (8 weights) at a time, spread
-    over a word by a multiply, then one vectorized pass joins the bytes (0.05-0.07 ns per
-    weight; indexing the sign byte per weight took 0.36). False when the sign plane is too
-    short (a forged plane)."""
+    over a word by a multiply, then one vectorized pass joins the bytes (0.035 ns per weight
+    in the decoder; indexing the sign byte per weight took 0.36). False when the sign plane
+    is too short (a forged plane)."""
     count = out.size
-    if mode == 7:  # high byte: nothing to add
-        _join(ex, lo, out)
-        return True
-    if (e0 + count + 7) >> 3 > hi.size:
-        return False
-    k = 0
-    while k < count and (e0 + k) & 7:
-        _sign_plane_one(ex, hi, k, e0 + k)
-        k += 1
-    g0 = (e0 + k) >> 3
-    nb = (count - k) >> 3
-    for b in range(nb):
-        kk = k + 8 * b
-        store_u64(ex, kk, load_u64(ex, kk) | _signs8(hi[g0 + b]))
-    k += 8 * nb
-    while k < count:
-        _sign_plane_one(ex, hi, k, e0 + k)
-        k += 1
+    if mode == 6:
+        if (e0 + count + 7) >> 3 > hi.size:
+            return False
+        _add_signs(ex, hi, e0, count)
     _join(ex, lo, out)
     return True
