@@ -112,6 +112,11 @@ def _bases() -> list[tuple[str, str, dict[str, Any], dict[str, np.ndarray]]]:
         signed = np.where(rng.random(big[:20].shape) < 0.5, np.abs(big[:20]), -np.abs(big[:20]) / 64)
         add("bg_f16_hb", "sckit.ras", ras.encode(signed.astype(np.float16), kind="element",
                                                  layout="bytegroup", codebook=False))
+        # its zero skip (magnitude-pruned: no subnormal shares a zero's high byte)
+        keep16 = np.abs(pruned) > 2.0 ** -10
+        add("bg_f16_zero_skip", "sckit.ras", ras.encode((pruned * keep16).astype(np.float16),
+                                                        kind="block", layout="bytegroup",
+                                                        codebook=False))
     except TypeError:
         pass
     return out

@@ -204,23 +204,24 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
     from sckit.ras import sparse as sp
     from sckit.ras.core import _h0_total
 
-    cands = []
+    cands: list[tuple[np.ndarray, float, float, float]] = []
     if bg.supports(split.dtype):
         if split.dtype == "float16":  # each of its forms (sckit.ras.bytegroup_f16)
             for form in f16.FORMS:
                 cands.append((np.bincount(f16.symbols(sample, form), minlength=256),
                               f16.RAW_BITS[form], 0.0, n / sample.size))
+            ex, raw, form = f16.symbols(sample, "high_byte"), 8, "high_byte"
         else:
-            ex = (sample >> (23 if split.dtype == "float32" else 7)) & 0xFF
-            cands.append((np.bincount(ex.astype(np.intp), minlength=256),
-                          bg._RAW_BITS[split.dtype], 0.0, n / sample.size))
-            # zero skip (pruned, unquantized): +-0.0 as symbols 0 / 255 without raw bytes,
-            # plus a raw offset per chunk; by the encoder's rule, on the sample
-            zs = zero_skip_symbols(sample, ex, split.dtype)
-            n0 = int((ex == 0).sum())
-            if zs is not None and n0 >= MIN_ZERO_FRACTION * sample.size:
-                cands.append((np.bincount(zs.astype(np.intp), minlength=256),
-                              split.raw_width(True) * (1 - n0 / sample.size),
+            ex = ((sample >> (23 if split.dtype == "float32" else 7)) & 0xFF).astype(np.uint8)
+            raw, form = split.raw_width(True), None
+            cands.append((np.bincount(ex, minlength=256), raw, 0.0, n / sample.size))
+        # zero skip (pruned, unquantized): +-0.0 as symbols 0 / 255 without raw bytes, plus a
+        # raw offset per chunk; by the encoder's rule, on the sample
+        zs = zero_skip_symbols(sample, ex, split.dtype, form)
+        if zs is not None:
+            n0 = int(((zs == 0) | (zs == 255)).sum())
+            if n0 >= MIN_ZERO_FRACTION * sample.size:
+                cands.append((np.bincount(zs, minlength=256), raw * (1 - n0 / sample.size),
                               32.0 * math.ceil(n / bg.CHUNK), n / sample.size))
     for cnt, _rb, alpha, fixed, opt_scale, _z in options[1:]:  # a codebook (wavelet-matrix form)
         if alpha <= 256:

@@ -206,12 +206,12 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
     counts1 = np.bincount(ex, minlength=256)
     raw_at = None
     if codebook is None and zero_skip is not False:
-        zs = zero_skip_symbols(bits.reshape(-1), ex, split.dtype)
+        zs = zero_skip_symbols(bits.reshape(-1), ex, split.dtype, f16_form)
         if zero_skip and zs is None:
-            raise ValueError("zero_skip needs float32 / bfloat16 weights with zeros, no "
-                             "subnormal and no inf / nan")
-        if zs is not None and (zero_skip or counts1[0] >= MIN_ZERO_FRACTION * n):
-            keep = ex != 0
+            raise ValueError("zero_skip needs float32 / bfloat16 (float16: its high-byte form) "
+                             "weights with zeros, no subnormal and no inf / nan")
+        keep = (zs != 0) & (zs != 255) if zs is not None else np.ones(0, bool)  # raw kept
+        if zs is not None and (zero_skip or n - int(keep.sum()) >= MIN_ZERO_FRACTION * n):
             ex = zs
             counts1 = np.bincount(ex, minlength=256)
             assert lo is not None  # the field split always has a low plane
@@ -327,7 +327,7 @@ class ByteGroupRAS(RAS):
         self.lo = None if n_codebook and not wide else planes[0]  # wide: the indices' low bytes
         self.hi = planes[1] if len(planes) > 1 and not wide else None
         self._mode = (3 if wide else 2 if codebook is not None
-                      else f16.MODES[self.f16_form] if self.f16_form
+                      else f16.MODES[self.f16_form] + (2 if zero_skip else 0) if self.f16_form
                       else _MODES[split.dtype] + (4 if zero_skip else 0))
         self.zero_skip = zero_skip
         self.n_raw = nr

@@ -376,9 +376,10 @@ def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0, raw_at, cc, skip):
     ``out[o0 ..]``. mode 0: float32, 1: bfloat16, 2: codebook (out = cb[symbol index], ``cb``
     padded to 256 entries), 3: wide codebook (out = cb[symbol << 8 | hi[weight]]), 4 / 5:
     float32 / bfloat16 with zero exponents' raw bytes left out (``raw_at[cc]``: chunk ``cc``'s
-    first raw index; ``skip``: weights of the chunk before ``ex[s0]``), 6-8: float16's forms
-    (:func:`sckit.ras.bytegroup_f16.merge_f16`)."""
-    if mode == 4 or mode == 5:
+    first raw index; ``skip``: weights of the chunk before ``ex[s0]``), 6 / 7: float16's forms
+    (:func:`sckit.ras.bytegroup_f16.merge_f16`), 9: float16's high-byte form with the zero
+    skip."""
+    if mode == 4 or mode == 5 or mode == 9:
         return merge_zero_skip(mode, ex, s0, skip, lo, hi, np.int64(raw_at[cc]), count,
                                 out[o0:o0 + count])
     if mode == 0:

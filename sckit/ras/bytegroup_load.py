@@ -108,15 +108,16 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
                                MAX_CODE_LENGTH, lut_bits_for(n), _POW16)
     total = _int(meta, "total_bits", 0, MAX_CODE_LENGTH * n)
     item = np.dtype(split.uint).itemsize
-    zero_skip = "zero_skip_raw" in meta  # raw bytes only for non-zero exponents
-    if zero_skip and (has_cb or dtype not in ("float32", "bfloat16")):
-        raise _bad("zero_skip_raw", f"present with a codebook or for {dtype} (float32 and "
-                   "bfloat16 only)")
-    nr = _int(meta, "zero_skip_raw", 0, n) if zero_skip else n
     f16_form = meta.get("f16_form", "sign_plane" if dtype == "float16" and not has_cb else None)
     if "f16_form" in meta and (has_cb or dtype != "float16" or f16_form not in f16.FORMS):
         raise _bad("f16_form", f"must be one of {list(f16.FORMS)}, for float16 without a "
                    f"codebook; got {f16_form!r} for {dtype}")
+    zero_skip = "zero_skip_raw" in meta  # raw bytes only for non-zero exponents
+    if zero_skip and (has_cb or dtype not in ("float32", "bfloat16", "float16")
+                      or f16_form not in (None, "high_byte")):
+        raise _bad("zero_skip_raw", f"present with a codebook or for {dtype} "
+                   f"{f16_form or ''} (float32, bfloat16, float16's high-byte form only)")
+    nr = _int(meta, "zero_skip_raw", 0, n) if zero_skip else n
     planes = ([n, n_cb * item] if wide else [n_cb * item] if has_cb
               else [2 * nr, nr] if dtype == "float32"
               else f16.plane_sizes(nr, f16_form) if f16_form else [nr])

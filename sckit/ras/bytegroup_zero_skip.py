@@ -29,11 +29,22 @@ __all__ = ["MIN_ZERO_FRACTION", "merge_zero_skip", "zero_skip_symbols"]
 MIN_ZERO_FRACTION = 1 / 16
 
 
-def zero_skip_symbols(bits: np.ndarray, ex: np.ndarray, dtype: str) -> np.ndarray | None:
-    """The exponent symbols ``ex`` of the flat float32 / bfloat16 bit patterns ``bits`` with
-    -0.0 as 255, where the zero skip applies (zeros present, no subnormal, no inf / nan);
-    else None (and for other dtypes: float16's symbol is its high byte, where 0 holds
-    subnormals too). The encoder's rule, and the size estimate's on a sample."""
+def zero_skip_symbols(bits: np.ndarray, ex: np.ndarray, dtype: str,
+                      f16_form: str | None = None) -> np.ndarray | None:
+    """The symbols ``ex`` of the flat bit patterns ``bits`` with -0.0 as 255, where the zero
+    skip applies, else None. float32 / bfloat16 (``ex`` = exponent bytes): zeros present, no
+    subnormal, no inf / nan. float16 in its high-byte form (``ex`` = high bytes, -0.0's is
+    0x80): zeros present, no other weight of high byte 0x00 or 0x80 (subnormals under 2**-16)
+    and none of 0xFF (negative NaNs). The encoder's rule, and the size estimate's on a sample."""
+    if dtype == "float16":
+        if f16_form != "high_byte":  # (the sign-plane form's symbols hold no sign)
+            return None
+        zero = (ex & 0x7F) == 0
+        if not zero.any() or (ex == 255).any() or np.any(bits[zero] & 0x7FFF):
+            return None
+        out = ex.copy()
+        out[ex == 0x80] = 255
+        return out
     if dtype not in ("float32", "bfloat16"):
         return None
     sign = 1 << (31 if dtype == "float32" else 15)
@@ -104,11 +115,20 @@ def _zero_skip_f32_vector(ex, s0, lo, hi, r, count, out):
     return full, r
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _join16(mode, e, v):
+    """A 16-bit weight from its symbol and raw byte: bfloat16 (mode 5: exponent, sign << 7 |
+    mantissa) or float16's high and low bytes (mode 9)."""
+    if mode == 9:
+        return (e << np.uint32(8)) | v
+    return (v & np.uint32(0x7F)) | (e << np.uint32(7)) | ((v & np.uint32(0x80)) << np.uint32(8))
+
+
 @njit(cache=True, nogil=True)
-def _zero_skip_bf16_vector(ex, s0, lo, r, count, out):
-    """Mode 5's merge 64 weights at a time (AVX-512 VBMI2): the raw bytes of a block's
-    non-zero weights expanded into place (vpexpandb), then one vectorized pass. Returns the
-    weights done (whole blocks) and the raw index after them."""
+def _zero_skip_bf16_vector(mode, ex, s0, lo, r, count, out):
+    """Mode 5's (and 9's) merge 64 weights at a time (AVX-512 VBMI2): the raw bytes of a
+    block's non-zero weights expanded into place (vpexpandb), then one vectorized pass.
+    Returns the weights done (whole blocks) and the raw index after them."""
     full = count - count % 64
     tmp = np.empty(full + 64, np.uint8)
     for base in range(0, full, 64):
@@ -117,16 +137,15 @@ def _zero_skip_bf16_vector(ex, s0, lo, r, count, out):
         r += np.int64(popcount(nz))
     for k in range(full):
         e = np.uint32(ex[s0 + k])
-        v = np.uint32(tmp[k])
-        w = (v & np.uint32(0x7F)) | (e << np.uint32(7)) | ((v & np.uint32(0x80)) << np.uint32(8))
+        w = _join16(mode, e, np.uint32(tmp[k]))
         out[k] = np.uint16(np.uint32(0x8000) if e == np.uint32(255) else w)
     return full, r
 
 
 @njit(cache=True, nogil=True)
 def merge_zero_skip(mode, ex, s0, skip, lo, hi, r, count, out):
-    """Modes 4 / 5 (float32 / bfloat16 of zeros, no subnormal and no inf / nan): symbol 0 is
-    +0.0 and symbol 255 is -0.0, neither with raw bytes; the raw index is the chunk's ``r``
+    """Modes 4 / 5 / 9 (float32 / bfloat16 / float16's high-byte form, the weights of
+    ``zero_skip_symbols``): symbol 0 is +0.0 and symbol 255 is -0.0, neither with raw bytes; the raw index is the chunk's ``r``
     plus the other symbols before ``ex[s0]`` in its chunk (``skip`` weights). With AVX-512
     VBMI2, 64 weights at a time (expand-loads: 20% density 4.4 / 2.3 GB/s float32 /
     bfloat16, against 1.8 / 1.0 scalar). False when the raw planes are too short for the
@@ -144,8 +163,8 @@ def merge_zero_skip(mode, ex, s0, skip, lo, hi, r, count, out):
         return True
     done = 0
     if HAS_VBMI2 and count >= 64:
-        if mode == 5:
-            done, r = _zero_skip_bf16_vector(ex, s0, lo, r, count, out)
+        if mode != 4:
+            done, r = _zero_skip_bf16_vector(mode, ex, s0, lo, r, count, out)
         else:
             done, r = _zero_skip_f32_vector(ex, s0, lo, hi, r, count, out)
         if done == count:
@@ -173,8 +192,7 @@ def merge_zero_skip(mode, ex, s0, skip, lo, hi, r, count, out):
         for k in range(count):
             e = np.uint32(ex[s0 + k])
             nz = np.uint32(np.uint8(e + np.uint32(1)) > np.uint8(1))
-            v = np.uint32(lo[min(r, last)])
-            w = ((v & np.uint32(0x7F)) | (e << np.uint32(7)) | ((v & np.uint32(0x80)) << np.uint32(8)))
+            w = _join16(mode, e, np.uint32(lo[min(r, last)]))
             out[k] = np.uint16((w & (np.uint32(0) - nz)) | (np.uint32(0x8000) * np.uint32(e == 255)))
             r += nz
     return True

@@ -143,3 +143,60 @@ def test_pruned_model_compresses_and_runs_bit_exact(tmp_path):
     back = sckit.load(tmp_path / "m.sck", model=m)
     with torch.no_grad():
         assert torch.equal(m(x).view(torch.int32), back(x).view(torch.int32))
+
+
+def _pruned16(shape, density, seed=0) -> torch.Tensor:
+    """float16 pruned weights with no non-zero under 2**-14 (magnitude pruning removes those:
+    a subnormal shares the high byte of a zero)."""
+    t = _pruned(shape, torch.float32, density, seed)
+    t = torch.where((t != 0) & (t.abs() < 2 ** -14), torch.sign(t) * 2 ** -10, t)
+    return t.to(torch.float16)
+
+
+@pytest.mark.parametrize("density", [0.05, 0.3, 0.9])
+@pytest.mark.parametrize("shape", [(7,), (300, 40), (5 * CHUNK + 11,), (3, 4 * CHUNK + 1)])
+def test_float16_high_byte_form_round_trip(density, shape):
+    """float16's high-byte form takes the zero skip (+0.0 high byte 0x00, -0.0 0x80 -> 255):
+    bit-exact through every query, the file and row ranges, -0.0 included."""
+    t = _pruned16(shape, density, seed=len(shape) + int(10 * density))
+    t.view(-1)[0] = 0.0
+    t.view(-1)[-1] = -0.0
+    r = encode_bytegroup(_bits(t).reshape(-1), split_for("float16"), tuple(t.shape), "block",
+                         zero_skip=True)
+    assert r.zero_skip and r.f16_form == "high_byte"
+    _check_all(r, t)
+    back = RAS.from_bytes(r.to_bytes())
+    assert back.zero_skip and back.n_raw == r.n_raw == int((_bits(t) << 1 != 0).sum())
+    rows = back.decode_rows(shape[0] // 2, shape[0])
+    assert np.array_equal(rows, _bits(t)[shape[0] // 2:])
+
+
+def test_float16_pruned_smaller_and_taken_by_auto():
+    t = _pruned16((512, 512), 0.1)
+    b = _bits(t).reshape(-1)
+    f16 = split_for("float16")
+    zs = encode_bytegroup(b, f16, tuple(t.shape), "block", zero_skip=True)
+    plain = encode_bytegroup(b, f16, tuple(t.shape), "block", zero_skip=False)
+    wm = encode_tensor(t, layout="wm")
+    assert zs.nbytes < 0.5 * plain.nbytes and zs.nbytes < wm.nbytes
+    auto = encode_tensor(t)
+    assert auto.nbytes == zs.nbytes and auto.zero_skip and auto.f16_form == "high_byte"
+
+
+def test_float16_not_taken_where_a_zero_would_be_ambiguous():
+    """A non-zero of high byte 0x00 / 0x80 (a subnormal under 2**-16) or 0xFF (a negative
+    NaN) rules the zero skip out; the loader refuses it for the sign-plane form."""
+    for special in (2.0 ** -20, -(2.0 ** -20), float("nan")):
+        t = _pruned16((4000,), 0.2)
+        t[5] = special
+        if special != special:  # a NaN of high byte 0xFF
+            t.view(torch.int16)[5] = np.int16(np.uint16(0xFF80).view(np.int16))
+        assert not getattr(encode_tensor(t, layout="bytegroup"), "zero_skip", False)
+        with pytest.raises(ValueError, match="zero_skip"):
+            encode_bytegroup(_bits(t).reshape(-1), split_for("float16"), (4000,), "block",
+                             zero_skip=True)
+    r = encode_bytegroup(_bits(_pruned16((4000,), 0.2)).reshape(-1), split_for("float16"),
+                         (4000,), "block", f16_form="sign_plane")
+    meta, arrays = r.to_arrays()
+    with pytest.raises(FormatError, match="zero_skip_raw"):
+        RAS.from_arrays({**meta, "zero_skip_raw": 10}, arrays)
