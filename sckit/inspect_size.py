@@ -197,7 +197,7 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
     try:
         from sckit.ras import bytegroup as bg
         from sckit.ras import bytegroup_f16 as f16
-        from sckit.ras.bytegroup_zero_skip import MIN_ZERO_FRACTION, zero_skip_symbols
+        from sckit.ras.bytegroup_zero_skip import MIN_ZERO_FRACTION, raw_kept, zero_skip_symbols
         from sckit.ras.encoder import LAYOUTS  # noqa: F401  (the encoder chooses it)
     except ImportError:
         return math.inf, math.inf
@@ -207,10 +207,11 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
     cands: list[tuple[np.ndarray, float, float, float]] = []
     if bg.supports(split.dtype):
         if split.dtype == "float16":  # each of its forms (sckit.ras.bytegroup_f16)
-            for form in f16.FORMS:
-                cands.append((np.bincount(f16.symbols(sample, form), minlength=256),
-                              f16.RAW_BITS[form], 0.0, n / sample.size))
-            ex, raw, form = f16.symbols(sample, "high_byte"), 8, "high_byte"
+            for f in f16.FORMS:
+                cands.append((np.bincount(f16.symbols(sample, f), minlength=256),
+                              f16.RAW_BITS[f], 0.0, n / sample.size))
+            form = f16.ZERO_SKIP_FORM
+            ex, raw = f16.symbols(sample, form), f16.RAW_BITS[form]
         else:
             ex = ((sample >> (23 if split.dtype == "float32" else 7)) & 0xFF).astype(np.uint8)
             raw, form = split.raw_width(True), None
@@ -219,7 +220,7 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
         # raw offset per chunk; by the encoder's rule, on the sample
         zs = zero_skip_symbols(sample, ex, split.dtype, form)
         if zs is not None:
-            n0 = int(((zs == 0) | (zs == 255)).sum())
+            n0 = sample.size - int(raw_kept(zs).sum())
             if n0 >= MIN_ZERO_FRACTION * sample.size:
                 cands.append((np.bincount(zs, minlength=256), raw * (1 - n0 / sample.size),
                               32.0 * math.ceil(n / bg.CHUNK), n / sample.size))

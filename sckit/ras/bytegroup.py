@@ -5,9 +5,8 @@ exponent byte of each float from its sign and mantissa, entropy-codes the expone
 the rest raw. This layout does the same per tensor and keeps every query of a
 :class:`~sckit.ras.core.RAS` (``decode``, ``decode_rows``, ``access``, ``access_many``):
 
-- *symbols*: the exponent byte (float32, bfloat16), one of three fields of float16
-  (:mod:`sckit.ras.bytegroup_f16`: exponent and top mantissa bits, the whole high byte, or
-  the exponent alone), the codebook index
+- *symbols*: the exponent byte (float32, bfloat16), the exponent and top mantissa bits or the
+  whole high byte of float16 (:mod:`sckit.ras.bytegroup_f16`), the codebook index
   (quantized tensors of at most 256 distinct values) or, for codebooks of 257 .. 65,536 entries
   ("wide"), the index's high byte (its low byte is a raw plane), Huffman-coded with one
   canonical, length-limited (16 bits) code per tensor, either one symbol per weight or one per
@@ -44,7 +43,7 @@ from sckit.errors import FormatError
 from sckit.ras import bytegroup_f16 as f16
 from sckit.ras import bytegroup_kernels as K
 from sckit.ras.bound_call import BIND_AFTER, next_state, out_ok
-from sckit.ras.bytegroup_zero_skip import MIN_ZERO_FRACTION, zero_skip_symbols
+from sckit.ras.bytegroup_zero_skip import MIN_ZERO_FRACTION, raw_kept, zero_skip_symbols
 from sckit.ras.codebook import MAX_CODEBOOK
 from sckit.ras.core import RAS
 from sckit.ras.fields import FieldSplit
@@ -83,7 +82,7 @@ PAIR_MIN_GAIN = 0.05
 BYTE_CODEBOOK = 256  # codebooks up to this size: the index is the symbol; above: "wide"
 MAX_WEIGHTS = (1 << 34) - 1
 # field modes of the kernels; 2 = codebook, 3 = wide, 4 / 5 = float32 / bfloat16 zero skip,
-# 6-8 = float16 (sckit.ras.bytegroup_f16.MODES)
+# 6, 7, 9 = float16 (sckit.ras.bytegroup_f16)
 _MODES = {"float32": 0, "bfloat16": 1, "float16": 6}
 # raw bits per weight of float32 / bfloat16 (float16: bytegroup_f16.RAW_BITS, by form)
 _RAW_BITS = {"float32": 24, "bfloat16": 8}
@@ -174,14 +173,16 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
     where it does not apply); ``f16_form`` (float16, one of ``bytegroup_f16.FORMS``): None
     builds each and keeps one by :func:`sckit.ras.bytegroup_f16.choose`."""
     if f16_form is None and codebook is None and split.dtype == "float16":
-        cands = {}
+        cands, refused = {}, None
         for form in f16.FORMS:
             try:
                 cands[form] = encode_bytegroup(bits, split, shape, kind, pairs=pairs,
                                                zero_skip=zero_skip, f16_form=form)
-            except ValueError:  # pairs=True asked and this form has > 64 symbols
-                if form == f16.FORMS[-1] and not cands:
-                    raise
+            except ValueError as e:  # pairs=True or zero_skip=True that this form cannot take
+                refused = e
+        if not cands:
+            assert refused is not None
+            raise refused
         return f16.choose(cands)
     if f16_form is not None and (codebook is not None or split.dtype != "float16"
                                  or f16_form not in f16.FORMS):
@@ -210,8 +211,9 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
         if zero_skip and zs is None:
             raise ValueError("zero_skip needs float32 / bfloat16 (float16: its high-byte form) "
                              "weights with zeros, no subnormal and no inf / nan")
-        keep = (zs != 0) & (zs != 255) if zs is not None else np.ones(0, bool)  # raw kept
-        if zs is not None and (zero_skip or n - int(keep.sum()) >= MIN_ZERO_FRACTION * n):
+        keep = None if zs is None else raw_kept(zs)
+        if zs is not None and keep is not None and (
+                zero_skip or n - int(keep.sum()) >= MIN_ZERO_FRACTION * n):
             ex = zs
             counts1 = np.bincount(ex, minlength=256)
             assert lo is not None  # the field split always has a low plane
@@ -255,15 +257,12 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
         wb[pos:pos + p.nbytes] = p.view(np.uint8)
         pos += 8 * -(-p.nbytes // 8)
     n_raw = n if raw_at is None or lo is None else int(lo.size)
-    raw_w = f16.RAW_BITS[f16_form] if f16_form else _RAW_BITS.get(split.dtype, 0)
-    h0 = _h0(counts1) + (n_raw * raw_w if codebook is None else 0)
-    if codebook is not None:
-        h0 += codebook.size * split.itemsize * 8 + (8 * n if lo is not None else 0)
     r = ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
                      n_codebook=0 if codebook is None else codebook.size, pairs=use_pairs,
                      alpha=alpha, q=q, lengths=lengths, words=words, starts=starts,
                      total_bits=total, raw_at=raw_at, n_raw=n_raw, f16_form=f16_form)
-    r._h0 = h0
+    r._h0 = _h0(counts1) + (n_raw * r.raw_bits if codebook is None else
+                            codebook.size * split.itemsize * 8 + (8 * n if lo is not None else 0))
     return r
 
 
@@ -314,8 +313,8 @@ class ByteGroupRAS(RAS):
                          n_stream=n, n_entries=n, h0_total_bits=0.0, delimiter_bits=0.0,
                          sign_raw=codebook is None and f16_form != "high_byte")
         # float16's form (sckit.ras.bytegroup_f16), None for other tensors
-        self.f16_form = (f16_form or "sign_plane") if split.dtype == "float16" and not n_codebook \
-            else None
+        is_f16 = split.dtype == "float16" and not n_codebook
+        self.f16_form = (f16_form or "sign_plane") if is_f16 else None
         self.pairs = bool(pairs)
         self.alpha = alpha
         self.q = q
@@ -327,8 +326,8 @@ class ByteGroupRAS(RAS):
         self.lo = None if n_codebook and not wide else planes[0]  # wide: the indices' low bytes
         self.hi = planes[1] if len(planes) > 1 and not wide else None
         self._mode = (3 if wide else 2 if codebook is not None
-                      else f16.MODES[self.f16_form] + (2 if zero_skip else 0) if self.f16_form
-                      else _MODES[split.dtype] + (4 if zero_skip else 0))
+                      else _MODES[split.dtype] + (4 if zero_skip else 0) if not self.f16_form
+                      else f16.ZERO_SKIP_MODE if zero_skip else f16.MODES[self.f16_form])
         self.zero_skip = zero_skip
         self.n_raw = nr
         self.raw_at = (raw_at if raw_at is not None else np.zeros(1, np.int64)).astype(np.int64)

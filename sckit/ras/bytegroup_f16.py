@@ -29,11 +29,15 @@ from numba import njit
 
 from sckit.succinct._bitops import load_u64, store_u64
 
-__all__ = ["FORMS", "MODES", "RAW_BITS", "choose", "fields", "merge_f16", "plane_sizes",
-           "symbols"]
+__all__ = ["FORMS", "MODES", "RAW_BITS", "ZERO_SKIP_FORM", "ZERO_SKIP_MODE", "choose", "fields",
+           "merge_f16", "plane_sizes", "symbols"]
 
 FORMS = ("sign_plane", "high_byte")
 MODES = {"sign_plane": 6, "high_byte": 7}  # the kernels' merge modes
+# the form whose symbols tell +0.0 and -0.0 apart (high bytes 0x00 / 0x80), so the zero skip
+# (sckit.ras.bytegroup_zero_skip) can leave their raw bytes out; its merge mode
+ZERO_SKIP_FORM = "high_byte"
+ZERO_SKIP_MODE = 9
 RAW_BITS = {"sign_plane": 9, "high_byte": 8}
 _SYMBOL = {"sign_plane": (8, 0x7F), "high_byte": (8, 0xFF)}
 

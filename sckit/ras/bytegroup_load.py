@@ -114,9 +114,10 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
                    f"codebook; got {f16_form!r} for {dtype}")
     zero_skip = "zero_skip_raw" in meta  # raw bytes only for non-zero exponents
     if zero_skip and (has_cb or dtype not in ("float32", "bfloat16", "float16")
-                      or f16_form not in (None, "high_byte")):
+                      or f16_form not in (None, f16.ZERO_SKIP_FORM)):
         raise _bad("zero_skip_raw", f"present with a codebook or for {dtype} "
-                   f"{f16_form or ''} (float32, bfloat16, float16's high-byte form only)")
+                   f"{f16_form or ''} (float32, bfloat16, float16's {f16.ZERO_SKIP_FORM} form "
+                   "only)")
     nr = _int(meta, "zero_skip_raw", 0, n) if zero_skip else n
     planes = ([n, n_cb * item] if wide else [n_cb * item] if has_cb
               else [2 * nr, nr] if dtype == "float32"

@@ -19,10 +19,11 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from sckit.ras.bytegroup_f16 import ZERO_SKIP_FORM, ZERO_SKIP_MODE
 from sckit.succinct._bitops import popcount
 from sckit.succinct._wm_decode import HAS_VBMI2, _eqmask8
 
-__all__ = ["MIN_ZERO_FRACTION", "merge_zero_skip", "zero_skip_symbols"]
+__all__ = ["MIN_ZERO_FRACTION", "merge_zero_skip", "raw_kept", "zero_skip_symbols"]
 
 # taken when at least this fraction of the weights is +-0.0: below it the saving is small and
 # the merge, a gather per weight, decodes slower than the plain layout's vectorized one
@@ -36,24 +37,23 @@ def zero_skip_symbols(bits: np.ndarray, ex: np.ndarray, dtype: str,
     subnormal, no inf / nan. float16 in its high-byte form (``ex`` = high bytes, -0.0's is
     0x80): zeros present, no other weight of high byte 0x00 or 0x80 (subnormals under 2**-16)
     and none of 0xFF (negative NaNs). The encoder's rule, and the size estimate's on a sample."""
-    if dtype == "float16":
-        if f16_form != "high_byte":  # (the sign-plane form's symbols hold no sign)
-            return None
-        zero = (ex & 0x7F) == 0
-        if not zero.any() or (ex == 255).any() or np.any(bits[zero] & 0x7FFF):
-            return None
-        out = ex.copy()
-        out[ex == 0x80] = 255
-        return out
-    if dtype not in ("float32", "bfloat16"):
+    if dtype == "float16" and f16_form == ZERO_SKIP_FORM:
+        sign, zero = 1 << 15, (ex & 0x7F) == 0
+    elif dtype in ("float32", "bfloat16"):
+        sign = 1 << (31 if dtype == "float32" else 15)
+        zero = ex == 0
+    else:  # (other dtypes, and float16's sign-plane form, whose symbols hold no sign)
         return None
-    sign = 1 << (31 if dtype == "float32" else 15)
-    zero = ex == 0
     if not zero.any() or (ex == 255).any() or np.any(bits[zero] & (sign - 1)):
         return None
     out = ex.copy()
     out[zero & (bits == sign)] = 255
     return out
+
+
+def raw_kept(symbols: np.ndarray) -> np.ndarray:
+    """Which weights of ``zero_skip_symbols`` output keep raw bytes: all but +-0.0."""
+    return (symbols != 0) & (symbols != 255)
 
 
 def _expand_codegen(bits: int, lanes: int) -> Any:
@@ -119,7 +119,7 @@ def _zero_skip_f32_vector(ex, s0, lo, hi, r, count, out):
 def _join16(mode, e, v):
     """A 16-bit weight from its symbol and raw byte: bfloat16 (mode 5: exponent, sign << 7 |
     mantissa) or float16's high and low bytes (mode 9)."""
-    if mode == 9:
+    if mode == ZERO_SKIP_MODE:
         return (e << np.uint32(8)) | v
     return (v & np.uint32(0x7F)) | (e << np.uint32(7)) | ((v & np.uint32(0x80)) << np.uint32(8))
 
