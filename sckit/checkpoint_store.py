@@ -57,7 +57,7 @@ def _member(layout: dict[str, Any] | None, name: str) -> tuple[str, int, int] | 
     return layout.get("members", {}).get(name) if layout else None
 
 
-# groups kept decoded per opened file (each at most GROUP_WEIGHTS weights, 32 KB of float32):
+# groups kept decoded per opened file (each at most GROUP_WEIGHTS weights, 128 KB of float32):
 # members are read one after another, and decoding a member's range alone would decode its
 # chunk again for each (PP-OCR's classifier, 202 members: 0.23 GB/s that way)
 GROUP_CACHE = 8

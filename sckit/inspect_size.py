@@ -237,7 +237,9 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
         gain = bg.PAIR_MIN_GAIN * n if n >= bg.PAIR_MIN_N else 0.0
         pair = h0 + 0.02 * n
         stream = pair if c.size <= bg.MAX_PAIR_ALPHABET and pair < single - gain else single
-        bits = stream + n * rb + fixed + 32 * math.ceil(n / bg.CHUNK) + 8 * c.size
+        sym = np.flatnonzero(cnt)  # the table: q per symbol + the alphabet, listed or mapped
+        table = c.size + min(c.size, 2 + (int(sym[-1]) - int(sym[0])) // 8 + 1)
+        bits = stream + n * rb + fixed + 32 * math.ceil(n / bg.CHUNK) + 8 * table
         if bits < best[0]:
             best = (bits, h0 + n * rb + fixed)
     return best

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sckit.errors import FormatError
+from sckit.ras import bytegroup_alphabet
 from sckit.ras import bytegroup_f16 as f16
 from sckit.ras import bytegroup_kernels as K
 from sckit.ras.bound_call import BIND_AFTER, next_state, out_ok
@@ -517,12 +518,14 @@ class ByteGroupRAS(RAS):
     def to_arrays(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """Meta (no float: the order-0 bound is recomputed when asked) + three arrays: the code
         words followed by the raw / codebook planes, chunk offsets, symbols and their q."""
+        version, stored_alpha = bytegroup_alphabet.store(self.alpha)
         meta: dict[str, Any] = {
-            "version": 1, "layout": LAYOUT, "kind": self.kind, "dtype": self.dtype,
+            "version": version, "layout": LAYOUT, "kind": self.kind, "dtype": self.dtype,
             "shape": list(self.shape), "codebook": self.codebook is not None,
             "pairs": self.pairs, "total_bits": self.total_bits,
         }
-        # symbols, their q, and (codebook form) the codebook size - 1 as a last byte; a wide
+        # the alphabet (sckit.ras.bytegroup_alphabet, its form = the meta version), the q of
+        # each symbol, and (codebook form) the codebook size - 1 as a last byte; a wide
         # codebook's size is a meta int instead
         tail = ([np.array([self.codebook.size - 1], np.uint8)]
                 if self.codebook is not None and not self.wide else [])
@@ -533,7 +536,7 @@ class ByteGroupRAS(RAS):
         if self.f16_form and self.f16_form != "sign_plane":
             meta["f16_form"] = self.f16_form
         arrays: dict[str, np.ndarray] = {"words": self.words,
-                                         "symbols": np.concatenate([self.alpha, self.q, *tail])}
+                                         "symbols": np.concatenate([stored_alpha, self.q, *tail])}
         if self.starts.size > 1:  # the first chunk starts at bit 0
             sel_dt = np.uint32 if self.total_bits < 1 << 32 else np.uint64
             arrays["sel"] = self.starts[1:].astype(sel_dt)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from sckit.errors import FormatError
+from sckit.ras import bytegroup_alphabet
 from sckit.ras import bytegroup_f16 as f16
 from sckit.ras.bytegroup import (
     _MODES,
@@ -66,7 +67,7 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
     """A :class:`ByteGroupRAS` from ``to_arrays`` output, every field checked."""
     if not isinstance(meta, dict) or not isinstance(arrays, dict):
         raise FormatError("RAS (bytegroup): meta and arrays must be dicts")
-    _int(meta, "version", 1, 1)
+    version = _int(meta, "version", 1, max(bytegroup_alphabet.VERSIONS))
     if meta.get("layout") != LAYOUT:
         raise _bad("layout", f"is {meta.get('layout')!r}, not {LAYOUT!r}")
     kind, dtype = meta.get("kind"), meta.get("dtype")
@@ -97,10 +98,8 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
     else:
         n_cb = int(sq[-1]) + 1 if has_cb and sq.size else 0
         sq = sq[:-1] if has_cb else sq
-    d = sq.size // 2
-    alpha, q = sq[:d], sq[d:]
-    if sq.size % 2 or not 2 <= d <= 256 or np.any(np.diff(alpha.astype(np.int64)) <= 0):
-        raise _bad("symbols", "must be 2 .. 256 strictly increasing bytes and their q values")
+    alpha, q = bytegroup_alphabet.read(version, sq)
+    d = alpha.size
     if pairs and d > MAX_PAIR_ALPHABET:
         raise _bad("symbols", f"{d} symbols: pair codes allow at most {MAX_PAIR_ALPHABET}")
     # complete by construction (Huffman); the decoding table comes with it (one kernel call)

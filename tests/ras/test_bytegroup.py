@@ -206,12 +206,11 @@ def test_wide_codebook_loading_is_checked():
         RAS.from_arrays(meta, a)
     # a forged symbol table whose high bytes stop short of the codebook's: the decode runs on
     # (some tensor, or a FormatError), it does not fail inside numpy
-    sym = arrays["symbols"]
-    d = sym.size // 2
+    r = RAS.from_arrays(meta, arrays)
     a = dict(arrays)
-    a["symbols"] = np.concatenate([sym[: d - 1], sym[d: 2 * d - 1]])
+    a["symbols"] = np.concatenate([r.alpha[:-1], r.q[:-1]])  # the alphabet listed (version 1)
     try:
-        assert RAS.from_arrays(meta, a).decode().shape == (100, 100)
+        assert RAS.from_arrays({**meta, "version": 1}, a).decode().shape == (100, 100)
     except FormatError:
         pass
 
@@ -436,7 +435,7 @@ def _parts(n=3 * CHUNK + 5, dtype=torch.float32):
 
 
 @pytest.mark.parametrize("field,value", [
-    ("version", 2), ("layout", "zip"), ("kind", "row"), ("dtype", "float64"), ("dtype", 3),
+    ("version", 0), ("version", 3), ("layout", "zip"), ("kind", "row"), ("dtype", "float64"), ("dtype", 3),
     ("shape", [-1]), ("shape", [0]), ("shape", "12"), ("codebook", 1), ("pairs", None),
     ("total_bits", -5), ("total_bits", 10**12), ("total_bits", 1.5),
 ])
@@ -606,3 +605,66 @@ def test_ranges_over_the_last_chunks_decode_bit_exactly(n: int, dtype: torch.dty
         out = np.empty(e1 - e0, whole.dtype)
         r._range(int(e0), int(e1), out)
         assert np.array_equal(out, whole[e0:e1]), (e0, e1)
+
+
+# ---------------------------------------------------------------------- the stored alphabet
+
+
+def _as_version_1(r: ByteGroupRAS) -> tuple[dict, dict]:
+    """``r``'s meta and arrays with the alphabet listed, as files of version 1 store it."""
+    meta, arrays = r.to_arrays()
+    tail = [np.array([r.codebook.size - 1], np.uint8)] if r.codebook is not None and not r.wide else []
+    return {**meta, "version": 1}, {**arrays, "symbols": np.concatenate([r.alpha, r.q, *tail])}
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.bfloat16])
+def test_alphabet_map_where_smaller_and_version_1_still_loads(dtype):
+    """A narrow, nearly full alphabet (trained weights' exponents; float16's exponent and top
+    mantissa bits) is stored as a bit map of its range, version 2; the same RAS stored with
+    its alphabet listed (version 1, files of earlier releases) loads to the same weights."""
+    t = _weights((40, 300), dtype, special=False)
+    r = encode_tensor(t, layout="bytegroup")
+    meta, arrays = r.to_arrays()
+    d, span = r.alpha.size, int(r.alpha[-1]) - int(r.alpha[0]) + 1
+    assert meta["version"] == 2 and 2 + -(-span // 8) < d
+    m1, a1 = _as_version_1(r)
+    assert a1["symbols"].nbytes - arrays["symbols"].nbytes == d - (2 + -(-span // 8))
+    for m, a in ((meta, arrays), (m1, a1)):
+        got = RAS.from_arrays(m, a)
+        assert np.array_equal(got.alpha, r.alpha) and np.array_equal(got.q, r.q)
+        assert np.array_equal(_bits(decode_tensor(got)), _bits(t))
+
+
+def test_sparse_alphabet_stays_listed():
+    """Two symbols far apart (a 2-level codebook of a binary mask, say): a map of their range
+    would cost more than the list, so version 1 is kept."""
+    t = torch.tensor([0.0, 1e30] * 5000, dtype=torch.float32)
+    r = encode_tensor(t, layout="bytegroup", codebook=False)
+    meta, _ = r.to_arrays()
+    assert meta["version"] == 1 and r.alpha.size == 2
+    assert np.array_equal(_bits(decode_tensor(RAS.from_arrays(*r.to_arrays()))), _bits(t))
+
+
+def test_forged_alphabet_maps_are_format_errors():
+    r = encode_tensor(_weights((3 * CHUNK + 5,), torch.float16, special=False), layout="bytegroup")
+    meta, arrays = r.to_arrays()
+    assert meta["version"] == 2
+    sym = np.array(arrays["symbols"])
+    span = int(sym[1]) - int(sym[0]) + 1
+    nb = -(-span // 8)
+    forged = []
+    for first, last in ((sym[1], sym[0]), (sym[0], sym[0])):  # last not after first
+        s = sym.copy()
+        s[0], s[1] = first, last
+        forged.append(s)
+    s = sym.copy()
+    s[2] &= 0xFE  # first symbol's bit cleared
+    forged.append(s)
+    if span % 8:
+        s = sym.copy()
+        s[1 + nb] |= 0x80  # a bit past the last symbol
+        forged.append(s)
+    forged += [sym[:-1], np.append(sym, sym[-1]), sym[:2], sym[:3]]  # q values short / long
+    for s in forged:
+        with pytest.raises(FormatError, match="symbols"):
+            RAS.from_arrays(meta, {**arrays, "symbols": s})
