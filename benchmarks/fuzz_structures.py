@@ -117,6 +117,11 @@ def _bases() -> list[tuple[str, str, dict[str, Any], dict[str, np.ndarray]]]:
         add("bg_f16_zero_skip", "sckit.ras", ras.encode((pruned * keep16).astype(np.float16),
                                                         kind="block", layout="bytegroup",
                                                         codebook=False))
+        # ...and beside subnormals (positive ones under their own symbol, merge mode 10)
+        sub16 = (pruned * keep16).astype(np.float16)
+        sub16[::50] = np.float16(2.0 ** -20)
+        add("bg_f16_zero_skip_sub", "sckit.ras", ras.encode(sub16, kind="block",
+                                                            layout="bytegroup", codebook=False))
     except TypeError:
         pass
     return out

@@ -206,17 +206,19 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
         raise ValueError(f"the byte-grouped layout holds float32 / bfloat16 / float16 or codebooks, "
                          f"not {split.dtype}")
     counts1 = np.bincount(ex, minlength=256)
-    raw_at = None
+    raw_at, sub = None, False
     if codebook is None and zero_skip is not False:
         zs = zero_skip_symbols(bits.reshape(-1), ex, split.dtype, f16_form)
         if zero_skip and zs is None:
-            raise ValueError("zero_skip needs float32 / bfloat16 (float16: its high-byte form) "
-                             "weights with zeros, no subnormal and no inf / nan")
+            raise ValueError("zero_skip needs float32 / bfloat16 weights with zeros, no "
+                             "subnormal and no inf / nan, or float16 in its high-byte form with "
+                             "zeros and no nan of high byte 0x7F / 0xFF")
         keep = None if zs is None else raw_kept(zs)
         if zs is not None and keep is not None and (
                 zero_skip or n - int(keep.sum()) >= MIN_ZERO_FRACTION * n):
             ex = zs
             counts1 = np.bincount(ex, minlength=256)
+            sub = split.dtype == "float16" and bool(counts1[f16.SUB_SYMBOL])
             assert lo is not None  # the field split always has a low plane
             lo = lo[keep]
             hi = hi[keep] if hi is not None else None
@@ -261,7 +263,8 @@ def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...]
     r = ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
                      n_codebook=0 if codebook is None else codebook.size, pairs=use_pairs,
                      alpha=alpha, q=q, lengths=lengths, words=words, starts=starts,
-                     total_bits=total, raw_at=raw_at, n_raw=n_raw, f16_form=f16_form)
+                     total_bits=total, raw_at=raw_at, n_raw=n_raw, f16_form=f16_form,
+                     zero_skip_sub=sub)
     r._h0 = _h0(counts1) + (n_raw * r.raw_bits if codebook is None else
                             codebook.size * split.itemsize * 8 + (8 * n if lo is not None else 0))
     return r
@@ -288,7 +291,7 @@ class ByteGroupRAS(RAS):
                  alpha: np.ndarray, q: np.ndarray, lengths: np.ndarray, words: np.ndarray,
                  starts: np.ndarray, total_bits: int, lut: np.ndarray | None = None,
                  raw_at: np.ndarray | None = None, n_raw: int | None = None,
-                 f16_form: str | None = None) -> None:
+                 f16_form: str | None = None, zero_skip_sub: bool = False) -> None:
         n = layout.n_weights
         # zero skip: raw bytes only for weights of a non-zero exponent (``raw_at``: each
         # chunk's first raw index; ``n_raw`` raw entries in all)
@@ -328,8 +331,11 @@ class ByteGroupRAS(RAS):
         self.hi = planes[1] if len(planes) > 1 and not wide else None
         self._mode = (3 if wide else 2 if codebook is not None
                       else _MODES[split.dtype] + (4 if zero_skip else 0) if not self.f16_form
-                      else f16.ZERO_SKIP_MODE if zero_skip else f16.MODES[self.f16_form])
+                      else f16.MODES[self.f16_form] if not zero_skip
+                      else f16.ZERO_SKIP_SUB_MODE if zero_skip_sub else f16.ZERO_SKIP_MODE)
         self.zero_skip = zero_skip
+        # float16's zero skip with positive subnormals under bytegroup_f16.SUB_SYMBOL
+        self.zero_skip_sub = bool(zero_skip_sub)
         self.n_raw = nr
         self.raw_at = (raw_at if raw_at is not None else np.zeros(1, np.int64)).astype(np.int64)
         self._dt = np.dtype(split.uint)
@@ -533,6 +539,8 @@ class ByteGroupRAS(RAS):
             meta["codebook_entries"] = int(self.codebook.size)
         if self.zero_skip:
             meta["zero_skip_raw"] = int(self.n_raw)
+        if self.zero_skip_sub:
+            meta["zero_skip_sub"] = True
         if self.f16_form and self.f16_form != "sign_plane":
             meta["f16_form"] = self.f16_form
         arrays: dict[str, np.ndarray] = {"words": self.words,

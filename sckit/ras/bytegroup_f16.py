@@ -29,8 +29,8 @@ from numba import njit
 
 from sckit.succinct._bitops import load_u64, store_u64
 
-__all__ = ["FORMS", "MODES", "RAW_BITS", "ZERO_SKIP_FORM", "ZERO_SKIP_MODE", "choose", "fields",
-           "merge_f16", "plane_sizes", "symbols"]
+__all__ = ["FORMS", "MODES", "RAW_BITS", "SUB_SYMBOL", "ZERO_SKIP_FORM", "ZERO_SKIP_MODE",
+           "ZERO_SKIP_SUB_MODE", "choose", "fields", "merge_f16", "plane_sizes", "symbols"]
 
 FORMS = ("sign_plane", "high_byte")
 MODES = {"sign_plane": 6, "high_byte": 7}  # the kernels' merge modes
@@ -38,6 +38,13 @@ MODES = {"sign_plane": 6, "high_byte": 7}  # the kernels' merge modes
 # (sckit.ras.bytegroup_zero_skip) can leave their raw bytes out; its merge mode
 ZERO_SKIP_FORM = "high_byte"
 ZERO_SKIP_MODE = 9
+# ...and where positive subnormals share +0.0's high byte 0x00 (dead channels of a trained
+# float32 model, ~1e-40, become +-0.0 in float16 beside a few survivors under 2**-14: PP-OCRv4
+# rec's squeeze-excitation convolutions, half zeros), those weights take symbol SUB_SYMBOL (a
+# positive NaN's high byte, refused in the tensor), so +0.0 keeps symbol 0 alone; merge mode
+# ZERO_SKIP_SUB_MODE maps it back
+SUB_SYMBOL = 0x7F
+ZERO_SKIP_SUB_MODE = 10
 RAW_BITS = {"sign_plane": 9, "high_byte": 8}
 _SYMBOL = {"sign_plane": (8, 0x7F), "high_byte": (8, 0xFF)}
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sckit.ras.bytegroup_f16 import ZERO_SKIP_MODE, merge_f16
+from sckit.ras.bytegroup_f16 import ZERO_SKIP_MODE, ZERO_SKIP_SUB_MODE, merge_f16
 from sckit.ras.bytegroup_zero_skip import merge_zero_skip
 from sckit.succinct._bitops import load_u64 as _load_u64
 from sckit.succinct._bitops import store_u64 as _store_u64
@@ -377,9 +377,9 @@ def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0, raw_at, cc, skip):
     padded to 256 entries), 3: wide codebook (out = cb[symbol << 8 | hi[weight]]), 4 / 5:
     float32 / bfloat16 with zero exponents' raw bytes left out (``raw_at[cc]``: chunk ``cc``'s
     first raw index; ``skip``: weights of the chunk before ``ex[s0]``), 6 / 7: float16's forms
-    (:func:`sckit.ras.bytegroup_f16.merge_f16`), 9: float16's high-byte form with the zero
-    skip."""
-    if mode == 4 or mode == 5 or mode == ZERO_SKIP_MODE:
+    (:func:`sckit.ras.bytegroup_f16.merge_f16`), 9 / 10: float16's high-byte form with the
+    zero skip (10: positive subnormals of high byte 0x00 under their own symbol)."""
+    if mode == 4 or mode == 5 or mode == ZERO_SKIP_MODE or mode == ZERO_SKIP_SUB_MODE:
         return merge_zero_skip(mode, ex, s0, skip, lo, hi, np.int64(raw_at[cc]), count,
                                 out[o0:o0 + count])
     if mode == 0:

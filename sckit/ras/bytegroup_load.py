@@ -117,6 +117,9 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
         raise _bad("zero_skip_raw", f"present with a codebook or for {dtype} "
                    f"{f16_form or ''} (float32, bfloat16, float16's {f16.ZERO_SKIP_FORM} form "
                    "only)")
+    sub = "zero_skip_sub" in meta and _bool(meta, "zero_skip_sub")
+    if "zero_skip_sub" in meta and (not sub or not zero_skip or dtype != "float16"):
+        raise _bad("zero_skip_sub", "must be true, and only with float16's zero skip")
     nr = _int(meta, "zero_skip_raw", 0, n) if zero_skip else n
     planes = ([n, n_cb * item] if wide else [n_cb * item] if has_cb
               else [2 * nr, nr] if dtype == "float32"
@@ -154,4 +157,5 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
     return ByteGroupRAS(layout=make_layout(kind, tuple(shape), 256), split=split,
                         n_codebook=n_cb, pairs=pairs, alpha=alpha, q=q, lengths=lengths,
                         words=words, starts=starts, total_bits=total, lut=lut,
-                        raw_at=raw_at, n_raw=nr if zero_skip else None, f16_form=f16_form)
+                        raw_at=raw_at, n_raw=nr if zero_skip else None, f16_form=f16_form,
+                        zero_skip_sub=sub)

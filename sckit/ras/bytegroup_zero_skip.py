@@ -19,7 +19,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from sckit.ras.bytegroup_f16 import ZERO_SKIP_FORM, ZERO_SKIP_MODE
+from sckit.ras.bytegroup_f16 import SUB_SYMBOL, ZERO_SKIP_FORM, ZERO_SKIP_MODE, ZERO_SKIP_SUB_MODE
 from sckit.succinct._bitops import popcount
 from sckit.succinct._wm_decode import HAS_VBMI2, _eqmask8
 
@@ -34,19 +34,25 @@ def zero_skip_symbols(bits: np.ndarray, ex: np.ndarray, dtype: str,
                       f16_form: str | None = None) -> np.ndarray | None:
     """The symbols ``ex`` of the flat bit patterns ``bits`` with -0.0 as 255, where the zero
     skip applies, else None. float32 / bfloat16 (``ex`` = exponent bytes): zeros present, no
-    subnormal, no inf / nan. float16 in its high-byte form (``ex`` = high bytes, -0.0's is
-    0x80): zeros present, no other weight of high byte 0x00 or 0x80 (subnormals under 2**-16)
-    and none of 0xFF (negative NaNs). The encoder's rule, and the size estimate's on a sample."""
+    subnormal, no inf / nan. float16 in its high-byte form (``ex`` = high bytes, the sign in
+    them): zeros present, no weight of high byte 0x7F or 0xFF (NaNs); positive subnormals of
+    high byte 0x00 take ``SUB_SYMBOL`` (merge mode ``ZERO_SKIP_SUB_MODE``; -0.0's 0x80 is
+    255, so negative ones keep theirs). The encoder's rule, and the size estimate's on a
+    sample."""
     if dtype == "float16" and f16_form == ZERO_SKIP_FORM:
-        sign, zero = 1 << 15, (ex & 0x7F) == 0
+        sign, zero = 1 << 15, (bits & 0x7FFF) == 0
+        if not zero.any() or ((ex & 0x7F) == SUB_SYMBOL).any():
+            return None
+        out = ex.copy()
+        out[(ex == 0) & ~zero] = SUB_SYMBOL
     elif dtype in ("float32", "bfloat16"):
         sign = 1 << (31 if dtype == "float32" else 15)
         zero = ex == 0
+        if not zero.any() or (ex == 255).any() or np.any(bits[zero] & (sign - 1)):
+            return None
+        out = ex.copy()
     else:  # (other dtypes, and float16's sign-plane form, whose symbols hold no sign)
         return None
-    if not zero.any() or (ex == 255).any() or np.any(bits[zero] & (sign - 1)):
-        return None
-    out = ex.copy()
     out[zero & (bits == sign)] = 255
     return out
 
@@ -118,9 +124,12 @@ def _zero_skip_f32_vector(ex, s0, lo, hi, r, count, out):
 @njit(cache=True, nogil=True, inline="always")
 def _join16(mode, e, v):
     """A 16-bit weight from its symbol and raw byte: bfloat16 (mode 5: exponent, sign << 7 |
-    mantissa) or float16's high and low bytes (mode 9)."""
+    mantissa) or float16's high and low bytes (mode 9; mode 10: symbol SUB_SYMBOL is high
+    byte 0x00)."""
     if mode == ZERO_SKIP_MODE:
         return (e << np.uint32(8)) | v
+    if mode == ZERO_SKIP_SUB_MODE:
+        return ((e & (np.uint32(0) - np.uint32(e != SUB_SYMBOL))) << np.uint32(8)) | v
     return (v & np.uint32(0x7F)) | (e << np.uint32(7)) | ((v & np.uint32(0x80)) << np.uint32(8))
 
 
@@ -144,7 +153,7 @@ def _zero_skip_bf16_vector(mode, ex, s0, lo, r, count, out):
 
 @njit(cache=True, nogil=True)
 def merge_zero_skip(mode, ex, s0, skip, lo, hi, r, count, out):
-    """Modes 4 / 5 / 9 (float32 / bfloat16 / float16's high-byte form, the weights of
+    """Modes 4 / 5 / 9 / 10 (float32 / bfloat16 / float16's high-byte form, the weights of
     ``zero_skip_symbols``): symbol 0 is +0.0 and symbol 255 is -0.0, neither with raw bytes; the raw index is the chunk's ``r``
     plus the other symbols before ``ex[s0]`` in its chunk (``skip`` weights). With AVX-512
     VBMI2, 64 weights at a time (expand-loads: 20% density 4.4 / 2.3 GB/s float32 /

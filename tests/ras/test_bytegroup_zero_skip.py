@@ -184,13 +184,11 @@ def test_float16_pruned_smaller_and_taken_by_auto():
 
 
 def test_float16_not_taken_where_a_zero_would_be_ambiguous():
-    """A non-zero of high byte 0x00 / 0x80 (a subnormal under 2**-16) or 0xFF (a negative
-    NaN) rules the zero skip out; the loader refuses it for the sign-plane form."""
-    for special in (2.0 ** -20, -(2.0 ** -20), float("nan")):
+    """A NaN of high byte 0xFF (-0.0's symbol) or 0x7F (the positive subnormals' symbol)
+    rules the zero skip out; the loader refuses it for the sign-plane form."""
+    for pattern in (0xFF80, 0x7F80):
         t = _pruned16((4000,), 0.2)
-        t[5] = special
-        if special != special:  # a NaN of high byte 0xFF
-            t.view(torch.int16)[5] = np.int16(np.uint16(0xFF80).view(np.int16))
+        t.view(torch.int16)[5] = np.int16(np.uint16(pattern).view(np.int16))
         assert not getattr(encode_tensor(t, layout="bytegroup"), "zero_skip", False)
         with pytest.raises(ValueError, match="zero_skip"):
             encode_bytegroup(_bits(t).reshape(-1), split_for("float16"), (4000,), "block",
@@ -200,3 +198,59 @@ def test_float16_not_taken_where_a_zero_would_be_ambiguous():
     meta, arrays = r.to_arrays()
     with pytest.raises(FormatError, match="zero_skip_raw"):
         RAS.from_arrays({**meta, "zero_skip_raw": 10}, arrays)
+
+
+@pytest.mark.parametrize("shape", [(7,), (300, 40), (5 * CHUNK + 11,)])
+def test_float16_zero_skip_beside_subnormals(shape):
+    """Subnormals beside the zeros (a float32 model's dead channels, ~1e-40, become +-0.0 in
+    float16 next to survivors under 2**-14; randomly masked tensors): positive ones of high
+    byte 0x00 take their own symbol (merge mode 10, meta ``zero_skip_sub``), negative ones
+    keep 0x80 (-0.0 is 255); bit-exact through every query, the file and row ranges, and
+    smaller than without the skip."""
+    t = _pruned16(shape, 0.4, seed=len(shape))
+    flat = t.view(-1)
+    n = flat.numel()
+    tiny = torch.tensor([2.0 ** -20, -(2.0 ** -20), 2.0 ** -24, -(2.0 ** -15), 2.0 ** -15, 0.0,
+                         -0.0], dtype=torch.float16)
+    flat[: min(n, tiny.numel())] = tiny[: n]
+    if n > 100:
+        flat[100::97] = 2.0 ** -18
+    r = encode_bytegroup(_bits(t).reshape(-1), split_for("float16"), tuple(t.shape), "block",
+                         zero_skip=True)
+    assert r.zero_skip and r.zero_skip_sub and r._mode == 10
+    _check_all(r, t)
+    back = RAS.from_bytes(r.to_bytes())
+    assert back.zero_skip_sub and back.n_raw == int((_bits(t) << 1 != 0).sum())
+    assert np.array_equal(back.decode_rows(shape[0] // 2, shape[0]), _bits(t)[shape[0] // 2:])
+    if n > 1000:
+        auto = encode_tensor(t)
+        assert auto.zero_skip_sub and auto.nbytes == r.nbytes
+        plain = encode_bytegroup(_bits(t).reshape(-1), split_for("float16"), tuple(t.shape),
+                                 "block", zero_skip=False)
+        assert r.nbytes < 0.8 * plain.nbytes
+    # no positive subnormal of high byte 0x00: the plain float16 zero skip (mode 9)
+    t2 = t.clone()
+    t2[(_bits(t2) >> 8) == 0] = 0.0
+    r2 = encode_bytegroup(_bits(t2).reshape(-1), split_for("float16"), tuple(t.shape), "block",
+                          zero_skip=True)
+    assert r2.zero_skip and not r2.zero_skip_sub and r2._mode == 9
+    _check_all(r2, t2)
+
+
+def test_forged_zero_skip_sub_is_a_format_error():
+    t = _pruned16((3000,), 0.3)
+    t[3] = 2.0 ** -20
+    meta, arrays = encode_bytegroup(_bits(t).reshape(-1), split_for("float16"), (3000,), "block",
+                                    zero_skip=True).to_arrays()
+    assert meta["zero_skip_sub"] is True
+    for bad in ({**meta, "zero_skip_sub": False}, {**meta, "zero_skip_sub": 1},
+                {k: v for k, v in meta.items() if k != "zero_skip_raw"}):
+        with pytest.raises(FormatError, match="zero_skip"):
+            RAS.from_arrays(bad, arrays)
+    m32, a32 = encode_bytegroup(_bits(_pruned((3000,), torch.float32, 0.3)).reshape(-1),
+                                split_for("float32"), (3000,), "block", zero_skip=True).to_arrays()
+    with pytest.raises(FormatError, match="zero_skip_sub"):
+        RAS.from_arrays({**m32, "zero_skip_sub": True}, a32)
+    # a file without the flag (written before it existed) reads symbol 0x7F as high byte 0x7F
+    back = RAS.from_arrays({k: v for k, v in meta.items() if k != "zero_skip_sub"}, arrays)
+    assert back._mode == 9
