@@ -99,6 +99,28 @@ def _expand_load16(typingctx, dst, o, src, q, mask):
 
 
 @njit(cache=True, nogil=True)
+def _kept(exs):
+    """How many of the symbols ``exs`` keep raw bytes (neither 0 nor 255). Loops here run on
+    slices, not on ``ex[s0 + k]``: numba's index arithmetic kept LLVM from vectorizing them
+    (0.56 against 0.12 ns per weight; the joins below 0.8 against 0.1 on a Xeon)."""
+    kept = 0
+    for k in range(exs.size):
+        x = exs[k]
+        kept += (x != 0) & (x != 255)
+    return kept
+
+
+@njit(cache=True, nogil=True)
+def _join_f32(exs, tlo, thi, out):
+    for k in range(out.size):
+        e = np.uint32(exs[k])
+        h = np.uint32(thi[k])
+        v = np.uint32(tlo[k]) | (((h & np.uint32(0x7F)) | ((h & np.uint32(0x80)) << np.uint32(8))
+                                  | (e << np.uint32(7))) << np.uint32(16))
+        out[k] = np.uint32(0x80000000) if e == np.uint32(255) else v
+
+
+@njit(cache=True, nogil=True)
 def _zero_skip_f32_vector(ex, s0, lo, hi, r, count, out):
     """Mode 4's merge 64 weights at a time, as :func:`_zero_skip_bf16_vector` (the uint16
     plane with two vpexpandw, the uint8 plane with one vpexpandb)."""
@@ -112,12 +134,7 @@ def _zero_skip_f32_vector(ex, s0, lo, hi, r, count, out):
         _expand_load16(tlo, base, lo, r, low)
         _expand_load16(tlo, base + 32, lo, r + np.int64(popcount(low)), nz >> np.uint64(32))
         r += np.int64(popcount(nz))
-    for k in range(full):
-        e = np.uint32(ex[s0 + k])
-        h = np.uint32(thi[k])
-        v = np.uint32(tlo[k]) | (((h & np.uint32(0x7F)) | ((h & np.uint32(0x80)) << np.uint32(8))
-                                  | (e << np.uint32(7))) << np.uint32(16))
-        out[k] = np.uint32(0x80000000) if e == np.uint32(255) else v
+    _join_f32(ex[s0:s0 + full], tlo[:full], thi[:full], out[:full])
     return full, r
 
 
@@ -144,11 +161,16 @@ def _zero_skip_bf16_vector(mode, ex, s0, lo, r, count, out):
         nz = ~(_eqmask8(ex, s0 + base, 0) | _eqmask8(ex, s0 + base, 255))
         _expand_load8(tmp, base, lo, r, nz)
         r += np.int64(popcount(nz))
-    for k in range(full):
-        e = np.uint32(ex[s0 + k])
+    _join_16(mode, ex[s0:s0 + full], tmp[:full], out[:full])
+    return full, r
+
+
+@njit(cache=True, nogil=True)
+def _join_16(mode, exs, tmp, out):
+    for k in range(out.size):
+        e = np.uint32(exs[k])
         w = _join16(mode, e, np.uint32(tmp[k]))
         out[k] = np.uint16(np.uint32(0x8000) if e == np.uint32(255) else w)
-    return full, r
 
 
 @njit(cache=True, nogil=True)
@@ -156,14 +178,11 @@ def merge_zero_skip(mode, ex, s0, skip, lo, hi, r, count, out):
     """Modes 4 / 5 / 9 / 10 (float32 / bfloat16 / float16's high-byte form, the weights of
     ``zero_skip_symbols``): symbol 0 is +0.0 and symbol 255 is -0.0, neither with raw bytes; the raw index is the chunk's ``r``
     plus the other symbols before ``ex[s0]`` in its chunk (``skip`` weights). With AVX-512
-    VBMI2, 64 weights at a time (expand-loads: 20% density 4.4 / 2.3 GB/s float32 /
-    bfloat16, against 1.8 / 1.0 scalar). False when the raw planes are too short for the
-    stream (corrupt)."""
-    for k in range(s0 - skip, s0):
-        r += np.uint8(ex[k] + np.uint8(1)) > np.uint8(1)  # neither 0 nor 255
-    need = r
-    for k in range(count):
-        need += np.uint8(ex[s0 + k] + np.uint8(1)) > np.uint8(1)
+    VBMI2, 64 weights at a time (expand-loads; whole decodes of 1M weights at 20% density on
+    a Xeon: 6.9 / 4.7 / 4.5 GB/s float32 / bfloat16 / float16, against 2.3 / 1.1 / 1.3
+    scalar). False when the raw planes are too short for the stream (corrupt)."""
+    r += _kept(ex[s0 - skip:s0])
+    need = r + _kept(ex[s0:s0 + count])
     if need > lo.size or (mode == 4 and need > hi.size):
         return False
     if need == 0:  # all zeros here: no raw entry to read
@@ -187,9 +206,10 @@ def merge_zero_skip(mode, ex, s0, skip, lo, hi, r, count, out):
     # neither 0 nor 255 (measured 1.8 / 1.0 GB/s float32 / bfloat16 at 20% density, against
     # 1.4 / 0.8 with the raw indices computed in a pass of their own)
     last = lo.size - 1
+    exs = ex[s0:s0 + count]
     if mode == 4:
         for k in range(count):
-            e = np.uint32(ex[s0 + k])
+            e = np.uint32(exs[k])
             nz = np.uint32(np.uint8(e + np.uint32(1)) > np.uint8(1))
             j = min(r, last)
             h = np.uint32(hi[j])
@@ -199,7 +219,7 @@ def merge_zero_skip(mode, ex, s0, skip, lo, hi, r, count, out):
             r += nz
     else:
         for k in range(count):
-            e = np.uint32(ex[s0 + k])
+            e = np.uint32(exs[k])
             nz = np.uint32(np.uint8(e + np.uint32(1)) > np.uint8(1))
             w = _join16(mode, e, np.uint32(lo[min(r, last)]))
             out[k] = np.uint16((w & (np.uint32(0) - nz)) | (np.uint32(0x8000) * np.uint32(e == 255)))
