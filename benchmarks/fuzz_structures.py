@@ -112,6 +112,12 @@ def _bases() -> list[tuple[str, str, dict[str, Any], dict[str, np.ndarray]]]:
         signed = np.where(rng.random(big[:20].shape) < 0.5, np.abs(big[:20]), -np.abs(big[:20]) / 64)
         add("bg_f16_hb", "sckit.ras", ras.encode(signed.astype(np.float16), kind="element",
                                                  layout="bytegroup", codebook=False))
+        # its exponent form (mantissas uniform in each binade: the top mantissa bits carry
+        # nothing, so the faster form is kept; 16K+ weights, three raw bit planes)
+        binades = (rng.choice([-1.0, 1.0], 20000) * (1 + rng.random(20000))
+                   * 2.0 ** rng.integers(-9, -2, 20000))
+        add("bg_f16_exp", "sckit.ras", ras.encode(binades.astype(np.float16), kind="element",
+                                                  layout="bytegroup", codebook=False))
         # its zero skip (magnitude-pruned: no subnormal shares a zero's high byte)
         keep16 = np.abs(pruned) > 2.0 ** -10
         add("bg_f16_zero_skip", "sckit.ras", ras.encode((pruned * keep16).astype(np.float16),

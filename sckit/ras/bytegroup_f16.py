@@ -1,20 +1,21 @@
-"""float16 in the byte-grouped layout (:mod:`sckit.ras.bytegroup`): its two forms, how one is
-chosen, and their merge kernels.
+"""float16 in the byte-grouped layout (:mod:`sckit.ras.bytegroup`): its three forms, how one
+is chosen, and their merge kernels.
 
-float16 has a 5-bit exponent, so no byte of it is "the exponent" as in float32 / bfloat16. Two
-splits of its 16 bits into a coded symbol and raw planes, each the smaller somewhere:
+float16 has a 5-bit exponent, so no byte of it is "the exponent" as in float32 / bfloat16. Three
+splits of its 16 bits into a coded symbol and raw planes:
 
 - ``"sign_plane"``: symbol = exponent and the top 2 mantissa bits (whose skew on trained weights
   is worth ~0.05-0.1 bits per weight); raw = the low mantissa byte and a plane of sign bits (8
   per byte). Trained tensors have <= 64 such symbols, so small tensors can take pair codes.
 - ``"high_byte"``: symbol = the whole high byte (sign included); raw = the low byte. Smaller
-  where signs follow magnitudes (PP-OCRv4 rec's classifier: by 0.07 bits per weight).
+  where signs follow magnitudes (PP-OCRv4 rec's classifier: by 0.07 bits per weight), and the
+  form of the zero skip.
+- ``"exponent"``: symbol = the exponent alone; raw = the low byte and three bit planes (sign,
+  mantissa bits 9 and 8). The faster: its ~2.6-bit symbols table-decode like bfloat16's
+  exponents (~4 code words per lookup, against ~2 for the sign plane's ~4.6-bit ones).
 
-Both decode at ~2-2.3 G weights per second on one core here (N(0, 0.02), 1M weights): the
-sign plane's shorter symbols (~4.6 against ~5.6 bits: more code words per table lookup) pay for
-its merge. Tried and left out: the exponent alone as the symbol (sign and top mantissa bits
-raw), ~2.6-bit symbols that table-decode like bfloat16's exponents (4.0 G weights per second),
-2.8 with the merge of its three raw fields, for 0.7% more bits.
+The smallest is kept, except that on large tensors the exponent form is taken where it costs
+at most ``EXPONENT_MAX_COST`` bits per weight more (see :func:`choose`).
 
 (numba caches a kernel keyed on its own file: after editing this module alone, delete
 ``sckit/ras/__pycache__/*.nb?`` or ``bytegroup_kernels.decode_range`` keeps the old merge.)
@@ -25,15 +26,17 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
-from sckit.succinct._bitops import load_u64, store_u64
+from sckit.succinct._bitops import HAS_AVX512BW, load_u64, store_u64
 
-__all__ = ["FORMS", "MODES", "RAW_BITS", "SUB_SYMBOL", "ZERO_SKIP_FORM", "ZERO_SKIP_MODE",
+__all__ = ["EXPONENT_MAX_COST", "EXPONENT_MIN_N", "FORMS", "MODES", "RAW_BITS", "SUB_SYMBOL", "ZERO_SKIP_FORM", "ZERO_SKIP_MODE",
            "ZERO_SKIP_SUB_MODE", "choose", "fields", "merge_f16", "plane_sizes", "symbols"]
 
-FORMS = ("sign_plane", "high_byte")
-MODES = {"sign_plane": 6, "high_byte": 7}  # the kernels' merge modes
+FORMS = ("sign_plane", "high_byte", "exponent")
+MODES = {"sign_plane": 6, "high_byte": 7, "exponent": 11}  # the kernels' merge modes
 # the form whose symbols tell +0.0 and -0.0 apart (high bytes 0x00 / 0x80), so the zero skip
 # (sckit.ras.bytegroup_zero_skip) can leave their raw bytes out; its merge mode
 ZERO_SKIP_FORM = "high_byte"
@@ -45,8 +48,16 @@ ZERO_SKIP_MODE = 9
 # ZERO_SKIP_SUB_MODE maps it back
 SUB_SYMBOL = 0x7F
 ZERO_SKIP_SUB_MODE = 10
-RAW_BITS = {"sign_plane": 9, "high_byte": 8}
-_SYMBOL = {"sign_plane": (8, 0x7F), "high_byte": (8, 0xFF)}
+RAW_BITS = {"sign_plane": 9, "high_byte": 8, "exponent": 11}
+_SYMBOL = {"sign_plane": (8, 0x7F), "high_byte": (8, 0xFF), "exponent": (10, 0x1F)}
+# The exponent form's symbols (~2.6 bits on trained weights, like bfloat16's exponents) give
+# ~4 code words per table lookup where the sign-plane form's (~4.6 bits: the top mantissa
+# bits are nearly uniform) give ~2; it costs what those bits' skew was worth, ~0.05-0.08
+# bits per weight. On tensors of EXPONENT_MIN_N weights or more, where decode time is table
+# decoding (not a fixed cost per tensor, as in small tensors and pack groups), it is kept
+# when it costs at most EXPONENT_MAX_COST bits per weight more than the smallest form
+EXPONENT_MIN_N = 1 << 14
+EXPONENT_MAX_COST = 0.07
 
 
 def symbols(bits: np.ndarray, form: str) -> np.ndarray:
@@ -55,24 +66,39 @@ def symbols(bits: np.ndarray, form: str) -> np.ndarray:
     return ((bits >> shift) & mask).astype(np.uint8)
 
 
+def _plane(bits: np.ndarray, bit: int) -> np.ndarray:
+    return np.packbits(((bits >> bit) & 1).astype(np.uint8), bitorder="little")
+
+
 def fields(bits: np.ndarray, form: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(symbols, low byte plane, second raw plane or None) of flat float16 bit patterns."""
+    """(symbols, low byte plane, second raw plane or None) of flat float16 bit patterns. The
+    exponent form's second plane is three bit planes of ``ceil(n / 8)`` bytes each: the signs,
+    mantissa bits 9 and mantissa bits 8 (bit j of byte g: weight 8g + j)."""
     lo = (bits & 0xFF).astype(np.uint8)
     if form == "high_byte":
         return symbols(bits, form), lo, None
-    return symbols(bits, form), lo, np.packbits(((bits >> 15) & 1).astype(np.uint8),
-                                                bitorder="little")
+    if form == "exponent":
+        return symbols(bits, form), lo, np.concatenate([_plane(bits, 15), _plane(bits, 9),
+                                                        _plane(bits, 8)])
+    return symbols(bits, form), lo, _plane(bits, 15)
 
 
 def plane_sizes(n: int, form: str) -> list[int]:
     """Bytes of each raw plane of an ``n``-weight tensor (all uint8)."""
-    return [n, -(-n // 8)] if form == "sign_plane" else [n]
+    return ([n, -(-n // 8)] if form == "sign_plane" else [n, 3 * -(-n // 8)]
+            if form == "exponent" else [n])
 
 
 def choose(cands: dict[str, Any]) -> Any:
     """The form kept among encoded candidates (``form -> ByteGroupRAS``): the smallest (ties:
-    the sign plane, whose table decoding is the faster)."""
-    return min(cands.values(), key=lambda r: r.nbytes)
+    the sign plane, whose table decoding is faster than the high byte's), or the exponent form
+    where it decodes faster for little (``EXPONENT_MIN_N`` / ``EXPONENT_MAX_COST``)."""
+    best = min(cands.values(), key=lambda r: r.nbytes)
+    exp = cands.get("exponent")
+    if exp is not None and exp.n_weights >= EXPONENT_MIN_N and (
+            8 * (exp.nbytes - best.nbytes) <= EXPONENT_MAX_COST * exp.n_weights):
+        return exp
+    return best
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -88,22 +114,83 @@ def _join(ex, lo, out):
         out[k] = (np.uint16(ex[k]) << np.uint16(8)) | np.uint16(lo[k])
 
 
+@intrinsic
+def _or_planes64(typingctx, ex, o, shift, m80, m02, m01):
+    """64 bytes from ``ex[o]``: ``b << shift``, | 0x80 / 0x02 / 0x01 where bit t of ``m80`` /
+    ``m02`` / ``m01`` is set (t = the byte's lane): eight plane bytes are a 64-lane mask as
+    they are (AVX-512BW: one masked OR each, where the multiply spread of a byte per 8 lanes
+    took ~4 operations per plane byte)."""
+
+    def codegen(context, builder, sig, args):
+        i8, i32 = ir.IntType(8), ir.IntType(32)
+        v64 = ir.VectorType(i8, 64)
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), v64.as_pointer())
+        vec = builder.load(ptr, align=1)
+
+        def splat(x):
+            v = builder.insert_element(ir.Constant(v64, ir.Undefined), x, ir.Constant(i32, 0))
+            return builder.shuffle_vector(v, ir.Constant(v64, ir.Undefined),
+                                          ir.Constant(ir.VectorType(i32, 64), [0] * 64))
+
+        vec = builder.shl(vec, splat(builder.trunc(args[2], i8)))
+        for mask, bit in ((args[3], 0x80), (args[4], 0x02), (args[5], 0x01)):
+            m = builder.bitcast(mask, ir.VectorType(ir.IntType(1), 64))
+            vec = builder.or_(vec, builder.select(m, ir.Constant(v64, [bit] * 64),
+                                                  ir.Constant(v64, [0] * 64)))
+        st = builder.store(vec, ptr)
+        st.align = 1
+        return context.get_dummy_value()
+
+    return types.void(ex, types.int64, types.int64, types.uint64, types.uint64,
+                      types.uint64), codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _bit(hi, i):
+    return (hi[i >> 3] >> np.uint8(i & 7)) & np.uint8(1)
+
+
 @njit(cache=True, nogil=True)
-def _add_signs(ex, hi, e0, count):
-    # head (to a whole sign byte), whole bytes as words, tail: bare loops in a function of
-    # their own (inside merge_f16's head / tail / dispatch code the same merge cost 2x)
+def _add_planes(ex, hi, e0, count, p):
+    """Symbols ``ex`` of weights ``e0 ..`` -> high bytes. ``p`` = 0: the sign-plane form (the
+    symbol is the high byte's low 7 bits; ``hi`` = the sign plane); ``p`` > 0: the exponent
+    form (symbol << 2; ``hi`` = sign, mantissa bit 9 and mantissa bit 8 planes of ``p`` bytes
+    each). Head to a whole plane byte, 64 weights per plane word (AVX-512BW) or 8 per plane
+    byte (a multiply spreads a byte's bits over a word), tail; bare loops in a function of
+    their own (inside merge_f16's dispatch the same merge cost 2x)."""
+    shift = np.uint8(2) if p else np.uint8(0)
     h = min(count, (8 - (e0 & 7)) & 7)
     for k in range(h):
-        i = e0 + k
-        ex[k] |= ((hi[i >> 3] >> np.uint8(i & 7)) & np.uint8(1)) << np.uint8(7)
-    g0 = (e0 + h) >> 3
-    nb = (count - h) >> 3
-    for b in range(nb):
-        kk = h + 8 * b
-        store_u64(ex, kk, load_u64(ex, kk) | _signs8(hi[g0 + b]))
-    for k in range(h + 8 * nb, count):
-        i = e0 + k
-        ex[k] |= ((hi[i >> 3] >> np.uint8(i & 7)) & np.uint8(1)) << np.uint8(7)
+        ex[k] = _high(ex[k], hi, e0 + k, p, shift)
+    g = (e0 + h) >> 3  # plane byte of weight e0 + h
+    kk = h
+    if HAS_AVX512BW:
+        for _ in range((count - h) >> 6):
+            if p:
+                _or_planes64(ex, kk, 2, load_u64(hi, g), load_u64(hi, p + g),
+                             load_u64(hi, 2 * p + g))
+            else:
+                _or_planes64(ex, kk, 0, load_u64(hi, g), np.uint64(0), np.uint64(0))
+            kk += 64
+            g += 8
+    for _ in range((count - kk) >> 3):
+        w = (load_u64(ex, kk) << np.uint64(shift)) | _signs8(hi[g])
+        if p:
+            w |= (_signs8(hi[p + g]) >> np.uint64(6)) | (_signs8(hi[2 * p + g]) >> np.uint64(7))
+        store_u64(ex, kk, w)
+        kk += 8
+        g += 1
+    for k in range(kk, count):
+        ex[k] = _high(ex[k], hi, e0 + k, p, shift)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _high(e, hi, i, p, shift):
+    b = (e << shift) | (_bit(hi, i) << np.uint8(7))
+    if p:
+        b |= (_bit(hi, p * 8 + i) << np.uint8(1)) | _bit(hi, 2 * p * 8 + i)
+    return b
 
 
 @njit(cache=True, nogil=True)
@@ -115,9 +202,10 @@ def merge_f16(mode, ex, lo, hi, e0, out):
     in the decoder; indexing the sign byte per weight took 0.36). False when the sign plane
     is too short (a forged plane)."""
     count = out.size
-    if mode == 6:
-        if (e0 + count + 7) >> 3 > hi.size:
+    if mode == 6 or mode == 11:
+        p = 0 if mode == 6 else hi.size // 3  # bytes per plane (exponent form: three)
+        if (e0 + count + 7) >> 3 > (hi.size if mode == 6 else p):
             return False
-        _add_signs(ex, hi, e0, count)
+        _add_planes(ex, hi, e0, count, p)
     _join(ex, lo, out)
     return True

@@ -111,6 +111,8 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
     if "f16_form" in meta and (has_cb or dtype != "float16" or f16_form not in f16.FORMS):
         raise _bad("f16_form", f"must be one of {list(f16.FORMS)}, for float16 without a "
                    f"codebook; got {f16_form!r} for {dtype}")
+    if f16_form == "exponent" and int(alpha[-1]) > 31:
+        raise _bad("symbols", f"symbol {int(alpha[-1])} is not a float16 exponent (0 .. 31)")
     zero_skip = "zero_skip_raw" in meta  # raw bytes only for non-zero exponents
     if zero_skip and (has_cb or dtype not in ("float32", "bfloat16", "float16")
                       or f16_form not in (None, f16.ZERO_SKIP_FORM)):

@@ -338,7 +338,7 @@ def test_pair_codes_where_they_pay():
     assert rq.codebook is not None and rq.pairs and rq.bits_per_weight < 0.8
 
 
-@pytest.mark.parametrize("form", ["sign_plane", "high_byte"])
+@pytest.mark.parametrize("form", ["sign_plane", "high_byte", "exponent"])
 def test_float16_forms_are_bit_exact(form):
     """Each float16 form (sckit.ras.bytegroup_f16) on every bit pattern (NaN payloads,
     infinities, -0.0, subnormals) and on trained-like weights: whole decodes, through a file,
@@ -353,11 +353,17 @@ def test_float16_forms_are_bit_exact(form):
     t = torch.from_numpy(bits.view(np.int16).copy()).view(torch.float16)
     r = B.encode_bytegroup(bits.reshape(-1), r_split("float16"), t.shape, "block", f16_form=form)
     assert r.f16_form == form and r.raw_bits == F.RAW_BITS[form] and not r.pairs
-    assert r.alpha.size == {"sign_plane": 128, "high_byte": 256}[form]
+    assert r.alpha.size == {"sign_plane": 128, "high_byte": 256, "exponent": 32}[form]
     flat = bits.reshape(-1)
     assert np.array_equal(r.lo, flat & 0xFF)
+
+    def plane(bit):
+        return np.packbits(((flat >> bit) & 1).astype(np.uint8), bitorder="little")
+
     if form == "sign_plane":
-        assert np.array_equal(r.hi, np.packbits((flat >> 15).astype(np.uint8), bitorder="little"))
+        assert np.array_equal(r.hi, plane(15))
+    if form == "exponent":  # three bit planes: signs, mantissa bits 9, mantissa bits 8
+        assert np.array_equal(r.hi, np.concatenate([plane(15), plane(9), plane(8)]))
     assert 16.0 <= r.bits_per_weight < 16.05 and r.h0_bits == pytest.approx(16.0)
     _check_all(r, t)
     w = _weights((3, 4099), torch.float16, special=False)
@@ -375,15 +381,17 @@ def test_float16_forms_are_bit_exact(form):
 
 
 def test_float16_form_choice_and_refusals():
-    """The encoder keeps the smaller form (ties: the sign plane); the loader refuses a zero
-    skip in the sign-plane form."""
+    """The encoder keeps the smaller form (ties: the sign plane), or the exponent form on a
+    large tensor where it costs little; the loader refuses a zero skip in other forms than
+    the high byte."""
     from sckit.ras import bytegroup_f16 as F
 
     rng = np.random.default_rng(5)
     bits = rng.integers(0, 1 << 16, 1 << 17, dtype=np.uint16)
     t = torch.from_numpy(bits.view(np.int16).copy()).view(torch.float16).reshape(256, 512)
     r = encode_tensor(t, layout="bytegroup")
-    assert isinstance(r, ByteGroupRAS) and r.f16_form == "sign_plane" and r.sign_raw
+    # random bits: every form is 16 bits per weight; the exponent form decodes fastest
+    assert isinstance(r, ByteGroupRAS) and r.f16_form == "exponent" and r.sign_raw
     auto = encode_tensor(t)  # random bits: the byte-grouped form is also the smaller
     assert isinstance(auto, ByteGroupRAS) and auto.nbytes < encode_tensor(t, layout="wm").nbytes
     for g in (_weights((512, 512), torch.float16, special=False),
@@ -403,9 +411,9 @@ def test_float16_form_choice_and_refusals():
         meta, arrays = _f16_encode(g, form).to_arrays()
         assert ("f16_form" in meta) is (form != "sign_plane")  # (the default form: no key)
         meta["zero_skip_raw"] = g.numel()
-        # the sign-plane form has no zero skip; the high-byte form's needs its raw offsets
-        with pytest.raises(FormatError, match="zero_skip_raw" if form == "sign_plane"
-                           else "raw_at"):
+        # only the high-byte form has a zero skip, and it needs its raw offsets
+        with pytest.raises(FormatError, match="raw_at" if form == "high_byte"
+                           else "zero_skip_raw"):
             load_layout(meta, arrays)
 
 
@@ -669,3 +677,37 @@ def test_forged_alphabet_maps_are_format_errors():
     for s in forged:
         with pytest.raises(FormatError, match="symbols"):
             RAS.from_arrays(meta, {**arrays, "symbols": s})
+
+
+def test_float16_exponent_form_where_it_costs_little():
+    """On a large tensor whose top mantissa bits carry no skew, the exponent form (faster:
+    ~4 code words per table lookup) is kept though not the smallest; on Gaussian weights it
+    costs more than EXPONENT_MAX_COST and the smallest form stays; small tensors always keep
+    the smallest. A forged exponent symbol past 31 is refused."""
+    from sckit.ras import bytegroup_f16 as F
+
+    g = torch.Generator().manual_seed(3)
+
+    def binades(n):  # mantissas uniform inside each binade: mantissa bits 9-8 carry nothing
+        e = torch.randint(-9, -2, (n,), generator=g).float()
+        sign = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
+        return (sign * (1 + torch.rand(n, generator=g)) * 2.0 ** e).to(torch.float16)
+
+    big = binades(F.EXPONENT_MIN_N + 100)
+    sizes = {f: _f16_encode(big, f).nbytes for f in F.FORMS}
+    r = encode_tensor(big, layout="bytegroup")
+    assert r.f16_form == "exponent"
+    assert 8 * (sizes["exponent"] - min(sizes.values())) <= F.EXPONENT_MAX_COST * big.numel()
+    small = binades(F.EXPONENT_MIN_N // 4)
+    small_sizes = {f: _f16_encode(small, f).nbytes for f in F.FORMS}
+    assert encode_tensor(small, layout="bytegroup").nbytes == min(small_sizes.values())
+    gauss = _weights((F.EXPONENT_MIN_N * 2,), torch.float16, special=False)
+    gs = {f: _f16_encode(gauss, f).nbytes for f in F.FORMS}
+    assert 8 * (gs["exponent"] - min(gs.values())) > F.EXPONENT_MAX_COST * gauss.numel()
+    assert encode_tensor(gauss, layout="bytegroup").f16_form != "exponent"
+    assert np.array_equal(_bits(decode_tensor(r)), _bits(big))
+    meta, arrays = r.to_arrays()
+    alpha = r.alpha.copy()
+    alpha[-1] = 40  # (still increasing: the others are exponents <= 31)
+    with pytest.raises(FormatError, match="not a float16 exponent"):
+        RAS.from_arrays({**meta, "version": 1}, {**arrays, "symbols": np.concatenate([alpha, r.q])})
