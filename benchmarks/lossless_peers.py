@@ -356,7 +356,7 @@ def peers(quick: bool = False) -> None:
           "'per tensor': ZipNN as its "
           "safetensors plugin stores a checkpoint, one stream per tensor, each decoded into "
           "its tensor). 'sckit.pack': the RAS and raw bytes `sckit.pack` stores for the "
-          "tensors (its own planning: tensors under 4,096 weights grouped, up to 8,192 weights "
+          "tensors (its own planning: tensors under 4,096 weights grouped, up to 32,768 weights "
           "per group, one RAS each; tensors under 1 KiB alone stay raw), names and layout "
           "JSON left out as ZipNN's stream has none; its decode is "
           "`sckit.open(path).state_dict()` of the packed file (each group decoded once, its "
@@ -447,7 +447,7 @@ def speed_classes(n: int = 1 << 22) -> None:
     print("## Decode speed by kind of tensor: wavelet-matrix RAS (before) vs `layout='auto'`\n")
     print(f"n = {n:,} weights per tensor, one thread, GB/s of decoded weights per CPU second "
           "(best of 5, through `decode_tensor`). Fixed cost: 300 tensors of 64 float32 "
-          "weights, microseconds per tensor.\n")
+          "weights, microseconds per tensor (best of 50).\n")
     print("| tensor | wm layout | wm GB/s | auto layout | auto GB/s |")
     print("|---|---|---|---|---|")
     g = torch.Generator().manual_seed(0)
