@@ -317,9 +317,12 @@ class ByteGroupRAS(RAS):
         """The whole tensor as its integer bit patterns (see :meth:`RAS.decode`); the common
         case (no ``out`` or a fitting one) skips the generic checks: a few microseconds per
         call matter for models of hundreds of small tensors."""
-        fits = out is None
+        if out is None:  # a new 1-d array, shaped after (0.1-0.2 of ~2.7 us per small tensor)
+            flat = np.empty(self.n_weights, self._dt)
+            self._decode_flat(flat, True)
+            return flat.reshape(self.shape)
         out = self._fit_out(out, self._dt)
-        self._decode_flat(out.reshape(-1), fits or out_ok(out))
+        self._decode_flat(out.reshape(-1), out_ok(out))
         return out
 
     def _decode_flat(self, flat: np.ndarray, bound_ok: bool) -> None:
