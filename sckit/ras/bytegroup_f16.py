@@ -15,7 +15,8 @@ splits of its 16 bits into a coded symbol and raw planes:
   exponents (~4 code words per lookup, against ~2 for the sign plane's ~4.6-bit ones).
 
 The smallest is kept, except that on large tensors the exponent form is taken where it costs
-at most ``EXPONENT_MAX_COST`` bits per weight more (see :func:`choose`).
+at most ``MAX_COST["exponent"]`` bits per weight more, and the sign plane over the high byte
+where it costs at most ``MAX_COST["sign_plane"]`` (see :func:`choose`).
 
 (numba caches a kernel keyed on its own file: after editing this module alone, delete
 ``sckit/ras/__pycache__/*.nb?`` or ``bytegroup_kernels.decode_range`` keeps the old merge.)
@@ -32,8 +33,9 @@ from numba.extending import intrinsic
 
 from sckit.succinct._bitops import HAS_AVX512BW, load_u64, store_u64
 
-__all__ = ["EXPONENT_MAX_COST", "EXPONENT_MIN_N", "FORMS", "MODES", "RAW_BITS", "SUB_SYMBOL", "ZERO_SKIP_FORM", "ZERO_SKIP_MODE",
-           "ZERO_SKIP_SUB_MODE", "choose", "fields", "merge_f16", "plane_sizes", "symbols"]
+__all__ = ["FAST_MIN_N", "FORMS", "MAX_COST", "MODES", "RAW_BITS", "SUB_SYMBOL", "ZERO_SKIP_FORM",
+           "ZERO_SKIP_MODE", "ZERO_SKIP_SUB_MODE", "choose", "fields", "merge_f16", "plane_sizes",
+           "symbols"]
 
 FORMS = ("sign_plane", "high_byte", "exponent")
 MODES = {"sign_plane": 6, "high_byte": 7, "exponent": 11}  # the kernels' merge modes
@@ -52,12 +54,14 @@ RAW_BITS = {"sign_plane": 9, "high_byte": 8, "exponent": 11}
 _SYMBOL = {"sign_plane": (8, 0x7F), "high_byte": (8, 0xFF), "exponent": (10, 0x1F)}
 # The exponent form's symbols (~2.6 bits on trained weights, like bfloat16's exponents) give
 # ~4 code words per table lookup where the sign-plane form's (~4.6 bits: the top mantissa
-# bits are nearly uniform) give ~2; it costs what those bits' skew was worth, ~0.05-0.08
-# bits per weight. On tensors of EXPONENT_MIN_N weights or more, where decode time is table
-# decoding (not a fixed cost per tensor, as in small tensors and pack groups), it is kept
-# when it costs at most EXPONENT_MAX_COST bits per weight more than the smallest form
-EXPONENT_MIN_N = 1 << 14
-EXPONENT_MAX_COST = 0.07
+# bits are nearly uniform) give ~2; it costs what those bits' skew was worth, ~0.05-0.1 bits
+# per weight. The high byte's ~5.6-bit symbols decode slowest (1M N(0, 0.02), G weights/s on
+# a Xeon: exponent 2.29, sign plane 1.50, high byte 1.31). On tensors of FAST_MIN_N weights or
+# more, where decode time is table decoding (not a fixed cost per tensor, as in small tensors
+# and pack groups), the fastest form is kept that costs at most MAX_COST[form] bits per
+# weight more than the smallest (Gaussian weights: the high byte smaller by 0.0001)
+FAST_MIN_N = 1 << 14
+MAX_COST = {"exponent": 0.07, "sign_plane": 0.02}
 
 
 def symbols(bits: np.ndarray, form: str) -> np.ndarray:
@@ -91,13 +95,14 @@ def plane_sizes(n: int, form: str) -> list[int]:
 
 def choose(cands: dict[str, Any]) -> Any:
     """The form kept among encoded candidates (``form -> ByteGroupRAS``): the smallest (ties:
-    the sign plane, whose table decoding is faster than the high byte's), or the exponent form
-    where it decodes faster for little (``EXPONENT_MIN_N`` / ``EXPONENT_MAX_COST``)."""
+    the first in ``FORMS``), or on tensors of ``FAST_MIN_N`` weights or more the fastest that
+    costs at most ``MAX_COST`` more (exponent, then sign plane)."""
     best = min(cands.values(), key=lambda r: r.nbytes)
-    exp = cands.get("exponent")
-    if exp is not None and exp.n_weights >= EXPONENT_MIN_N and (
-            8 * (exp.nbytes - best.nbytes) <= EXPONENT_MAX_COST * exp.n_weights):
-        return exp
+    if best.n_weights >= FAST_MIN_N:
+        for form in ("exponent", "sign_plane"):  # fastest first
+            r = cands.get(form)
+            if r is not None and 8 * (r.nbytes - best.nbytes) <= MAX_COST[form] * r.n_weights:
+                return r
     return best
 
 

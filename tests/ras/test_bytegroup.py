@@ -682,7 +682,7 @@ def test_forged_alphabet_maps_are_format_errors():
 def test_float16_exponent_form_where_it_costs_little():
     """On a large tensor whose top mantissa bits carry no skew, the exponent form (faster:
     ~4 code words per table lookup) is kept though not the smallest; on Gaussian weights it
-    costs more than EXPONENT_MAX_COST and the smallest form stays; small tensors always keep
+    costs more than MAX_COST["exponent"] and the smallest form stays; small tensors always keep
     the smallest. A forged exponent symbol past 31 is refused."""
     from sckit.ras import bytegroup_f16 as F
 
@@ -693,17 +693,17 @@ def test_float16_exponent_form_where_it_costs_little():
         sign = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
         return (sign * (1 + torch.rand(n, generator=g)) * 2.0 ** e).to(torch.float16)
 
-    big = binades(F.EXPONENT_MIN_N + 100)
+    big = binades(F.FAST_MIN_N + 100)
     sizes = {f: _f16_encode(big, f).nbytes for f in F.FORMS}
     r = encode_tensor(big, layout="bytegroup")
     assert r.f16_form == "exponent"
-    assert 8 * (sizes["exponent"] - min(sizes.values())) <= F.EXPONENT_MAX_COST * big.numel()
-    small = binades(F.EXPONENT_MIN_N // 4)
+    assert 8 * (sizes["exponent"] - min(sizes.values())) <= F.MAX_COST["exponent"] * big.numel()
+    small = binades(F.FAST_MIN_N // 4)
     small_sizes = {f: _f16_encode(small, f).nbytes for f in F.FORMS}
     assert encode_tensor(small, layout="bytegroup").nbytes == min(small_sizes.values())
-    gauss = _weights((F.EXPONENT_MIN_N * 2,), torch.float16, special=False)
+    gauss = _weights((F.FAST_MIN_N * 2,), torch.float16, special=False)
     gs = {f: _f16_encode(gauss, f).nbytes for f in F.FORMS}
-    assert 8 * (gs["exponent"] - min(gs.values())) > F.EXPONENT_MAX_COST * gauss.numel()
+    assert 8 * (gs["exponent"] - min(gs.values())) > F.MAX_COST["exponent"] * gauss.numel()
     assert encode_tensor(gauss, layout="bytegroup").f16_form != "exponent"
     assert np.array_equal(_bits(decode_tensor(r)), _bits(big))
     meta, arrays = r.to_arrays()
@@ -711,3 +711,25 @@ def test_float16_exponent_form_where_it_costs_little():
     alpha[-1] = 40  # (still increasing: the others are exponents <= 31)
     with pytest.raises(FormatError, match="not a float16 exponent"):
         RAS.from_arrays({**meta, "version": 1}, {**arrays, "symbols": np.concatenate([alpha, r.q])})
+
+
+@pytest.mark.parametrize("frac,want", [(0.3, "sign_plane"), (0.9, "high_byte")])
+def test_float16_sign_plane_over_a_barely_smaller_high_byte(frac, want):
+    """Signs that follow magnitudes a little make the high byte (slowest to decode) the smaller
+    form by a hair: on a large tensor the sign plane is kept while it costs at most
+    MAX_COST["sign_plane"] bits per weight more; a clear gain keeps the high byte."""
+    from sckit.ras import bytegroup_f16 as F
+
+    n = F.FAST_MIN_N * 4
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(n, generator=g) * 0.02
+    flip = (x < -0.02) & (torch.rand(n, generator=g) < frac)
+    x[flip] = -x[flip]
+    x = x.to(torch.float16)
+    sizes = {f: _f16_encode(x, f).nbytes for f in F.FORMS}
+    assert sizes["high_byte"] < sizes["sign_plane"]
+    cost = 8 * (sizes["sign_plane"] - sizes["high_byte"]) / n
+    assert (cost <= F.MAX_COST["sign_plane"]) == (want == "sign_plane")
+    r = encode_tensor(x, layout="bytegroup")
+    assert r.f16_form == want
+    assert np.array_equal(_bits(decode_tensor(r)), _bits(x))
