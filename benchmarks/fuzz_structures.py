@@ -95,6 +95,13 @@ def _bases() -> list[tuple[str, str, dict[str, Any], dict[str, np.ndarray]]]:
     try:  # the byte-grouped layout, where this sckit has it (same RAS.from_bytes entry point)
         big = (rng.standard_normal((40, 500)) * 0.02).astype(np.float32)
         add("bg_f32", "sckit.ras", ras.encode(big, kind="block", layout="bytegroup"))
+        # the high-byte form of float32 / bfloat16 (all-positive: a norm layer's scales)
+        scales = (rng.random(9000) + 0.5).astype(np.float32)
+        add("bg_f32_hb", "sckit.ras", ras.encode(scales, kind="element", layout="bytegroup",
+                                                 codebook=False))
+        add("bg_bf16_hb", "sckit.ras",
+            ras.encode((scales.view(np.uint32) >> 16).astype(np.uint16), dtype="bfloat16", kind="element",
+                       layout="bytegroup", codebook=False))
         add("bg_cb", "sckit.ras", ras.encode(q.astype(np.float32), kind="element",
                                              layout="bytegroup", codebook=True))
         # > 256 values: the wide codebook (high byte coded, low byte raw, "codebook_entries")

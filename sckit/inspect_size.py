@@ -216,6 +216,8 @@ def _bytegroup_bits(sample: np.ndarray, split: Any, n: int,
             ex = ((sample >> (23 if split.dtype == "float32" else 7)) & 0xFF).astype(np.uint8)
             raw, form = split.raw_width(True), None
             cands.append((np.bincount(ex, minlength=256), raw, 0.0, n / sample.size))
+            top = (sample >> (24 if split.dtype == "float32" else 8)).astype(np.uint8)
+            cands.append((np.bincount(top, minlength=256), raw, 0.0, n / sample.size))  # high byte
         # zero skip (pruned, unquantized): +-0.0 as symbols 0 / 255 without raw bytes, plus a
         # raw offset per chunk; by the encoder's rule, on the sample
         zs = zero_skip_symbols(sample, ex, split.dtype, form)

@@ -78,6 +78,11 @@ MAX_PAIR_ALPHABET = 64  # pair codes for at most 64 distinct symbols (4096 pair 
 # codebook saves 0.16)
 PAIR_MIN_N = 1 << 14
 PAIR_MIN_GAIN = 0.05
+# float32 / bfloat16's high-byte form (sign and top 7 exponent bits coded; merge modes
+# HIGH_BYTE_MODES) is taken on such tensors where it saves at least this much (see
+# bytegroup_encode._high_byte_pays)
+HIGH_BYTE_MIN_GAIN = 0.05
+HIGH_BYTE_MODES = {"float32": 12, "bfloat16": 7}
 BYTE_CODEBOOK = 256  # codebooks up to this size: the index is the symbol; above: "wide"
 MAX_WEIGHTS = (1 << 34) - 1
 # field modes of the kernels; 2 = codebook, 3 = wide, 4 / 5 = float32 / bfloat16 zero skip,
@@ -140,14 +145,14 @@ def _h0(counts: np.ndarray) -> float:
 
 def encode_bytegroup(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...], kind: str,
                      codebook: np.ndarray | None = None, pairs: bool | None = None,
-                     zero_skip: bool | None = None, f16_form: str | None = None
-                     ) -> ByteGroupRAS:
+                     zero_skip: bool | None = None, f16_form: str | None = None,
+                     high_byte: bool | None = None) -> ByteGroupRAS:
     """Build the byte-grouped form (:func:`sckit.ras.bytegroup_encode.encode`, which says
     what each argument picks)."""
     from sckit.ras.bytegroup_encode import encode
 
     return encode(bits, split, shape, kind, codebook=codebook, pairs=pairs,
-                  zero_skip=zero_skip, f16_form=f16_form)
+                  zero_skip=zero_skip, f16_form=f16_form, high_byte=high_byte)
 
 
 def _code_words(total_bits: int) -> int:
@@ -171,7 +176,8 @@ class ByteGroupRAS(RAS):
                  alpha: np.ndarray, q: np.ndarray, lengths: np.ndarray, words: np.ndarray,
                  starts: np.ndarray, total_bits: int, lut: np.ndarray | None = None,
                  raw_at: np.ndarray | None = None, n_raw: int | None = None,
-                 f16_form: str | None = None, zero_skip_sub: bool = False) -> None:
+                 f16_form: str | None = None, zero_skip_sub: bool = False,
+                 high_byte: bool = False) -> None:
         n = layout.n_weights
         # zero skip: raw bytes only for weights of a non-zero exponent (``raw_at``: each
         # chunk's first raw index; ``n_raw`` raw entries in all)
@@ -195,7 +201,7 @@ class ByteGroupRAS(RAS):
         super().__init__(layout=layout, split=split, sparse=False, codebook=codebook,
                          max_distance=None, wm=None, dist_wm=None, raw=np.zeros(0, np.uint64),
                          n_stream=n, n_entries=n, h0_total_bits=0.0, delimiter_bits=0.0,
-                         sign_raw=codebook is None and f16_form != "high_byte")
+                         sign_raw=codebook is None and f16_form != "high_byte" and not high_byte)
         # float16's form (sckit.ras.bytegroup_f16), None for other tensors
         is_f16 = split.dtype == "float16" and not n_codebook
         self.f16_form = (f16_form or "sign_plane") if is_f16 else None
@@ -209,7 +215,10 @@ class ByteGroupRAS(RAS):
         self.wide = wide
         self.lo = None if n_codebook and not wide else planes[0]  # wide: the indices' low bytes
         self.hi = planes[1] if len(planes) > 1 and not wide else None
+        # float32 / bfloat16's high-byte form (sign and top 7 exponent bits are the symbol)
+        self.high_byte = bool(high_byte) and not is_f16 and not n_codebook
         self._mode = (3 if wide else 2 if codebook is not None
+                      else HIGH_BYTE_MODES[split.dtype] if self.high_byte
                       else _MODES[split.dtype] + (4 if zero_skip else 0) if not self.f16_form
                       else f16.MODES[self.f16_form] if not zero_skip
                       else f16.ZERO_SKIP_SUB_MODE if zero_skip_sub else f16.ZERO_SKIP_MODE)
@@ -242,6 +251,8 @@ class ByteGroupRAS(RAS):
                 sym = np.searchsorted(self.codebook, sym) >> (8 if self.wide else 0)
             elif self.f16_form:
                 sym = f16.symbols(sym, self.f16_form)
+            elif self.high_byte:
+                sym = sym >> (24 if self.dtype == "float32" else 8)
             else:
                 sign = 1 << (31 if self.dtype == "float32" else 15)
                 neg_zero = sym == sign
@@ -426,6 +437,8 @@ class ByteGroupRAS(RAS):
             meta["zero_skip_sub"] = True
         if self.f16_form and self.f16_form != "sign_plane":
             meta["f16_form"] = self.f16_form
+        if self.high_byte:
+            meta["form"] = "high_byte"
         arrays: dict[str, np.ndarray] = {"words": self.words,
                                          "symbols": np.concatenate([stored_alpha, self.q, *tail])}
         if self.starts.size > 1:  # the first chunk starts at bit 0

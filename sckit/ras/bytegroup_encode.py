@@ -12,6 +12,7 @@ from sckit.ras import bytegroup_kernels as K
 from sckit.ras.bytegroup import (
     _MODES,
     BYTE_CODEBOOK,
+    HIGH_BYTE_MIN_GAIN,
     MAX_PAIR_ALPHABET,
     PAIR_MIN_GAIN,
     PAIR_MIN_N,
@@ -31,12 +32,18 @@ from sckit.ras.grammar import make_layout
 __all__ = ["encode"]
 
 
-def _fields(bits: np.ndarray, dtype: str, f16_form: str | None = None
+def _fields(bits: np.ndarray, dtype: str, f16_form: str | None = None, high_byte: bool = False
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(exponent bytes, raw plane lo, raw plane hi or None) of flat bit patterns (float16:
-    the fields of its form, :func:`sckit.ras.bytegroup_f16.fields`)."""
+    the fields of its form, :func:`sckit.ras.bytegroup_f16.fields`; ``high_byte``: the top
+    byte for float32 / bfloat16, then the rest as it lies)."""
     if dtype == "float16":
         return f16.fields(bits, f16_form or "sign_plane")
+    if high_byte:
+        if dtype == "float32":
+            return ((bits >> 24).astype(np.uint8), (bits & 0xFFFF).astype(np.uint16),
+                    ((bits >> 16) & 0xFF).astype(np.uint8))
+        return (bits >> 8).astype(np.uint8), (bits & 0xFF).astype(np.uint8), None
     if dtype == "float32":
         ex = ((bits >> 23) & 0xFF).astype(np.uint8)
         lo = (bits & 0xFFFF).astype(np.uint16)
@@ -54,22 +61,49 @@ def _quantize(counts: np.ndarray) -> np.ndarray:
     return q
 
 
+def _high_byte_pays(bits: np.ndarray, dtype: str, zero_skip: bool | None) -> bool:
+    """Whether float32 / bfloat16 weights take the high-byte form: where the sign follows the
+    magnitude (all-positive norm scales and variances; PP-OCRv4 rec's classifier), coding the
+    sign with the top 7 exponent bits saves more than the exponent's last bit, now raw, costs.
+    Its symbols are ~1 bit longer, so fewer per table lookup: on tensors of >= PAIR_MIN_N
+    weights it must save HIGH_BYTE_MIN_GAIN bits per weight (as pair codes must), on smaller
+    ones 8 bytes (table sizes differ). Pruned tensors (the zero skip's) keep the exponent."""
+    n = bits.size
+    if zero_skip is True or (zero_skip is None and
+                             int(np.count_nonzero((bits << 1) == 0)) >= MIN_ZERO_FRACTION * n):
+        return False
+    shift = 23 if dtype == "float32" else 7
+    exp = ((bits >> shift) & 0xFF).astype(np.uint8)
+    top = (bits >> (shift + 1)).astype(np.uint8)
+    gain = _h0(np.bincount(exp, minlength=256)) - _h0(np.bincount(top, minlength=256))
+    return gain > (HIGH_BYTE_MIN_GAIN * n if n >= PAIR_MIN_N else 64)
+
+
 def encode(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...], kind: str,
-                     codebook: np.ndarray | None = None, pairs: bool | None = None,
-                     zero_skip: bool | None = None, f16_form: str | None = None
-                     ) -> ByteGroupRAS:
+           codebook: np.ndarray | None = None, pairs: bool | None = None,
+           zero_skip: bool | None = None, f16_form: str | None = None,
+           high_byte: bool | None = None) -> ByteGroupRAS:
     """Build the byte-grouped form. ``bits``: flat bit patterns, or codebook indices when
     ``codebook`` is given; ``pairs``: None picks one or two symbols per code word by size;
     ``zero_skip`` (:mod:`sckit.ras.bytegroup_zero_skip`): None takes it where it applies and
     at least ``MIN_ZERO_FRACTION`` of the weights are +-0.0, True requires it (ValueError
     where it does not apply); ``f16_form`` (float16, one of ``bytegroup_f16.FORMS``): None
-    builds each and keeps one by :func:`sckit.ras.bytegroup_f16.choose`."""
+    builds each and keeps one by :func:`sckit.ras.bytegroup_f16.choose`; ``high_byte``
+    (float32 / bfloat16): the sign and top 7 exponent bits coded instead of the exponent,
+    None where :func:`_high_byte_pays`."""
+    if high_byte is None:
+        high_byte = (codebook is None and split.dtype in ("float32", "bfloat16")
+                     and _high_byte_pays(bits.reshape(-1), split.dtype, zero_skip))
+    elif high_byte and (codebook is not None or split.dtype not in ("float32", "bfloat16")
+                        or zero_skip):
+        raise ValueError(f"high_byte is for float32 / bfloat16 without codebook or zero skip; "
+                         f"got {split.dtype}{' with a codebook' if codebook is not None else ''}")
     if f16_form is None and codebook is None and split.dtype == "float16":
         cands, refused = {}, None
         for form in f16.FORMS:
             try:
                 cands[form] = encode(bits, split, shape, kind, pairs=pairs,
-                                               zero_skip=zero_skip, f16_form=form)
+                                     zero_skip=zero_skip, f16_form=form)
             except ValueError as e:  # pairs=True or zero_skip=True that this form cannot take
                 refused = e
         if not cands:
@@ -92,13 +126,13 @@ def encode(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...], kind: st
         else:
             ex, lo, hi = bits.astype(np.uint8), None, None
     elif split.dtype in _MODES:
-        ex, lo, hi = _fields(bits.reshape(-1), split.dtype, f16_form)
+        ex, lo, hi = _fields(bits.reshape(-1), split.dtype, f16_form, high_byte)
     else:
         raise ValueError(f"the byte-grouped layout holds float32 / bfloat16 / float16 or codebooks, "
                          f"not {split.dtype}")
     counts1 = np.bincount(ex, minlength=256)
     raw_at, sub = None, False
-    if codebook is None and zero_skip is not False:
+    if codebook is None and zero_skip is not False and not high_byte:
         zs = zero_skip_symbols(bits.reshape(-1), ex, split.dtype, f16_form)
         if zero_skip and zs is None:
             raise ValueError("zero_skip needs float32 / bfloat16 weights with zeros, no "
@@ -155,7 +189,7 @@ def encode(bits: np.ndarray, split: FieldSplit, shape: tuple[int, ...], kind: st
                      n_codebook=0 if codebook is None else codebook.size, pairs=use_pairs,
                      alpha=alpha, q=q, lengths=lengths, words=words, starts=starts,
                      total_bits=total, raw_at=raw_at, n_raw=n_raw, f16_form=f16_form,
-                     zero_skip_sub=sub)
+                     zero_skip_sub=sub, high_byte=high_byte)
     r._h0 = _h0(counts1) + (n_raw * r.raw_bits if codebook is None else
                             codebook.size * split.itemsize * 8 + (8 * n if lo is not None else 0))
     return r

@@ -346,6 +346,14 @@ def _merge_f32(ex, lo, hi, out):
 
 
 @njit(cache=True, nogil=True)
+def _merge_f32_high(ex, lo, hi, out):
+    # the high-byte form: ex = sign and top 7 exponent bits, hi = the next byte, lo = 16 bits
+    for k in range(out.size):
+        out[k] = ((np.uint32(ex[k]) << np.uint32(24)) | (np.uint32(hi[k]) << np.uint32(16))
+                  | np.uint32(lo[k]))
+
+
+@njit(cache=True, nogil=True)
 def _merge_bf16(ex, lo, out):
     # lo = sign << 7 | mantissa
     for k in range(out.size):
@@ -378,12 +386,16 @@ def _merge(mode, ex, s0, lo, hi, cb, e0, count, out, o0, raw_at, cc, skip):
     float32 / bfloat16 with zero exponents' raw bytes left out (``raw_at[cc]``: chunk ``cc``'s
     first raw index; ``skip``: weights of the chunk before ``ex[s0]``), 6 / 7: float16's forms
     (:func:`sckit.ras.bytegroup_f16.merge_f16`), 9 / 10: float16's high-byte form with the
-    zero skip (10: positive subnormals of high byte 0x00 under their own symbol)."""
+    zero skip (10: positive subnormals of high byte 0x00 under their own symbol), 12: float32's
+    high-byte form (bfloat16's is 7, as float16's: the symbol is the high byte)."""
     if mode == 4 or mode == 5 or mode == ZERO_SKIP_MODE or mode == ZERO_SKIP_SUB_MODE:
         return merge_zero_skip(mode, ex, s0, skip, lo, hi, np.int64(raw_at[cc]), count,
                                 out[o0:o0 + count])
     if mode == 0:
         _merge_f32(ex[s0:s0 + count], lo[e0:e0 + count], hi[e0:e0 + count], out[o0:o0 + count])
+    elif mode == 12:
+        _merge_f32_high(ex[s0:s0 + count], lo[e0:e0 + count], hi[e0:e0 + count],
+                        out[o0:o0 + count])
     elif mode == 1:
         _merge_bf16(ex[s0:s0 + count], lo[e0:e0 + count], out[o0:o0 + count])
     elif mode >= 6:

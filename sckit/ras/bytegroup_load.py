@@ -113,6 +113,11 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
                    f"codebook; got {f16_form!r} for {dtype}")
     if f16_form == "exponent" and int(alpha[-1]) > 31:
         raise _bad("symbols", f"symbol {int(alpha[-1])} is not a float16 exponent (0 .. 31)")
+    high_byte = "form" in meta  # float32 / bfloat16: sign and top 7 exponent bits coded
+    if high_byte and (meta["form"] != "high_byte" or has_cb or dtype not in ("float32", "bfloat16")
+                      or "zero_skip_raw" in meta):
+        raise _bad("form", f"must be 'high_byte', for float32 / bfloat16 without a codebook or "
+                   f"zero skip; got {str(meta['form'])[:20]!r} for {dtype}")
     zero_skip = "zero_skip_raw" in meta  # raw bytes only for non-zero exponents
     if zero_skip and (has_cb or dtype not in ("float32", "bfloat16", "float16")
                       or f16_form not in (None, f16.ZERO_SKIP_FORM)):
@@ -160,4 +165,4 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
                         n_codebook=n_cb, pairs=pairs, alpha=alpha, q=q, lengths=lengths,
                         words=words, starts=starts, total_bits=total, lut=lut,
                         raw_at=raw_at, n_raw=nr if zero_skip else None, f16_form=f16_form,
-                        zero_skip_sub=sub)
+                        zero_skip_sub=sub, high_byte=high_byte)

@@ -733,3 +733,77 @@ def test_float16_sign_plane_over_a_barely_smaller_high_byte(frac, want):
     r = encode_tensor(x, layout="bytegroup")
     assert r.f16_form == want
     assert np.array_equal(_bits(decode_tensor(r)), _bits(x))
+
+
+# ------------------------------------------------- float32 / bfloat16: the high-byte form
+
+
+def _hb_encode(t: torch.Tensor, high_byte, **kw) -> ByteGroupRAS:
+    from sckit.ras.bytegroup import encode_bytegroup
+
+    dt = str(t.dtype).removeprefix("torch.")
+    return encode_bytegroup(_bits(t).reshape(-1), r_split(dt), tuple(t.shape), "block",
+                            high_byte=high_byte, **kw)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_high_byte_form_is_bit_exact(dtype):
+    """Sign and top 7 exponent bits coded, the rest raw: every bit pattern (NaN payloads,
+    infinities, -0.0, subnormals; all of bfloat16's) through every query, the file, and ranges
+    of unaligned starts and lengths."""
+    rng = np.random.default_rng(2)
+    if dtype == torch.bfloat16:
+        every = np.arange(1 << 16, dtype=np.uint16)
+        bits = np.concatenate([every, rng.permutation(every)])
+        t = torch.from_numpy(bits.view(np.int16).copy()).view(torch.bfloat16).reshape(512, 256)
+    else:
+        bits = rng.integers(0, 1 << 32, 3 * 8192 + 77, dtype=np.uint64).astype(np.uint32)
+        t = torch.from_numpy(bits.view(np.int32).copy()).view(torch.float32)
+    r = _hb_encode(t, True)
+    assert r.high_byte and not r.sign_raw and r.to_arrays()[0]["form"] == "high_byte"
+    _check_all(r, t)
+    want = _bits(t).reshape(-1)
+    for e0 in (0, 1, 7, 8191, 8193):
+        for e1 in (e0 + 1, e0 + 9, e0 + 8200, want.size):
+            if e0 < e1 <= want.size:
+                out = np.empty(e1 - e0, want.dtype)
+                r._range(e0, e1, out)
+                assert np.array_equal(out, want[e0:e1]), (e0, e1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_high_byte_form_where_signs_follow_magnitudes(dtype):
+    """All-positive tensors (norm scales, variances) and tensors whose large weights lean to
+    one sign take the high-byte form, smaller than the exponent's; symmetric Gaussian weights
+    and pruned ones (the zero skip's) do not."""
+    g = torch.Generator().manual_seed(4)
+    scales = (torch.rand(3000, generator=g) + 0.5).to(dtype)  # a norm layer's: all positive
+    r = encode_tensor(scales, layout="bytegroup")
+    assert r.high_byte and r.nbytes < _hb_encode(scales, False).nbytes
+    _check_all(r, scales)
+    lean = torch.randn(1 << 15, generator=g) * 0.02
+    lean = torch.where(lean.abs() >= 2.0 ** -6, lean.abs(), lean).to(dtype)  # a binade-pair edge
+    r = encode_tensor(lean, layout="bytegroup")
+    assert r.high_byte and r.nbytes < _hb_encode(lean, False).nbytes
+    _check_all(r, lean)
+    gauss = _weights((1 << 15,), dtype, special=False)
+    assert not encode_tensor(gauss, layout="bytegroup").high_byte
+    pruned = torch.where(torch.rand(2000, generator=g) < 0.5, 0.0, torch.rand(2000, generator=g) + 1)
+    rp = encode_tensor(pruned.to(dtype), layout="bytegroup")
+    assert rp.zero_skip and not rp.high_byte
+
+
+def test_high_byte_refusals_and_forged_meta():
+    t = (torch.rand(5000) + 0.5)
+    with pytest.raises(ValueError, match="high_byte"):
+        _hb_encode(t.to(torch.float16), True)
+    with pytest.raises(ValueError, match="high_byte"):
+        _hb_encode(t, True, zero_skip=True)
+    meta, arrays = _hb_encode(t, True).to_arrays()
+    for bad in ({**meta, "form": "low_byte"}, {**meta, "form": 1}, {**meta, "dtype": "float16"},
+                {**meta, "zero_skip_raw": 10}, {**meta, "codebook": True}):
+        with pytest.raises(FormatError, match="form|dtype|zero_skip_raw|codebook|symbols"):
+            RAS.from_arrays(bad, arrays)
+    m = dict(meta)
+    del m["form"]  # read as the exponent form: other weights, no crash
+    assert RAS.from_arrays(m, arrays).decode().shape == (5000,)
