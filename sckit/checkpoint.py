@@ -59,7 +59,7 @@ PART_SEP = "::rows["
 # symbols against float32's ~15 exponents), and there 8K groups left the classifier 0.1%
 # above ZipNN (13.770 against 13.754 bits/weight; 32K: 13.743; float32 26.794 -> 26.786);
 # state_dict() got faster too (5.6 -> 4.9 ms), the first read of one member is unchanged
-# (~370 us, opening the file). Reading one member decodes its group (<= 128 KB of float32),
+# (~370 us either way, of which the group's decode is ~20-60). Reading one member decodes its group (<= 128 KB of float32),
 # which an opened file keeps for the members after it (checkpoint_store._group_bits).
 GROUP_MAX_WEIGHTS = 4096
 GROUP_WEIGHTS = 32768

@@ -5,8 +5,9 @@ exponent byte of each float from its sign and mantissa, entropy-codes the expone
 the rest raw. This layout does the same per tensor and keeps every query of a
 :class:`~sckit.ras.core.RAS` (``decode``, ``decode_rows``, ``access``, ``access_many``):
 
-- *symbols*: the exponent byte (float32, bfloat16), the exponent and top mantissa bits or the
-  whole high byte of float16 (:mod:`sckit.ras.bytegroup_f16`), the codebook index
+- *symbols*: the exponent byte (float32, bfloat16; or, where signs follow magnitudes, the sign
+  and top 7 exponent bits), the exponent, with or without the top mantissa bits, or the whole
+  high byte of float16 (:mod:`sckit.ras.bytegroup_f16`), the codebook index
   (quantized tensors of at most 256 distinct values) or, for codebooks of 257 .. 65,536 entries
   ("wide"), the index's high byte (its low byte is a raw plane), Huffman-coded with one
   canonical, length-limited (16 bits) code per tensor, either one symbol per weight or one per
@@ -85,8 +86,9 @@ HIGH_BYTE_MIN_GAIN = 0.05
 HIGH_BYTE_MODES = {"float32": 12, "bfloat16": 7}
 BYTE_CODEBOOK = 256  # codebooks up to this size: the index is the symbol; above: "wide"
 MAX_WEIGHTS = (1 << 34) - 1
-# field modes of the kernels; 2 = codebook, 3 = wide, 4 / 5 = float32 / bfloat16 zero skip,
-# 6, 7, 9 = float16 (sckit.ras.bytegroup_f16)
+# field modes of the kernels (bytegroup_kernels._merge); 2 = codebook, 3 = wide, 4 / 5 =
+# float32 / bfloat16 zero skip, 6 / 7 / 11 and 9 / 10 = float16's forms and zero skips
+# (sckit.ras.bytegroup_f16), 12 / 7 = float32 / bfloat16's high byte (HIGH_BYTE_MODES)
 _MODES = {"float32": 0, "bfloat16": 1, "float16": 6}
 # raw bits per weight of float32 / bfloat16 (float16: bytegroup_f16.RAW_BITS, by form)
 _RAW_BITS = {"float32": 24, "bfloat16": 8}

@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit
 
 from sckit.ras.bytegroup_f16 import ZERO_SKIP_MODE, ZERO_SKIP_SUB_MODE, merge_f16
-from sckit.ras.bytegroup_zero_skip import merge_zero_skip
+from sckit.ras.bytegroup_zero_skip import join16, join32, merge_zero_skip
 from sckit.succinct._bitops import load_u64 as _load_u64
 from sckit.succinct._bitops import store_u64 as _store_u64
 from sckit.succinct._hwm_kernels import minimum_redundancy_inplace, package_merge_lengths
@@ -338,11 +338,9 @@ def _finish(words, bit, o, end_bit, n_out, lut, lut_bits, dst, d0):
 
 @njit(cache=True, nogil=True)
 def _merge_f32(ex, lo, hi, out):
-    # lo = mantissa bits 0-15, hi = sign << 7 | mantissa bits 16-22; slices, so LLVM vectorizes
+    # slices, so LLVM vectorizes
     for k in range(out.size):
-        h = np.uint32(hi[k])
-        out[k] = np.uint32(lo[k]) | (((h & np.uint32(0x7F)) | ((h & np.uint32(0x80)) << np.uint32(8))
-                                      | (np.uint32(ex[k]) << np.uint32(7))) << np.uint32(16))
+        out[k] = join32(ex[k], lo[k], hi[k])
 
 
 @njit(cache=True, nogil=True)
@@ -355,11 +353,8 @@ def _merge_f32_high(ex, lo, hi, out):
 
 @njit(cache=True, nogil=True)
 def _merge_bf16(ex, lo, out):
-    # lo = sign << 7 | mantissa
     for k in range(out.size):
-        r = np.uint16(lo[k])
-        out[k] = ((r & np.uint16(0x7F)) | (np.uint16(ex[k]) << np.uint16(7))
-                  | ((r & np.uint16(0x80)) << np.uint16(8)))
+        out[k] = np.uint16(join16(1, np.uint32(ex[k]), np.uint32(lo[k])))
 
 
 @njit(cache=True, nogil=True)

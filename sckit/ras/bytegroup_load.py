@@ -113,12 +113,12 @@ def load(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> ByteGroupRAS:
                    f"codebook; got {f16_form!r} for {dtype}")
     if f16_form == "exponent" and int(alpha[-1]) > 31:
         raise _bad("symbols", f"symbol {int(alpha[-1])} is not a float16 exponent (0 .. 31)")
+    zero_skip = "zero_skip_raw" in meta  # raw bytes only for non-zero exponents
     high_byte = "form" in meta  # float32 / bfloat16: sign and top 7 exponent bits coded
     if high_byte and (meta["form"] != "high_byte" or has_cb or dtype not in ("float32", "bfloat16")
-                      or "zero_skip_raw" in meta):
+                      or zero_skip):
         raise _bad("form", f"must be 'high_byte', for float32 / bfloat16 without a codebook or "
                    f"zero skip; got {str(meta['form'])[:20]!r} for {dtype}")
-    zero_skip = "zero_skip_raw" in meta  # raw bytes only for non-zero exponents
     if zero_skip and (has_cb or dtype not in ("float32", "bfloat16", "float16")
                       or f16_form not in (None, f16.ZERO_SKIP_FORM)):
         raise _bad("zero_skip_raw", f"present with a codebook or for {dtype} "

@@ -23,7 +23,7 @@ from sckit.ras.bytegroup_f16 import SUB_SYMBOL, ZERO_SKIP_FORM, ZERO_SKIP_MODE, 
 from sckit.succinct._bitops import popcount
 from sckit.succinct._wm_decode import HAS_VBMI2, _eqmask8
 
-__all__ = ["MIN_ZERO_FRACTION", "merge_zero_skip", "raw_kept", "zero_skip_symbols"]
+__all__ = ["MIN_ZERO_FRACTION", "join16", "join32", "merge_zero_skip", "raw_kept", "zero_skip_symbols"]
 
 # taken when at least this fraction of the weights is +-0.0: below it the saving is small and
 # the merge, a gather per weight, decodes slower than the plain layout's vectorized one
@@ -110,14 +110,20 @@ def _kept(exs):
     return kept
 
 
+@njit(cache=True, nogil=True, inline="always")
+def join32(e, lo, h):
+    """A float32 weight from its exponent symbol ``e`` and raw planes: ``lo`` = mantissa bits
+    0-15, ``h`` = sign << 7 | mantissa bits 16-22 (the plain merge's too)."""
+    h = np.uint32(h)
+    return np.uint32(lo) | (((h & np.uint32(0x7F)) | ((h & np.uint32(0x80)) << np.uint32(8))
+                             | (np.uint32(e) << np.uint32(7))) << np.uint32(16))
+
+
 @njit(cache=True, nogil=True)
 def _join_f32(exs, tlo, thi, out):
     for k in range(out.size):
         e = np.uint32(exs[k])
-        h = np.uint32(thi[k])
-        v = np.uint32(tlo[k]) | (((h & np.uint32(0x7F)) | ((h & np.uint32(0x80)) << np.uint32(8))
-                                  | (e << np.uint32(7))) << np.uint32(16))
-        out[k] = np.uint32(0x80000000) if e == np.uint32(255) else v
+        out[k] = np.uint32(0x80000000) if e == np.uint32(255) else join32(e, tlo[k], thi[k])
 
 
 @njit(cache=True, nogil=True)
@@ -139,10 +145,10 @@ def _zero_skip_f32_vector(ex, s0, lo, hi, r, count, out):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _join16(mode, e, v):
-    """A 16-bit weight from its symbol and raw byte: bfloat16 (mode 5: exponent, sign << 7 |
-    mantissa) or float16's high and low bytes (mode 9; mode 10: symbol SUB_SYMBOL is high
-    byte 0x00)."""
+def join16(mode, e, v):
+    """A 16-bit weight from its symbol and raw byte: bfloat16 (modes 1 and 5: exponent, sign
+    << 7 | mantissa) or float16's high and low bytes (mode 9; mode 10: symbol SUB_SYMBOL is
+    high byte 0x00)."""
     if mode == ZERO_SKIP_MODE:
         return (e << np.uint32(8)) | v
     if mode == ZERO_SKIP_SUB_MODE:
@@ -169,7 +175,7 @@ def _zero_skip_bf16_vector(mode, ex, s0, lo, r, count, out):
 def _join_16(mode, exs, tmp, out):
     for k in range(out.size):
         e = np.uint32(exs[k])
-        w = _join16(mode, e, np.uint32(tmp[k]))
+        w = join16(mode, e, np.uint32(tmp[k]))
         out[k] = np.uint16(np.uint32(0x8000) if e == np.uint32(255) else w)
 
 
@@ -212,16 +218,14 @@ def merge_zero_skip(mode, ex, s0, skip, lo, hi, r, count, out):
             e = np.uint32(exs[k])
             nz = np.uint32(np.uint8(e + np.uint32(1)) > np.uint8(1))
             j = min(r, last)
-            h = np.uint32(hi[j])
-            v = np.uint32(lo[j]) | (((h & np.uint32(0x7F)) | ((h & np.uint32(0x80)) << np.uint32(8))
-                                     | (e << np.uint32(7))) << np.uint32(16))
+            v = join32(e, lo[j], hi[j])
             out[k] = (v & (np.uint32(0) - nz)) | (np.uint32(0x80000000) * np.uint32(e == 255))
             r += nz
     else:
         for k in range(count):
             e = np.uint32(exs[k])
             nz = np.uint32(np.uint8(e + np.uint32(1)) > np.uint8(1))
-            w = _join16(mode, e, np.uint32(lo[min(r, last)]))
+            w = join16(mode, e, np.uint32(lo[min(r, last)]))
             out[k] = np.uint16((w & (np.uint32(0) - nz)) | (np.uint32(0x8000) * np.uint32(e == 255)))
             r += nz
     return True
