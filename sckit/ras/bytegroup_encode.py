@@ -69,11 +69,14 @@ def _high_byte_pays(bits: np.ndarray, dtype: str, zero_skip: bool | None) -> boo
     weights it must save HIGH_BYTE_MIN_GAIN bits per weight (as pair codes must), on smaller
     ones 8 bytes (table sizes differ). Pruned tensors (the zero skip's) keep the exponent."""
     n = bits.size
-    if zero_skip is True or (zero_skip is None and
-                             int(np.count_nonzero((bits << 1) == 0)) >= MIN_ZERO_FRACTION * n):
-        return False
     shift = 23 if dtype == "float32" else 7
     exp = ((bits >> shift) & 0xFF).astype(np.uint8)
+    if zero_skip is True:
+        return False
+    if zero_skip is None:  # the exponent form would take the zero skip: keep it
+        zs = zero_skip_symbols(bits, exp, dtype)
+        if zs is not None and n - int(raw_kept(zs).sum()) >= MIN_ZERO_FRACTION * n:
+            return False
     top = (bits >> (shift + 1)).astype(np.uint8)
     gain = _h0(np.bincount(exp, minlength=256)) - _h0(np.bincount(top, minlength=256))
     return gain > (HIGH_BYTE_MIN_GAIN * n if n >= PAIR_MIN_N else 64)
